@@ -1,0 +1,72 @@
+"""The `rulebot` command line: a thin typer layer that parses flags and calls the library."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rulebot import __version__
+from rulebot.lint import UsageError, exit_code, lint, render_json, render_text
+
+app = typer.Typer(
+    name="rulebot",
+    help="A declarative trading rules engine for the Lighter perpetual exchange.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DEFAULT_LINT_PATHS = ("rules", "rulebot.yaml")
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rulebot {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """rulebot: write a strategy as rules, check it, backtest it, run it on Lighter."""
+
+
+@app.command("lint")
+def lint_command(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Rule files, folders (searched for .rule/.yaml) or rulebot.yaml. "
+            "Default: rules/ and rulebot.yaml.",
+            show_default=False,
+        ),
+    ] = None,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="text for people, json for tools.")
+    ] = OutputFormat.text,
+) -> None:
+    """Check rule files and the config; exit 0 if clean (warnings allowed), 1 on errors."""
+    chosen = paths or [p for p in DEFAULT_LINT_PATHS if Path(p).exists()]
+    if not chosen:
+        typer.echo("rulebot lint: nothing to check: give a rule file or folder", err=True)
+        raise typer.Exit(2)
+    try:
+        reports = lint(chosen)
+    except UsageError as error:
+        typer.echo(f"rulebot lint: {error}", err=True)
+        raise typer.Exit(2) from None
+    output = render_json(reports) if output_format is OutputFormat.json else render_text(reports)
+    sys.stdout.write(output)
+    raise typer.Exit(exit_code(reports))

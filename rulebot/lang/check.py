@@ -1,0 +1,655 @@
+"""The checker: a rule file's AST → a typed `ir.Strategy`, plus every diagnostic it earned.
+
+Statements are checked here (what must be there once, markets, params, sizing, protections, legs,
+risk limits) and expressions in `expressions.py`. Lets are resolved on demand, so they may be
+written in any order; a let reading its own past is a recurrence, any other cycle is an error.
+Warnings flag what is legal but likely a mistake: unused definitions, no stop, dead exits.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from rulebot.graph.registry import PRICE_COLUMNS
+from rulebot.lang import ast, ir
+from rulebot.lang.diagnostics import Diagnostic, Severity, Span
+from rulebot.lang.expressions import STATE_UNITS, Context, ExprChecker, Scope
+from rulebot.lang.suggest import did_you_mean
+from rulebot.lang.timeframes import TIMEFRAMES, timeframe_seconds
+
+_D = TypeVar("_D")
+QUOTE_UNITS = ("USDC", "USD")
+FILE_START = Span.point(1, 1)
+
+# What each risk limit accepts.
+_LIMITS: dict[str, tuple[str, ...]] = {
+    "max_position": ("base", "quote", "percent"),
+    "max_daily_loss": ("percent", "quote"),
+    "max_drawdown": ("percent",),
+    "cooldown": ("bars",),
+    "max_open_orders": ("count",),
+    "max_leverage": ("ratio",),
+    "max_order_notional": ("quote",),
+}
+_LIMIT_EXAMPLES = {
+    "max_position": "`max_position 0.5 ETH`, `max_position 2000 USDC` or `max_position 20%`",
+    "max_daily_loss": "`max_daily_loss 3%` or `max_daily_loss 300 USDC`",
+    "max_drawdown": "`max_drawdown 10%`",
+    "cooldown": "`cooldown 5 bars`",
+    "max_open_orders": "`max_open_orders 4`",
+    "max_leverage": "`max_leverage 3`",
+    "max_order_notional": "`max_order_notional 5000 USDC`",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    strategy: ir.Strategy | None
+    diagnostics: list[Diagnostic]
+
+
+def check_rule(
+    tree: ast.RuleFile, path: str, skipped: frozenset[str] = frozenset()
+) -> CheckResult:
+    """Check a parsed rule file. `skipped` names were defined by statements dropped for syntax
+    errors: their uses are not reported again."""
+    return _Checker(tree, path, skipped).run()
+
+
+class _Checker:
+    def __init__(self, tree: ast.RuleFile, path: str, skipped: frozenset[str]) -> None:
+        self.tree = tree
+        self.path = path
+        self.diagnostics: list[Diagnostic] = []
+        self.skipped = skipped
+        self.by_type: dict[type, list[ast.Statement]] = defaultdict(list)
+        for statement in tree.statements:
+            self.by_type[type(statement)].append(statement)
+
+    # ---- the whole file ------------------------------------------------------------------------
+    def run(self) -> CheckResult:
+        name = self._single(ast.StrategyDecl, "strategy")
+        market_decl = self._single(ast.MarketDecl, "market")
+        timeframe = self._single(ast.TimeframeDecl, "timeframe")
+        size = self._single(ast.SizeDecl, "size")
+        enabled = self._single(ast.EnabledDecl, "enabled")
+        self._require(name, "strategy", "name it: `strategy mean_reversion`")
+        self._require(market_decl, "market", "say what it trades: `market ETH`")
+        self._require(timeframe, "timeframe", "say its bar length: `timeframe 5m`")
+        self._require(size, "size", "say how much to trade: `size 2% of equity`")
+
+        markets = self._markets(market_decl)
+        seconds = self._timeframe(timeframe)
+        params = self._params()
+        lets_decls = self._let_decls(params)
+        base = Context(markets[0] if markets else "", timeframe.text if timeframe else "", seconds)
+
+        self.lets: dict[str, ir.Let | None] = {}
+        self.in_progress: list[str] = []
+        self.scope = Scope(params, lets_decls, self._resolve_let, self._report, self.skipped)
+        self.base = base
+        for let_name in lets_decls:
+            self._resolve_let(let_name, lets_decls[let_name].name_span)
+
+        entries, exits = self._signals()
+        protections = self._protections()
+        sizing = self._sizing(size, markets, protections) if size else None
+        legs = self._legs(markets)
+        limits = self._limits(markets)
+        self._warn_unused(params, lets_decls)
+        self._warn_no_stop(name, protections)
+        self._warn_dead_exits(entries, exits)
+
+        errors = any(d.is_error for d in self.diagnostics)
+        if errors or not (name and timeframe and sizing and markets and entries):
+            return CheckResult(None, self.diagnostics)
+        nodes: Iterable[ir.Node] = [
+            *entries.values(),
+            *exits.values(),
+            sizing.value,
+            *(p.value for p in protections.values()),
+            *(leg.weight for leg in legs),
+        ]
+        strategy = ir.Strategy(
+            name=name.name,
+            path=self.path,
+            markets=markets,
+            timeframe=timeframe.text,
+            timeframe_seconds=seconds,
+            enabled=enabled.enabled if enabled else True,
+            params=params,
+            lets={n: let for n, let in self.lets.items() if let is not None},
+            entries=entries,
+            exits=exits,
+            sizing=sizing,
+            protections=protections,
+            legs=legs,
+            limits=limits,
+            warmup_bars=max((n.info.warmup for n in nodes), default=0),
+            feeds=frozenset(self.scope.feeds),
+        )
+        return CheckResult(strategy, self.diagnostics)
+
+    # ---- declarations that appear once ---------------------------------------------------------
+    def _single(self, kind: type[_D], keyword: str) -> _D | None:
+        found = self.by_type.get(kind, [])
+        for extra in found[1:]:
+            self._error(
+                "E207",
+                f"`{keyword}` is declared more than once",
+                extra.span,  # type: ignore[attr-defined]
+                help=f"the first is on line {found[0].span.line}",  # type: ignore[attr-defined]
+            )
+        return found[0] if found else None
+
+    def _require(self, decl: object, keyword: str, help_text: str) -> None:
+        if decl is None:
+            self._error("E206", f"the rule has no `{keyword}`", FILE_START, help=help_text)
+
+    def _markets(self, decl: ast.MarketDecl | None) -> tuple[str, ...]:
+        if decl is None:
+            return ()
+        seen: list[str] = []
+        for ref in decl.markets:
+            if ref.symbol in seen:
+                self._error("E207", f"market `{ref.symbol}` is listed twice", ref.span)
+            elif not (ref.symbol.isdigit() or ref.symbol.isupper()):
+                self._error(
+                    "E205",
+                    f"`{ref.symbol}` is not a market symbol",
+                    ref.span,
+                    help=f"market symbols are upper case: `{ref.symbol.upper()}`",
+                )
+            else:
+                seen.append(ref.symbol)
+        return tuple(seen)
+
+    def _timeframe(self, decl: ast.TimeframeDecl | None) -> int:
+        if decl is None:
+            return 0
+        seconds = timeframe_seconds(decl.text)
+        if seconds is None:
+            self._error(
+                "E315",
+                f"Lighter has no {decl.text} candles",
+                decl.span,
+                help="use one of " + ", ".join(TIMEFRAMES),
+            )
+            return 0
+        return seconds
+
+    # ---- params and lets -----------------------------------------------------------------------
+    def _params(self) -> dict[str, ir.Param]:
+        params: dict[str, ir.Param] = {}
+        for decl in self.by_type.get(ast.ParamDecl, []):
+            assert isinstance(decl, ast.ParamDecl)
+            if self._reserved(decl.name, decl.name_span) or self._duplicate(
+                decl.name, decl.name_span, params
+            ):
+                continue
+            param = self._param(decl)
+            if param is not None:
+                params[decl.name] = param
+        return params
+
+    def _param(self, decl: ast.ParamDecl) -> ir.Param | None:
+        literals = [decl.default]
+        if isinstance(decl.domain, ast.ParamRange):
+            literals += [decl.domain.low, decl.domain.high]
+            literals += [decl.domain.step] if decl.domain.step else []
+        elif isinstance(decl.domain, ast.ParamChoices):
+            literals += list(decl.domain.choices)
+        is_bool = [isinstance(lit.value, bool) for lit in literals]
+        if any(is_bool) and not all(is_bool):
+            bad = next(lit for lit, b in zip(literals, is_bool, strict=True) if b != is_bool[0])
+            return self._error("E406", f"param `{decl.name}` mixes true/false and numbers", bad.span)
+        if is_bool[0] and isinstance(decl.domain, ast.ParamRange):
+            return self._error(
+                "E406",
+                f"param `{decl.name}` is true/false; it has no range",
+                decl.domain.span,
+                help="leave the range out: a search tries both true and false",
+            )
+        percent = decl.default.is_percent
+        for lit in literals[1:]:
+            if not is_bool[0] and lit.is_percent != percent:
+                return self._error(
+                    "E404",
+                    f"param `{decl.name}` mixes percentages and plain numbers",
+                    lit.span,
+                    help="write every value of a percentage param with `%`",
+                )
+        scale = 0.01 if percent else 1.0
+
+        def value(lit: ast.Literal_) -> float | bool:
+            return lit.value if isinstance(lit.value, bool) else lit.value * scale
+
+        if is_bool[0]:
+            kind = "bool"
+        elif all(lit.is_integer for lit in literals) and not percent:
+            kind = "int"
+        else:
+            kind = "float"
+        default = value(decl.default)
+        if kind == "int":
+            default = int(default)
+        unit: ir.Unit = "percent" if percent else "none"
+        if isinstance(decl.domain, ast.ParamRange):
+            low, high = value(decl.domain.low), value(decl.domain.high)
+            step = value(decl.domain.step) if decl.domain.step else None
+            if low > high:
+                return self._error(
+                    "E406",
+                    f"the range of `{decl.name}` runs backwards",
+                    decl.domain.span,
+                    help="write the smaller bound first",
+                )
+            if step is not None and step <= 0:
+                return self._error(
+                    "E406", f"the step of `{decl.name}` must be positive", decl.domain.step.span
+                )
+            if not low <= default <= high:
+                self._warning(
+                    "W505",
+                    f"the default of `{decl.name}` ({_fmt(decl.default)}) is outside its range",
+                    decl.default.span,
+                    help="a search would never try the default; widen the range or move it",
+                )
+            return ir.Param(decl.name, kind, default, unit, low, high, step, span=decl.span)
+        if isinstance(decl.domain, ast.ParamChoices):
+            choices = tuple(value(c) for c in decl.domain.choices)
+            if default not in choices:
+                self._warning(
+                    "W505",
+                    f"the default of `{decl.name}` ({_fmt(decl.default)}) is not one of its choices",
+                    decl.default.span,
+                )
+            return ir.Param(decl.name, kind, default, unit, choices=choices, span=decl.span)
+        return ir.Param(decl.name, kind, default, unit, span=decl.span)
+
+    def _let_decls(self, params: dict[str, ir.Param]) -> dict[str, ast.LetDecl]:
+        lets: dict[str, ast.LetDecl] = {}
+        for decl in self.by_type.get(ast.LetDecl, []):
+            assert isinstance(decl, ast.LetDecl)
+            if self._reserved(decl.name, decl.name_span):
+                continue
+            if decl.name in params:
+                self._error(
+                    "E204",
+                    f"`{decl.name}` is already a param",
+                    decl.name_span,
+                    help="give the let another name",
+                )
+                continue
+            if not self._duplicate(decl.name, decl.name_span, lets):
+                lets[decl.name] = decl
+        return lets
+
+    def _resolve_let(self, name: str, span: Span) -> ir.Let | None:
+        if name in self.lets:
+            return self.lets[name]
+        if name in self.in_progress:
+            chain = [*self.in_progress[self.in_progress.index(name) :], name]
+            self._error(
+                "E313",
+                "these lets depend on each other in a circle: " + " → ".join(chain),
+                span,
+                help="only a let's own past (`x[1]`) may be read before it is computed",
+            )
+            return None
+        decl = self.scope.let_values[name]
+        self.in_progress.append(name)
+        checker = ExprChecker(self.scope, let_name=name)
+        value = checker.check(decl.value, self.base)
+        self.in_progress.pop()
+        let = ir.Let(name, value, checker.recurrent, decl.span) if value is not None else None
+        self.lets[name] = let
+        return let
+
+    # ---- signals, protections, size, legs ------------------------------------------------------
+    def _signals(self) -> tuple[dict[str, ir.Node], dict[str, ir.Node]]:
+        entries: dict[str, ir.Node] = {}
+        exits: dict[str, ir.Node] = {}
+        first: dict[tuple[str, str], ast.SignalDecl] = {}
+        if not self.by_type.get(ast.SignalDecl) or not any(
+            s.kind == "entry"
+            for s in self.by_type[ast.SignalDecl]  # type: ignore[attr-defined]
+        ):
+            self._error(
+                "E206", "the rule has no `entry`", FILE_START, help="e.g. `entry long when ...`"
+            )
+        for decl in self.by_type.get(ast.SignalDecl, []):
+            assert isinstance(decl, ast.SignalDecl)
+            key = (decl.kind, decl.side)
+            if key in first:
+                self._error(
+                    "E207",
+                    f"`{decl.kind} {decl.side}` is declared more than once",
+                    decl.span,
+                    help=f"combine the conditions with `or` (the first is on line "
+                    f"{first[key].span.line})",
+                )
+                continue
+            first[key] = decl
+            checker = ExprChecker(self.scope)
+            condition = checker.condition(
+                decl.condition, self.base, f"the `{decl.kind} {decl.side}` condition"
+            )
+            if condition is not None:
+                (entries if decl.kind == "entry" else exits)[decl.side] = condition
+        self.signal_decls = first
+        return entries, exits
+
+    def _protections(self) -> dict[str, ir.Protection]:
+        result: dict[str, ir.Protection] = {}
+        seen: dict[str, ast.ProtectDecl] = {}
+        for decl in self.by_type.get(ast.ProtectDecl, []):
+            assert isinstance(decl, ast.ProtectDecl)
+            if decl.kind in seen:
+                self._error(
+                    "E207",
+                    f"`{decl.kind}` is declared more than once",
+                    decl.span,
+                    help=f"the first is on line {seen[decl.kind].span.line}",
+                )
+                continue
+            seen[decl.kind] = decl
+            value = ExprChecker(self.scope).number(decl.value, self.base, f"the `{decl.kind}`")
+            if value is None:
+                continue
+            if decl.at_level:
+                if value.info.unit != "none":
+                    self._error(
+                        "E404",
+                        f"`{decl.kind} at` takes a price level, not {_unit(value.info.unit)}",
+                        decl.value.span,
+                        help=f"for a distance from the entry price, drop `at`: `{decl.kind} 2%`",
+                    )
+                    continue
+                mode = "level"
+            elif value.info.unit == "bars":
+                self._error(
+                    "E404",
+                    f"`{decl.kind}` is a percentage or a price distance, not a number of bars",
+                    decl.value.span,
+                    help="for a time exit write `exit long when bars_in_trade >= 20`",
+                )
+                continue
+            else:
+                mode = "percent" if value.info.unit == "percent" else "distance"
+            if not self._positive(value, decl.value.span, f"`{decl.kind}`"):
+                continue
+            result[decl.kind] = ir.Protection(decl.kind, mode, value, decl.span)  # type: ignore[arg-type]
+        return result
+
+    def _sizing(
+        self,
+        decl: ast.SizeDecl,
+        markets: tuple[str, ...],
+        protections: dict[str, ir.Protection],
+    ) -> ir.Sizing | None:
+        amount = decl.amount
+        value = ExprChecker(self.scope).number(amount.value, self.base, "the size")
+        if value is None:
+            return None
+        unit = self._amount_unit(amount, value, markets)
+        if unit is None:
+            return None
+        if decl.risk_based:
+            if unit == "base":
+                return self._error(
+                    "E404",
+                    "`size risk` is an amount of money to lose at the stop, not a quantity",
+                    amount.span,
+                    help="write `size risk 1% of equity` or `size risk 50 USDC`",
+                )
+            if "stop_loss" not in protections:
+                return self._error(
+                    "E208",
+                    "`size risk` needs a `stop_loss` to measure the risk against",
+                    decl.span,
+                    help="add e.g. `stop_loss 2 * atr(14)`",
+                )
+            mode = "risk_equity" if unit == "percent" else "risk_quote"
+        else:
+            mode = {"percent": "equity", "base": "base", "quote": "quote"}[unit]
+        if not self._positive(value, amount.value.span, "the size"):
+            return None
+        return ir.Sizing(mode, value, decl.span)  # type: ignore[arg-type]
+
+    def _amount_unit(
+        self, amount: ast.Amount, value: ir.Node, markets: tuple[str, ...]
+    ) -> str | None:
+        """`percent`, `base` or `quote` for a sizing amount; reports why not otherwise."""
+        if amount.unit is not None:
+            if value.info.unit == "percent":
+                return self._error(
+                    "E404", f"a percentage has no unit; drop `{amount.unit}`", amount.unit_span
+                )
+            if amount.unit in QUOTE_UNITS:
+                return "quote"
+            if amount.unit in markets:
+                return "base"
+            guess = did_you_mean(amount.unit, [*markets, *QUOTE_UNITS])
+            return self._error(
+                "E404",
+                f"`{amount.unit}` is not a unit of this strategy's markets",
+                amount.unit_span,
+                help=f"did you mean `{guess}`?"
+                if guess
+                else f"use {', '.join(markets)} (base) or USDC (quote)",
+            )
+        if value.info.unit == "percent":
+            return "percent"
+        if amount.of_equity:
+            return self._error(
+                "E404",
+                "a share of equity is a percentage",
+                amount.value.span,
+                help="write it with `%`: `size 2% of equity`",
+            )
+        example = markets[0] if markets else "ETH"
+        return self._error(
+            "E404",
+            "this amount has no unit",
+            amount.value.span,
+            help=f"say what it is: `0.1 {example}` (base), `100 USDC` (quote) or `2% of equity`",
+        )
+
+    def _legs(self, markets: tuple[str, ...]) -> tuple[ir.Leg, ...]:
+        decls = [d for d in self.by_type.get(ast.LegDecl, []) if isinstance(d, ast.LegDecl)]
+        legs: list[ir.Leg] = []
+        seen: set[str] = set()
+        if decls and len(markets) < 2:
+            self._error(
+                "E208",
+                "`leg` is for strategies on several markets",
+                decls[0].span,
+                help="list them: `markets ETH, BTC`",
+            )
+            return ()
+        for decl in decls:
+            symbol = decl.market.symbol
+            if symbol not in markets:
+                guess = did_you_mean(symbol, markets)
+                self._error(
+                    "E205",
+                    f"`{symbol}` is not one of this strategy's markets",
+                    decl.market.span,
+                    help=f"did you mean `{guess}`?" if guess else f"markets: {', '.join(markets)}",
+                )
+                continue
+            if symbol in seen:
+                self._error("E207", f"the leg on `{symbol}` is declared twice", decl.span)
+                continue
+            seen.add(symbol)
+            weight = ExprChecker(self.scope).number(decl.weight, self.base, "a leg's weight")
+            if weight is not None:
+                legs.append(ir.Leg(symbol, weight, decl.span))
+        if len(markets) > 1:
+            for symbol in markets:
+                if symbol not in seen and not any(d.market.symbol == symbol for d in decls):
+                    self._error(
+                        "E206",
+                        f"market `{symbol}` has no `leg`",
+                        FILE_START,
+                        help=f"say how it trades when the strategy goes long: "
+                        f"`leg {symbol} weight 1` (or -1 to sell it)",
+                    )
+        return tuple(legs)
+
+    def _limits(self, markets: tuple[str, ...]) -> dict[str, ir.Limit]:
+        limits: dict[str, ir.Limit] = {}
+        for block in self.by_type.get(ast.RiskDecl, []):
+            assert isinstance(block, ast.RiskDecl)
+            for item in block.limits:
+                if item.name in limits:
+                    self._error("E207", f"`{item.name}` is set twice", item.span)
+                    continue
+                limit = self._limit(item, markets)
+                if limit is not None:
+                    limits[item.name] = limit
+        return limits
+
+    def _limit(self, item: ast.RiskLimit, markets: tuple[str, ...]) -> ir.Limit | None:
+        accepted = _LIMITS[item.name]
+        example = _LIMIT_EXAMPLES[item.name]
+        amount = item.amount
+        value = ExprChecker(self.scope).number(amount.value, self.base, f"`{item.name}`")
+        if value is None:
+            return None
+        if not value.info.constant:
+            return self._error(
+                "E403",
+                f"`{item.name}` must be a constant",
+                amount.value.span,
+                help=f"e.g. {example}",
+            )
+        number = ExprChecker(self.scope).constant_value(value)
+        if number is None or isinstance(number, bool):
+            return self._error("E406", f"`{item.name}` has no value", amount.value.span)
+        unit = amount.unit
+        if value.info.unit == "percent":
+            mode = "percent"
+        elif unit in QUOTE_UNITS:
+            mode = "quote"
+        elif unit is not None and unit in markets:
+            mode = "base"
+        elif unit == "bars" or (unit is None and accepted == ("bars",)):
+            mode = "bars"
+        elif unit is None and accepted == ("count",):
+            mode = "count"
+        elif (unit is None or unit == "x") and accepted == ("ratio",):
+            mode = "ratio"
+        else:
+            mode = "?"
+        if mode not in accepted:
+            what = f"`{unit}`" if unit else ("a percentage" if mode == "percent" else "a plain number")
+            return self._error(
+                "E404",
+                f"`{item.name}` does not take {what}",
+                amount.span,
+                help=f"e.g. {example}",
+            )
+        if mode in ("bars", "count") and float(number) != int(number):
+            return self._error(
+                "E407", f"`{item.name}` must be a whole number", amount.value.span
+            )
+        if number < 0 or (number == 0 and item.name != "cooldown"):
+            return self._error(
+                "E406", f"`{item.name}` must be positive", amount.value.span, help=f"e.g. {example}"
+            )
+        return ir.Limit(item.name, mode, float(number), item.span)  # type: ignore[arg-type]
+
+    # ---- warnings ------------------------------------------------------------------------------
+    def _warn_unused(self, params: dict[str, ir.Param], lets: dict[str, ast.LetDecl]) -> None:
+        for name, decl in lets.items():
+            if name not in self.scope.used and self.lets.get(name) is not None:
+                self._warning(
+                    "W501",
+                    f"`{name}` is defined but never used",
+                    decl.name_span,
+                    help="use it in a condition, or delete it",
+                )
+        for name, param in params.items():
+            if name not in self.scope.used and param.span is not None:
+                self._warning("W502", f"param `{name}` is never used", param.span)
+
+    def _warn_no_stop(
+        self, name: ast.StrategyDecl | None, protections: dict[str, ir.Protection]
+    ) -> None:
+        if name is None or "stop_loss" in protections or "trailing_stop" in protections:
+            return
+        if self.by_type.get(ast.ProtectDecl):
+            return  # a broken stop was reported already
+        self._warning(
+            "W503",
+            f"strategy `{name.name}` has no stop loss or trailing stop",
+            name.span,
+            help="a losing trade has no floor; add e.g. `stop_loss 2%` or `stop_loss 2 * atr(14)`",
+        )
+
+    def _warn_dead_exits(self, entries: dict[str, ir.Node], exits: dict[str, ir.Node]) -> None:
+        for side, condition in exits.items():
+            decl = self.signal_decls[("exit", side)]
+            if ("entry", side) not in self.signal_decls:
+                self._warning(
+                    "W504",
+                    f"`exit {side}` can never fire: nothing opens a {side} position",
+                    decl.span,
+                    help=f"add `entry {side} when ...`, or delete this exit",
+                )
+            elif isinstance(condition, ir.Const) and condition.value is False:
+                self._warning("W504", f"`exit {side}` is always false", decl.span)
+
+    # ---- helpers -------------------------------------------------------------------------------
+    def _positive(self, value: ir.Node, span: Span, what: str) -> bool:
+        if not value.info.constant:
+            return True
+        number = ExprChecker(self.scope).constant_value(value)
+        if number is None or number <= 0:
+            self._error("E406", f"{what} must be positive", span)
+            return False
+        return True
+
+    def _reserved(self, name: str, span: Span) -> bool:
+        if name in PRICE_COLUMNS or name in STATE_UNITS:
+            self._error(
+                "E204",
+                f"`{name}` is a built-in series and cannot be redefined",
+                span,
+                help="choose another name",
+            )
+            return True
+        return False
+
+    def _duplicate(self, name: str, span: Span, seen: dict[str, object]) -> bool:
+        if name in seen:
+            self._error("E204", f"`{name}` is defined twice", span)
+            return True
+        return False
+
+    def _report(self, diagnostic: Diagnostic) -> None:
+        self.diagnostics.append(diagnostic)
+
+    def _error(self, code: str, message: str, span: Span | None, help: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic(code, message, span or FILE_START, help=help))
+        return None
+
+    def _warning(self, code: str, message: str, span: Span, help: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic(code, message, span, Severity.WARNING, help))
+
+
+def _unit(unit: str) -> str:
+    return {"percent": "a percentage", "bars": "a number of bars"}.get(unit, "a plain number")
+
+
+def _fmt(literal: ast.Literal_) -> str:
+    value = literal.value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(int(value)) if float(value).is_integer() else str(value)
+    return text + ("%" if literal.is_percent else "")

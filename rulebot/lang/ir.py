@@ -1,0 +1,246 @@
+"""The typed IR: a checked strategy, ready for the graph planner.
+
+Every expression node knows its value type (number or bool), its unit (plain, percent, bars),
+whether it is constant (depends on literals and params only), and its warm-up: how many bars of
+history it needs before its first meaningful value, at the params' default values. Percentages
+are stored as fractions (`3%` is 0.03). Names are resolved: a node says which registry function,
+which column of which market and timeframe, which param or let it reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rulebot.lang.diagnostics import Span
+
+ValueType = Literal["number", "bool"]
+Unit = Literal["none", "percent", "bars"]
+StateName = Literal["bars_in_trade", "entry_price", "position"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Info:
+    """What the checker knows about every node."""
+
+    type: ValueType
+    unit: Unit = "none"
+    constant: bool = False
+    warmup: int = 0
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    value: float | bool | None  # None is `na`
+    info: Info
+
+
+@dataclass(frozen=True, slots=True)
+class ParamRef:
+    name: str
+    info: Info
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A bar column (`open`, `high`, `low`, `close`, `volume`) of a market at a timeframe."""
+
+    field: str
+    market: str
+    timeframe: str
+    info: Info
+
+
+@dataclass(frozen=True, slots=True)
+class StateRef:
+    """The strategy's own position state: `bars_in_trade`, `entry_price`, `position`."""
+
+    name: StateName
+    info: Info
+
+
+@dataclass(frozen=True, slots=True)
+class LetRef:
+    name: str
+    info: Info
+
+
+@dataclass(frozen=True, slots=True)
+class SelfRef:
+    """A recurrence: a `let` reading its own value `bars` bars ago (na before its first value)."""
+
+    name: str
+    bars: int
+    info: Info
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A registry function. `params` are constant nodes by TA-Lib parameter name."""
+
+    function: str
+    inputs: tuple[Node, ...]
+    params: tuple[tuple[str, Node], ...]
+    output: str | None
+    info: Info
+
+
+@dataclass(frozen=True, slots=True)
+class Unary:
+    op: Literal["neg", "not"]
+    operand: Node
+    info: Info
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    op: Literal["+", "-", "*", "/", "<", "<=", ">", ">=", "==", "!=", "and", "or"]
+    left: Node
+    right: Node
+    info: Info
+
+
+@dataclass(frozen=True, slots=True)
+class Choose:
+    """`if condition then a else b`."""
+
+    condition: Node
+    then: Node
+    otherwise: Node
+    info: Info
+
+
+@dataclass(frozen=True, slots=True)
+class Lag:
+    """`x[n]`: n is a constant whole number of bars, never negative."""
+
+    target: Node
+    bars: Node
+    info: Info
+
+
+@dataclass(frozen=True, slots=True)
+class OnBars:
+    """`x@BTC` / `x@1h`: x computed on those bars; the last closed value, held between them."""
+
+    target: Node
+    market: str
+    timeframe: str
+    info: Info
+
+
+Node = Const | ParamRef | Column | StateRef | LetRef | SelfRef | Call | Unary | Binary | Choose | Lag | OnBars
+
+
+def children(node: Node) -> tuple[Node, ...]:
+    """The direct sub-expressions of a node, in evaluation order."""
+    match node:
+        case Call():
+            return (*node.inputs, *(value for _, value in node.params))
+        case Unary():
+            return (node.operand,)
+        case Binary():
+            return (node.left, node.right)
+        case Choose():
+            return (node.condition, node.then, node.otherwise)
+        case Lag():
+            return (node.target, node.bars)
+        case OnBars():
+            return (node.target,)
+    return ()
+
+
+# ---- the strategy -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    kind: Literal["int", "float", "bool"]
+    default: float | bool
+    unit: Unit
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    choices: tuple[float | bool, ...] | None = None
+    span: Span | None = None
+
+    def search_values(self) -> tuple[float | bool, ...]:
+        """The values a parameter search visits (the default alone when none is declared)."""
+        if self.choices is not None:
+            return self.choices
+        if self.low is None or self.high is None:
+            return (True, False) if self.kind == "bool" else (self.default,)
+        step = self.step if self.step else (1 if self.kind == "int" else (self.high - self.low) / 10)
+        count = int(round((self.high - self.low) / step)) + 1 if step > 0 else 1
+        values = [self.low + i * step for i in range(count) if self.low + i * step <= self.high + 1e-12]
+        return tuple(int(round(v)) if self.kind == "int" else round(v, 12) for v in values)
+
+
+@dataclass(frozen=True, slots=True)
+class Let:
+    name: str
+    value: Node
+    recurrent: bool
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Sizing:
+    """How much to trade. `equity` and `risk_equity` values are fractions of equity."""
+
+    mode: Literal["equity", "base", "quote", "risk_equity", "risk_quote"]
+    value: Node
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Protection:
+    """A stop loss, take profit or trailing stop: a fraction of entry price, a price distance,
+    or a price level."""
+
+    kind: Literal["stop_loss", "take_profit", "trailing_stop"]
+    mode: Literal["percent", "distance", "level"]
+    value: Node
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    market: str
+    weight: Node
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """One risk limit. `mode` says how to read `value`: a fraction of equity (`percent`), a base
+    amount, a quote amount, a number of bars, or a count."""
+
+    name: str
+    mode: Literal["percent", "base", "quote", "bars", "count", "ratio"]
+    value: float
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Strategy:
+    name: str
+    path: str
+    markets: tuple[str, ...]
+    timeframe: str
+    timeframe_seconds: int
+    enabled: bool
+    params: dict[str, Param]
+    lets: dict[str, Let]
+    """In dependency order: every let comes after the lets it reads."""
+    entries: dict[str, Node]
+    exits: dict[str, Node]
+    sizing: Sizing
+    protections: dict[str, Protection]
+    legs: tuple[Leg, ...]
+    limits: dict[str, Limit]
+    warmup_bars: int
+    feeds: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+    """Every (market, timeframe) of bars the strategy reads."""

@@ -1,0 +1,320 @@
+"""Rule text → AST, with every syntax error turned into a located, friendly diagnostic.
+
+The grammar (grammar/rulebot.lark) is loaded once and parsed with Lark's LALR parser, building the
+AST inline. After a syntax error the statement that holds it is blanked out (positions kept) and
+the file is parsed again, so one run reports every broken statement, not only the first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from lark import Lark, Token
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
+
+from rulebot.lang import ast
+from rulebot.lang.build import AstBuilder
+from rulebot.lang.diagnostics import Diagnostic, Span
+from rulebot.lang.suggest import did_you_mean
+
+StartRule = Literal["start", "expr", "param_spec", "size_spec", "exit_level", "amount"]
+START_RULES: tuple[StartRule, ...] = (
+    "start",
+    "expr",
+    "param_spec",
+    "size_spec",
+    "exit_level",
+    "amount",
+)
+MAX_SYNTAX_ERRORS = 50
+
+STATEMENT_KEYWORDS = (
+    "strategy",
+    "market",
+    "markets",
+    "timeframe",
+    "param",
+    "let",
+    "entry",
+    "exit",
+    "size",
+    "stop_loss",
+    "take_profit",
+    "trailing_stop",
+    "leg",
+    "risk",
+    "enabled",
+)
+_LINE_START = re.compile(
+    r"^(?:[ \t]*(?:" + "|".join(STATEMENT_KEYWORDS) + r")(?![A-Za-z0-9_])|[A-Za-z_])", re.MULTILINE
+)
+_OPERATORS = {
+    "PLUS",
+    "MINUS",
+    "STAR",
+    "SLASH",
+    "PERCENT",
+    "COMPARE",
+    "DOT",
+    "LSQB",
+    "AT",
+    "AND",
+    "OR",
+}
+_DEFINITION = re.compile(r"\b(?:let|param)\s+([A-Za-z_][A-Za-z0-9_]*)")
+
+_TOKEN_WORDS = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "DURATION": "a timeframe such as `5m` or `1h`",
+    "COMPARE": "a comparison",
+    "$END": "the end of the file",
+}
+_CHARACTER_HELP = {
+    "&": "write `and` to combine conditions",
+    "|": "write `or` to combine conditions",
+    "!": "write `not` to negate a condition, and `!=` to compare",
+    "?": "write `if condition then a else b`",
+    '"': "the rule language has no strings; names are written bare, e.g. `market ETH`",
+    "'": "the rule language has no strings; names are written bare, e.g. `market ETH`",
+    ":": "this is a `.rule` file; the `key: value` form belongs in a `.yaml` rule file",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    tree: ast.RuleFile | None
+    diagnostics: list[Diagnostic]
+    skipped_names: frozenset[str]
+    """Names defined by statements dropped for syntax errors (their uses are not reported)."""
+
+
+@cache
+def grammar_text() -> str:
+    """The language's grammar: packaged beside this module, or in the source tree's grammar/."""
+    packaged = resources.files("rulebot.lang").joinpath("rulebot.lark")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    tree_copy = Path(__file__).resolve().parents[2] / "grammar" / "rulebot.lark"
+    return tree_copy.read_text(encoding="utf-8")
+
+
+@cache
+def parser() -> Lark:
+    return Lark(
+        grammar_text(),
+        parser="lalr",
+        lexer="basic",
+        start=list(START_RULES),
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
+
+
+def _parse(text: str, start: StartRule) -> object:
+    try:
+        return AstBuilder().transform(parser().parse(text, start=start))
+    except VisitError as error:  # the builder handles every rule; surface a bug as itself
+        raise error.orig_exc from None
+
+
+def parse_rule_text(text: str) -> ParseResult:
+    """Parse a whole `.rule` file, recovering after each broken statement."""
+    diagnostics: list[Diagnostic] = []
+    skipped: set[str] = set()
+    while True:
+        try:
+            tree = _parse(text, "start")
+            assert isinstance(tree, ast.RuleFile)
+            return ParseResult(tree, diagnostics, frozenset(skipped))
+        except UnexpectedInput as error:
+            diagnostics.append(syntax_diagnostic(error, text))
+            blanked, names = _blank_statement(text, error)
+            skipped |= names
+            if blanked == text or len(diagnostics) >= MAX_SYNTAX_ERRORS:
+                return ParseResult(None, diagnostics, frozenset(skipped))
+            text = blanked
+
+
+def parse_fragment(text: str, start: StartRule) -> tuple[object | None, list[Diagnostic]]:
+    """Parse one YAML value with the given start rule. `text` is padded to its place in the file."""
+    try:
+        return _parse(text, start), []
+    except UnexpectedInput as error:
+        return None, [syntax_diagnostic(error, text)]
+
+
+def _acceptable(error: UnexpectedToken) -> set[str]:
+    """The tokens the parser would truly accept here (LALR's `expected` can be too wide)."""
+    try:
+        accepted = set(error.interactive_parser.accepts())
+    except Exception:  # the interactive parser is a best effort; fall back to Lark's own set
+        accepted = set()
+    return accepted or set(error.expected)
+
+
+def syntax_diagnostic(error: UnexpectedInput, source_text: str = "") -> Diagnostic:
+    """A Lark error, in words a trader understands, with a hint where one is known."""
+    if isinstance(error, UnexpectedCharacters):
+        char = error.char
+        shown = repr(char)[1:-1] if not char.isprintable() else char
+        return Diagnostic(
+            "E102",
+            f"unexpected character `{shown}`",
+            Span.point(error.line, error.column),
+            help=_CHARACTER_HELP.get(char),
+            label="not part of the language",
+        )
+    if isinstance(error, UnexpectedToken):
+        return _unexpected_token(error, _acceptable(error), source_text)
+    if isinstance(error, UnexpectedEOF):
+        return Diagnostic(
+            "E103",
+            f"unexpected end of input; expected {_describe(set(error.expected))}",
+            Span.point(max(error.line, 1), max(error.column, 1)),
+        )
+    return Diagnostic("E101", str(error).splitlines()[0], Span.point(1, 1))
+
+
+def _unexpected_token(error: UnexpectedToken, expected: set[str], text: str) -> Diagnostic:
+    token = error.token
+    if token.type == "$END":
+        return Diagnostic(
+            "E103",
+            f"unexpected end of input; expected {_describe(expected)}",
+            Span.point(max(error.line, 1), max(error.column, 1)),
+            help=_end_help(expected),
+        )
+    span = Span(token.line, token.column, token.end_line, token.end_column)
+    if _opens_statement(token, text) and token.start_pos:
+        # The statement before this one stopped short: point at where it ends.
+        end = len(text[: token.start_pos].rstrip())
+        line = text.count("\n", 0, end) + 1 if end else 1
+        column = end - (text.rfind("\n", 0, end) + 1) if end else 1
+        return Diagnostic(
+            "E103",
+            f"this statement is incomplete: expected {_describe(expected)} before `{token}`",
+            Span.point(line, max(column, 1)),
+            help=_end_help(expected),
+        )
+    keywords = sorted(_keyword(name) for name in expected if _keyword(name))
+    keywords = [k for k in keywords if k and k[0].isalpha()]
+    if token.type == "NAME" and keywords:
+        guess = did_you_mean(str(token), keywords)
+        if guess or "NAME" not in expected:
+            return Diagnostic(
+                "E104",
+                f"unknown keyword `{token}`",
+                span,
+                help=f"did you mean `{guess}`?" if guess else f"expected {_describe(expected)}",
+                label="not a keyword here",
+            )
+    shown = str(token)
+    help_text = None
+    if shown == "=":
+        help_text = "to compare two values write `==`"
+    elif "NAME" in expected and _keyword(token.type) == shown and shown[:1].isalpha():
+        help_text = f"`{shown}` is a word of the language; choose another name"
+    elif token.type == "COMPARE" and ("AND" in expected or "OR" in expected):
+        help_text = "comparisons do not chain: write `a < b and b < c`"
+    elif token.type == "NUMBER" and "DURATION" in expected:
+        help_text = "a timeframe has a unit: `1m`, `5m`, `15m`, `1h`, `4h`, `1d`"
+    return Diagnostic(
+        "E101",
+        f"unexpected `{shown}`; expected {_describe(expected)}",
+        span,
+        help=help_text,
+    )
+
+
+def _opens_statement(token: Token, text: str) -> bool:
+    """True if `token` is a statement keyword with nothing but indentation before it."""
+    if str(token) not in STATEMENT_KEYWORDS or token.start_pos is None:
+        return False
+    line_start = text.rfind("\n", 0, token.start_pos) + 1
+    return not text[line_start : token.start_pos].strip()
+
+
+def _keyword(terminal: str) -> str | None:
+    """The literal text of a keyword terminal (e.g. `ENTRY` → `entry`), else None."""
+    try:
+        definition = parser().get_terminal(terminal)
+    except KeyError:
+        return None
+    pattern = definition.pattern
+    if pattern.type == "str":
+        return pattern.value
+    return None
+
+
+def _describe(expected: set[str]) -> str:
+    """A short English list of what the parser would have accepted."""
+    words: list[str] = []
+    if {"ENTRY", "LET", "STRATEGY"} <= expected:
+        words.append("a statement (`strategy`, `market`, `let`, `entry`, `exit`, `size`, ...)")
+        expected = {e for e in expected if (_keyword(e) or "") not in STATEMENT_KEYWORDS}
+    if len(expected & _OPERATORS) >= 3:
+        words.append("an operator")
+        expected -= _OPERATORS
+    if {"NAME", "NUMBER", "LPAR"} <= expected:
+        words.append("an expression")
+        expected -= {"NAME", "NUMBER", "LPAR", "MINUS", "TRUE", "FALSE", "NA", "IF", "NOT"}
+    for name in sorted(expected):
+        literal = _keyword(name)
+        if literal is not None:
+            words.append(f"`{literal}`")
+        elif name in _TOKEN_WORDS:
+            words.append(_TOKEN_WORDS[name])
+    words = list(dict.fromkeys(words))
+    if not words:
+        return "something else"
+    if len(words) > 8:
+        words = [*words[:8], "..."]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _end_help(expected: set[str]) -> str | None:
+    if "RPAR" in expected:
+        return "a `(` is never closed"
+    if "RSQB" in expected:
+        return "a `[` is never closed"
+    if "RBRACE" in expected:
+        return "the `risk {` block is never closed with `}`"
+    return None
+
+
+def _blank_statement(text: str, error: UnexpectedInput) -> tuple[str, set[str]]:
+    """Blank the statement that holds the error, keeping every position of the rest.
+
+    Statements start on lines that begin with a statement keyword (or, for a misspelled keyword,
+    with a name in column 1). When the parser stops at the keyword that opens the next statement,
+    the broken statement is the one before it.
+    """
+    error_line = getattr(error, "line", 1)
+    error_line = error_line if isinstance(error_line, int) and error_line > 0 else 1
+    lines = text.split("\n")
+    starts = [text.count("\n", 0, m.start()) + 1 for m in _LINE_START.finditer(text)]
+    token = getattr(error, "token", None)
+    at_next_statement = isinstance(token, Token) and _opens_statement(token, text)
+    if at_next_statement and any(s < error_line for s in starts):
+        first = max(s for s in starts if s < error_line)
+        after = error_line
+    else:
+        first = max((s for s in starts if s <= error_line), default=error_line)
+        after = min((s for s in starts if s > error_line), default=len(lines) + 1)
+    names: set[str] = set()
+    for number in range(first, min(after, len(lines) + 1)):
+        names.update(_DEFINITION.findall(lines[number - 1]))
+        lines[number - 1] = " " * len(lines[number - 1])
+    return "\n".join(lines), names
