@@ -8,7 +8,8 @@ Calling convention, for a trader:
 - A function over one or more arbitrary series takes them first: `sma(close, 20)`, `beta(close,
   close@BTC, 5)`.
 - A function over the bar's own prices (high/low/close, ...) reads them implicitly: `atr(14)`,
-  `stoch()`, `cdldoji()`; they may also be passed explicitly: `atr(high@BTC, low@BTC, close@BTC, 14)`.
+  `stoch()`, `cdldoji()`; they may also be passed explicitly:
+  `atr(high@BTC, low@BTC, close@BTC, 14)`.
 - Parameters follow, by position or by TA-Lib's name: `bbands(close, 20, nbdevup=2.5)`.
 - A multi-output function is read by output name: `bbands(close).upper`, `macd(close).signal`;
   TA-Lib's full names work too (`.upperband`, `.macdsignal`).

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from lark import Token, v_args
-from lark.visitors import Transformer_NonRecursive
 from lark.tree import Meta
+from lark.visitors import Transformer_NonRecursive
 
 from rulebot.lang import ast
 from rulebot.lang.diagnostics import Span

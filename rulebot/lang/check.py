@@ -51,9 +51,7 @@ class CheckResult:
     diagnostics: list[Diagnostic]
 
 
-def check_rule(
-    tree: ast.RuleFile, path: str, skipped: frozenset[str] = frozenset()
-) -> CheckResult:
+def check_rule(tree: ast.RuleFile, path: str, skipped: frozenset[str] = frozenset()) -> CheckResult:
     """Check a parsed rule file. `skipped` names were defined by statements dropped for syntax
     errors: their uses are not reported again."""
     return _Checker(tree, path, skipped).run()
@@ -205,7 +203,9 @@ class _Checker:
         is_bool = [isinstance(lit.value, bool) for lit in literals]
         if any(is_bool) and not all(is_bool):
             bad = next(lit for lit, b in zip(literals, is_bool, strict=True) if b != is_bool[0])
-            return self._error("E406", f"param `{decl.name}` mixes true/false and numbers", bad.span)
+            return self._error(
+                "E406", f"param `{decl.name}` mixes true/false and numbers", bad.span
+            )
         if is_bool[0] and isinstance(decl.domain, ast.ParamRange):
             return self._error(
                 "E406",
@@ -264,7 +264,8 @@ class _Checker:
             if default not in choices:
                 self._warning(
                     "W505",
-                    f"the default of `{decl.name}` ({_fmt(decl.default)}) is not one of its choices",
+                    f"the default of `{decl.name}` ({_fmt(decl.default)}) "
+                    "is not one of its choices",
                     decl.default.span,
                 )
             return ir.Param(decl.name, kind, default, unit, choices=choices, span=decl.span)
@@ -547,7 +548,9 @@ class _Checker:
         else:
             mode = "?"
         if mode not in accepted:
-            what = f"`{unit}`" if unit else ("a percentage" if mode == "percent" else "a plain number")
+            what = (
+                f"`{unit}`" if unit else ("a percentage" if mode == "percent" else "a plain number")
+            )
             return self._error(
                 "E404",
                 f"`{item.name}` does not take {what}",
@@ -555,9 +558,7 @@ class _Checker:
                 help=f"e.g. {example}",
             )
         if mode in ("bars", "count") and float(number) != int(number):
-            return self._error(
-                "E407", f"`{item.name}` must be a whole number", amount.value.span
-            )
+            return self._error("E407", f"`{item.name}` must be a whole number", amount.value.span)
         if number < 0 or (number == 0 and item.name != "cooldown"):
             return self._error(
                 "E406", f"`{item.name}` must be positive", amount.value.span, help=f"e.g. {example}"

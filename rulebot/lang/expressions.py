@@ -19,7 +19,11 @@ from rulebot.lang.diagnostics import Diagnostic, Severity, Span
 from rulebot.lang.suggest import did_you_mean
 from rulebot.lang.timeframes import timeframe_seconds
 
-STATE_UNITS: dict[str, ir.Unit] = {"bars_in_trade": "bars", "entry_price": "none", "position": "none"}
+STATE_UNITS: dict[str, ir.Unit] = {
+    "bars_in_trade": "bars",
+    "entry_price": "none",
+    "position": "none",
+}
 _SYMBOL = re.compile(r"^[A-Z0-9]+$")
 
 
@@ -266,7 +270,9 @@ class ExprChecker:
             given += 1
         if given < required:
             what = ", ".join(f"`{i.name}`" for i in explicit[:required])
-            self._arity(spec, node, f"`{spec.name}` needs its input series first: {what}", signature)
+            self._arity(
+                spec, node, f"`{spec.name}` needs its input series first: {what}", signature
+            )
             return None, None
         inputs_args = args[:given]
         inputs_checked = checked[:given]
@@ -275,7 +281,10 @@ class ExprChecker:
             if len(args) - rest < len(implicit):
                 names = ", ".join(i.name for i in implicit)
                 self._arity(
-                    spec, node, f"pass all of `{names}` to `{spec.name}`, or none of them", signature
+                    spec,
+                    node,
+                    f"pass all of `{names}` to `{spec.name}`, or none of them",
+                    signature,
                 )
                 return None, None
             inputs_args += args[rest : rest + len(implicit)]
@@ -330,16 +339,14 @@ class ExprChecker:
                 )
                 return None
             if kwarg.name in given:
-                self._error(
-                    "E401", f"`{kwarg.name}` is given twice to `{spec.name}`", kwarg.span
-                )
+                self._error("E401", f"`{kwarg.name}` is given twice to `{spec.name}`", kwarg.span)
                 return None
             given[kwarg.name] = (kwarg.value, kwarg.span)
         result: list[tuple[str, ir.Node]] = []
         for spec_param in spec.params:
             if spec_param.name not in given:
                 continue
-            expr, span = given[spec_param.name]
+            expr, _span = given[spec_param.name]
             value = self.check(expr, Context("", "", 0, at_strategy_bars=True))
             if value is None:
                 return None
@@ -401,8 +408,10 @@ class ExprChecker:
                 return None
             if spec.result == "bool" or spec.name in {"zscore", "na"}:
                 unit = "none"
-        constant = spec.talib_name is None and all(i.info.constant for i in inputs) and (
-            spec.name in {"abs", "max", "min", "nz"}
+        constant = (
+            spec.talib_name is None
+            and all(i.info.constant for i in inputs)
+            and (spec.name in {"abs", "max", "min", "nz"})
         )
         warmup = lookback + max((i.info.warmup for i in inputs), default=0)
         span = output_node.span if output_node is not None else node.span
@@ -452,7 +461,8 @@ class ExprChecker:
             return None
         if operand.info.unit != "none":
             return self._error(
-                "E404", f"`%` applies to a plain number, not {_unit_words(operand.info.unit)}",
+                "E404",
+                f"`%` applies to a plain number, not {_unit_words(operand.info.unit)}",
                 node.span,
             )
         info = replace(operand.info, unit="percent", span=node.span)
@@ -598,13 +608,15 @@ class ExprChecker:
                 help="use a number or a `param`, e.g. `close[1]` or `close[lag]`",
             )
         if offset.info.unit == "percent":
-            return self._error("E404", "a lookback offset is a number of bars, not a percentage",
-                               expr.span)
+            return self._error(
+                "E404", "a lookback offset is a number of bars, not a percentage", expr.span
+            )
         for setting in corners(param_names(offset), self.scope.params):
             value = evaluate(offset, setting)
             if value is None or float(value) != int(value):
                 return self._error(
-                    "E311", f"a lookback offset must be a whole number of bars, found {_fmt(value)}",
+                    "E311",
+                    f"a lookback offset must be a whole number of bars, found {_fmt(value)}",
                     expr.span,
                 )
             if value < 0:
@@ -624,13 +636,16 @@ class ExprChecker:
             seconds = timeframe_seconds(node.qualifier)
             if seconds is None:
                 return self._error(
-                    "E315", f"`{node.qualifier}` is not a timeframe Lighter has",
-                    node.qualifier_span, help="use 1m, 5m, 15m, 30m, 1h, 4h, 12h, 1d or 1w",
+                    "E315",
+                    f"`{node.qualifier}` is not a timeframe Lighter has",
+                    node.qualifier_span,
+                    help="use 1m, 5m, 15m, 30m, 1h, 4h, 12h, 1d or 1w",
                 )
             if ctx.seconds and (seconds < ctx.seconds or seconds % ctx.seconds):
                 return self._error(
                     "E314",
-                    f"`@{node.qualifier}` is not a multiple of the {ctx.timeframe} bars it is read on",
+                    f"`@{node.qualifier}` is not a multiple of the "
+                    f"{ctx.timeframe} bars it is read on",
                     node.qualifier_span,
                     help=f"read other timeframes at {ctx.timeframe} or higher; "
                     "lower ones would need bars that have not closed",
@@ -645,7 +660,9 @@ class ExprChecker:
                     else f"market symbols are upper case: `@{node.qualifier.upper()}`"
                 )
                 return self._error(
-                    "E205", f"`{node.qualifier}` is not a market symbol", node.qualifier_span,
+                    "E205",
+                    f"`{node.qualifier}` is not a market symbol",
+                    node.qualifier_span,
                     help=help_text,
                 )
             inner = Context(node.qualifier, ctx.timeframe, ctx.seconds, at_strategy_bars=False)
@@ -659,7 +676,10 @@ class ExprChecker:
         ratio = inner.seconds // ctx.seconds if ctx.seconds and inner.seconds else 1
         warmup = (target.info.warmup + 1) * ratio - 1 if ratio > 1 else target.info.warmup
         return ir.OnBars(
-            target, inner.market, inner.timeframe, replace(target.info, span=node.span, warmup=warmup)
+            target,
+            inner.market,
+            inner.timeframe,
+            replace(target.info, span=node.span, warmup=warmup),
         )
 
     # ---- helpers -------------------------------------------------------------------------------

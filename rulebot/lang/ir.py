@@ -130,7 +130,20 @@ class OnBars:
     info: Info
 
 
-Node = Const | ParamRef | Column | StateRef | LetRef | SelfRef | Call | Unary | Binary | Choose | Lag | OnBars
+Node = (
+    Const
+    | ParamRef
+    | Column
+    | StateRef
+    | LetRef
+    | SelfRef
+    | Call
+    | Unary
+    | Binary
+    | Choose
+    | Lag
+    | OnBars
+)
 
 
 def children(node: Node) -> tuple[Node, ...]:
@@ -172,10 +185,14 @@ class Param:
             return self.choices
         if self.low is None or self.high is None:
             return (True, False) if self.kind == "bool" else (self.default,)
-        step = self.step if self.step else (1 if self.kind == "int" else (self.high - self.low) / 10)
-        count = int(round((self.high - self.low) / step)) + 1 if step > 0 else 1
-        values = [self.low + i * step for i in range(count) if self.low + i * step <= self.high + 1e-12]
-        return tuple(int(round(v)) if self.kind == "int" else round(v, 12) for v in values)
+        step = (
+            self.step if self.step else (1 if self.kind == "int" else (self.high - self.low) / 10)
+        )
+        count = round((self.high - self.low) / step) + 1 if step > 0 else 1
+        values = [
+            self.low + i * step for i in range(count) if self.low + i * step <= self.high + 1e-12
+        ]
+        return tuple(round(v) if self.kind == "int" else round(v, 12) for v in values)
 
 
 @dataclass(frozen=True, slots=True)

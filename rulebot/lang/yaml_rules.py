@@ -81,7 +81,11 @@ def parse_yaml_rule(
         )
         return None, reader.diagnostics, frozenset()
     statements = reader.rule(root)
-    return ast.RuleFile(tuple(statements), form="yaml"), reader.diagnostics, frozenset(reader.skipped)
+    return (
+        ast.RuleFile(tuple(statements), form="yaml"),
+        reader.diagnostics,
+        frozenset(reader.skipped),
+    )
 
 
 class _Reader:
@@ -123,8 +127,11 @@ class _Reader:
         refs = []
         for item in items:
             if not isinstance(item, yaml.ScalarNode) or not item.value:
-                self.error("E107", f"a market is a symbol such as ETH, found {kind_name(item)}",
-                           node_span(item))
+                self.error(
+                    "E107",
+                    f"a market is a symbol such as ETH, found {kind_name(item)}",
+                    node_span(item),
+                )
                 continue
             for symbol in (s.strip() for s in str(item.value).split(",")):
                 refs.append(ast.MarketRef(symbol, node_span(item)))
@@ -139,7 +146,9 @@ class _Reader:
             enabled = yaml.safe_load(value.value) if value.style is None else None
             if isinstance(enabled, bool):
                 return [ast.EnabledDecl(enabled, _span(key, value))]
-        self.error("E107", f"`enabled` is true or false, found {kind_name(value)}", node_span(value))
+        self.error(
+            "E107", f"`enabled` is true or false, found {kind_name(value)}", node_span(value)
+        )
         return []
 
     def _params(self, key: yaml.ScalarNode, value: yaml.Node) -> list[ast.Statement]:
@@ -152,7 +161,11 @@ class _Reader:
             default, domain = parsed
             statements.append(
                 ast.ParamDecl(
-                    name_node.value, node_span(name_node), default, domain, _span(name_node, spec_node)
+                    name_node.value,
+                    node_span(name_node),
+                    default,
+                    domain,
+                    _span(name_node, spec_node),
                 )
             )
         return statements
@@ -165,7 +178,9 @@ class _Reader:
                 self.skipped.add(name_node.value)
                 continue
             statements.append(
-                ast.LetDecl(name_node.value, node_span(name_node), expr, _span(name_node, expr_node))
+                ast.LetDecl(
+                    name_node.value, node_span(name_node), expr, _span(name_node, expr_node)
+                )
             )
         return statements
 
@@ -315,7 +330,10 @@ def _padded_text(text: str, node: yaml.ScalarNode) -> str:
     raw = text[start.index : end.index]
     if node.style in ("|", ">"):
         newline = raw.find("\n")
-        raw = " " * (newline if newline >= 0 else len(raw)) + raw[newline if newline >= 0 else len(raw) :]
+        raw = (
+            " " * (newline if newline >= 0 else len(raw))
+            + raw[newline if newline >= 0 else len(raw) :]
+        )
     elif node.style in ('"', "'") and len(raw) >= 2:
         inner = raw[1:-1]
         if " ".join(inner.split()) != " ".join(str(node.value).split()):

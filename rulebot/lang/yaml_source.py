@@ -28,9 +28,7 @@ def compose(source: Source) -> tuple[yaml.Node | None, list[Diagnostic]]:
     except yaml.YAMLError as error:
         return None, [Diagnostic("E106", f"YAML syntax error: {error}", Span.point(1, 1))]
     except RecursionError:
-        return None, [
-            Diagnostic("E106", "YAML nested too deeply to read", Span.point(1, 1))
-        ]
+        return None, [Diagnostic("E106", "YAML nested too deeply to read", Span.point(1, 1))]
     if len(nodes) > 1:
         return None, [
             Diagnostic(
