@@ -199,6 +199,7 @@ class ExprChecker:
         inputs, param_args = self._split_arguments(spec, node, ctx)
         if inputs is None or param_args is None:
             return None
+        self._warn_rolling_intent(spec, node, inputs)
         params = self._params(spec, node, param_args)
         if params is None:
             return None
@@ -442,6 +443,27 @@ class ExprChecker:
                     None,
                 )
         return None
+
+    def _warn_rolling_intent(
+        self, spec: FunctionSpec, node: ast.Call, inputs: list[ir.Node]
+    ) -> None:
+        """`max(high, 20)` is the larger of high and 20; the author likely meant 20 bars."""
+        if spec.name not in ("max", "min") or len(node.args) != 2:
+            return
+        second = node.args[1]
+        if isinstance(second, ast.Number) and second.text.isdigit() and not inputs[0].info.constant:
+            rolling = "highest" if spec.name == "max" else "lowest"
+            self.scope.report(
+                Diagnostic(
+                    "W506",
+                    f"`{spec.name}(..., {second.text})` compares with the number {second.text} "
+                    "at each bar",
+                    node.span,
+                    Severity.WARNING,
+                    f"for the {rolling} value over {second.text} bars write "
+                    f"`{rolling}(..., {second.text})`",
+                )
+            )
 
     def _arity(self, spec: FunctionSpec, node: ast.Call, message: str, signature: str) -> None:
         self._error("E401", message, node.span, help=f"signature: {signature}")

@@ -212,7 +212,10 @@ def _unexpected_token(error: UnexpectedToken, expected: set[str], text: str) -> 
     keywords = [k for k in keywords if k and k[0].isalpha()]
     if token.type == "NAME" and keywords:
         guess = did_you_mean(str(token), keywords)
-        if guess or "NAME" not in expected:
+        starts_line = token.start_pos is not None and not text[
+            text.rfind("\n", 0, token.start_pos) + 1 : token.start_pos
+        ].strip()
+        if guess or ("NAME" not in expected and starts_line):
             return Diagnostic(
                 "E104",
                 f"unknown keyword `{token}`",

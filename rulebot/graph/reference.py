@@ -1,0 +1,63 @@
+"""The function reference (docs/functions.md), generated from the registry so it cannot drift.
+
+Regenerate with `python -m rulebot.graph.reference > docs/functions.md`; a test fails when the
+file and the registry disagree.
+"""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+import talib
+
+from rulebot.graph.registry import FunctionSpec, registry
+
+
+def signature(spec: FunctionSpec) -> str:
+    """How a rule calls it, e.g. `bbands(real, timeperiod=20, nbdevup=2.0, ...)`."""
+    parts = ["a, b, ..."] if spec.variadic else [i.name for i in spec.inputs if i.column is None]
+    if spec.required_inputs is not None and not spec.variadic:
+        parts = [p if n < spec.required_inputs else f"{p}?" for n, p in enumerate(parts)]
+    parts += [f"{p.name}={p.default!r}" for p in spec.params]
+    return f"{spec.name}({', '.join(parts)})"
+
+
+def functions_markdown() -> str:
+    table = registry()
+    lines = [
+        "# Functions",
+        "",
+        "Every function a rule may call, generated from rulebot's function registry "
+        f"(TA-Lib {talib.__version__} plus rulebot's own). Regenerate with "
+        "`python -m rulebot.graph.reference > docs/functions.md`.",
+        "",
+        "- Series inputs come first (`sma(close, 20)`); parameters follow by position or by name "
+        "(`bbands(close, 20, nbdevup=2.5)`).",
+        "- *Reads* lists the bar's own prices a function takes implicitly; pass them explicitly "
+        "to use other bars: `atr(high@BTC, low@BTC, close@BTC, 14)`.",
+        "- Multi-output functions are read by output: `bbands(close).upper`, `macd(close).signal`.",
+        "- `max`/`min` compare values bar by bar; TA-Lib's rolling MAX/MIN are `highest`/`lowest`.",
+        "",
+    ]
+    ordered = sorted(table.values(), key=lambda s: (s.group != "rulebot", s.group, s.name))
+    for group, specs in groupby(ordered, key=lambda s: s.group):
+        lines += [f"## {group}", ""]
+        lines += ["| function | reads | outputs | what it is |", "|---|---|---|---|"]
+        for spec in specs:
+            reads = ", ".join(i.name for i in spec.inputs if i.column) or ""
+            outputs = ", ".join(f".{n}" for n in spec.output_names()) if spec.multi_output else ""
+            kind = " (true/false)" if spec.result == "bool" else ""
+            talib_note = (
+                f" (TA-Lib {spec.talib_name})"
+                if spec.talib_name and spec.talib_name.lower() != spec.name
+                else ""
+            )
+            lines.append(
+                f"| `{signature(spec)}` | {reads} | {outputs} | {spec.summary}{kind}{talib_note} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(functions_markdown(), end="")
