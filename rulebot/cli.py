@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -62,11 +63,25 @@ def lint_command(
     if not chosen:
         typer.echo("rulebot lint: nothing to check: give a rule file or folder", err=True)
         raise typer.Exit(2)
+    _tolerate_unencodable_output()
     try:
         reports = lint(chosen)
+        render = render_json if output_format is OutputFormat.json else render_text
+        output = render(reports)
     except UsageError as error:
         typer.echo(f"rulebot lint: {error}", err=True)
         raise typer.Exit(2) from None
-    output = render_json(reports) if output_format is OutputFormat.json else render_text(reports)
+    except Exception as error:  # a bug in rulebot, not in the input: one line, no traceback
+        first_line = next(iter(str(error).splitlines()), "")
+        typer.echo(f"rulebot lint: internal error: {type(error).__name__}: {first_line}", err=True)
+        raise typer.Exit(1) from None
     sys.stdout.write(output)
     raise typer.Exit(exit_code(reports))
+
+
+def _tolerate_unencodable_output() -> None:
+    """Characters the terminal cannot show (an `é` on an ASCII terminal, a file name that is
+    not UTF-8) are printed as escapes instead of stopping the command."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")

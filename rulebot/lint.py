@@ -11,7 +11,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rulebot.config import check_config, redact_secrets
 from rulebot.lang.diagnostics import Diagnostic, Source, Span, as_json, render
 from rulebot.lang.load import RULE_SUFFIXES, compile_file, read_source
 
@@ -42,19 +41,35 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            found += sorted(
-                p
-                for p in path.rglob("*")
-                if p.suffix in RULE_SUFFIXES
-                and p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-        elif path.exists() or path.is_symlink():
+        try:
+            is_dir = path.is_dir()
+            named = is_dir or path.exists() or path.is_symlink()
+        except (OSError, ValueError) as error:  # a name the OS refuses: too long, a NUL, ...
+            reason = getattr(error, "strerror", None) or error
+            raise UsageError(f"cannot use {_shown(raw)}: {reason}") from None
+        if not named:
+            raise UsageError(f"no such file or folder: {_shown(raw)}")
+        if not is_dir:
             found.append(path)
-        else:
-            raise UsageError(f"no such file or folder: {raw}")
+            continue
+        inside = sorted(
+            p
+            for p in path.rglob("*")
+            if p.suffix in RULE_SUFFIXES
+            and p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
+        if not inside:
+            suffixes = ", ".join(RULE_SUFFIXES)
+            raise UsageError(f"no rule files ({suffixes}) in folder: {_shown(raw)}")
+        found += inside
     return list(dict.fromkeys(found))
+
+
+def _shown(raw: str | Path) -> str:
+    """A path as typed, shortened if it is absurdly long."""
+    text = str(raw)
+    return text if len(text) <= 200 else text[:100] + "..." + text[-20:]
 
 
 def lint_file(path: Path) -> FileReport:
@@ -62,6 +77,8 @@ def lint_file(path: Path) -> FileReport:
         source, problem = read_source(path)
         if source is None:
             return FileReport(str(path), None, [problem] if problem else [])
+        from rulebot.config import check_config, redact_secrets  # pydantic: only when needed
+
         _, diagnostics = check_config(source)
         return FileReport(str(path), redact_secrets(source), diagnostics)
     compiled = compile_file(path)

@@ -8,6 +8,7 @@ Warnings flag what is legal but likely a mistake: unused definitions, no stop, d
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,12 +18,16 @@ from rulebot.graph.registry import PRICE_COLUMNS
 from rulebot.lang import ast, ir
 from rulebot.lang.diagnostics import Diagnostic, Severity, Span
 from rulebot.lang.expressions import STATE_UNITS, Context, ExprChecker, Scope
+from rulebot.lang.parse import PROTECTION_KEYWORDS
 from rulebot.lang.suggest import did_you_mean
 from rulebot.lang.timeframes import TIMEFRAMES, timeframe_seconds
 
 _D = TypeVar("_D")
 QUOTE_UNITS = ("USDC", "USD")
+MAX_SEARCH_VALUES = 10_000
 FILE_START = Span.point(1, 1)
+# Statements that read params and lets: when one is lost to a syntax error, "unused" is a guess.
+_USING_STATEMENTS = ("let", "entry", "exit", "size", "leg", "legs", "risk")
 
 # What each risk limit accepts.
 _LIMITS: dict[str, tuple[str, ...]] = {
@@ -63,6 +68,7 @@ class _Checker:
         self.path = path
         self.diagnostics: list[Diagnostic] = []
         self.skipped = skipped
+        self.anchor = FILE_START
         self.by_type: dict[type, list[ast.Statement]] = defaultdict(list)
         for statement in tree.statements:
             self.by_type[type(statement)].append(statement)
@@ -74,10 +80,11 @@ class _Checker:
         timeframe = self._single(ast.TimeframeDecl, "timeframe")
         size = self._single(ast.SizeDecl, "size")
         enabled = self._single(ast.EnabledDecl, "enabled")
-        self._require(name, "strategy", "name it: `strategy mean_reversion`")
-        self._require(market_decl, "market", "say what it trades: `market ETH`")
-        self._require(timeframe, "timeframe", "say its bar length: `timeframe 5m`")
-        self._require(size, "size", "say how much to trade: `size 2% of equity`")
+        self.anchor = name.name_span if name else FILE_START
+        self._require(name, "strategy", "name it", "mean_reversion")
+        self._require(market_decl, "market", "say what it trades", "ETH")
+        self._require(timeframe, "timeframe", "say its bar length", "5m")
+        self._require(size, "size", "say how much to trade", "2% of equity")
 
         markets = self._markets(market_decl)
         seconds = self._timeframe(timeframe)
@@ -143,9 +150,17 @@ class _Checker:
             )
         return found[0] if found else None
 
-    def _require(self, decl: object, keyword: str, help_text: str) -> None:
-        if decl is None:
-            self._error("E206", f"the rule has no `{keyword}`", FILE_START, help=help_text)
+    def _require(self, decl: object, keyword: str, what: str, example: str) -> None:
+        if decl is None and not self._lost(keyword, *(("markets",) if keyword == "market" else ())):
+            written = (
+                f"{keyword}: {example}" if self.tree.form == "yaml" else f"{keyword} {example}"
+            )
+            help_text = f"{what}: `{written}`"
+            self._error("E206", f"the rule has no `{keyword}`", self.anchor, help=help_text)
+
+    def _lost(self, *keywords: str) -> bool:
+        """True if a statement with one of these keywords was dropped for a syntax error."""
+        return any(skipped.split(" ")[0] in keywords for skipped in self.skipped)
 
     def _markets(self, decl: ast.MarketDecl | None) -> tuple[str, ...]:
         if decl is None:
@@ -161,6 +176,7 @@ class _Checker:
                     ref.span,
                     help=f"market symbols are upper case: `{ref.symbol.upper()}`",
                 )
+                seen.append(ref.symbol.upper())  # reported; read on as meant
             else:
                 seen.append(ref.symbol)
         return tuple(seen)
@@ -191,6 +207,8 @@ class _Checker:
             param = self._param(decl)
             if param is not None:
                 params[decl.name] = param
+            else:  # reported once here; its uses are not unknown names
+                self.skipped = self.skipped | {decl.name}
         return params
 
     def _param(self, decl: ast.ParamDecl) -> ir.Param | None:
@@ -213,13 +231,21 @@ class _Checker:
                 decl.domain.span,
                 help="leave the range out: a search tries both true and false",
             )
+        huge = next((lit for lit in literals if not math.isfinite(lit.value)), None)
+        if huge is not None:
+            return self._error(
+                "E406",
+                f"param `{decl.name}` has a number too large to use",
+                huge.span,
+                help="numbers go up to about 1e308",
+            )
         percent = decl.default.is_percent
         for lit in literals[1:]:
             if not is_bool[0] and lit.is_percent != percent:
                 return self._error(
                     "E404",
                     f"param `{decl.name}` mixes percentages and plain numbers",
-                    lit.span,
+                    decl.default.span.to(lit.span),
                     help="write every value of a percentage param with `%`",
                 )
         scale = 0.01 if percent else 1.0
@@ -250,6 +276,16 @@ class _Checker:
             if step is not None and step <= 0:
                 return self._error(
                     "E406", f"the step of `{decl.name}` must be positive", decl.domain.step.span
+                )
+            stride = step or (1 if kind == "int" else (high - low) / 10)
+            count = (high - low) / stride if stride else 1
+            if not math.isfinite(count) or count > MAX_SEARCH_VALUES:
+                return self._error(
+                    "E406",
+                    f"the range of `{decl.name}` holds too many values for a search",
+                    decl.domain.span,
+                    help=f"a search tries at most {MAX_SEARCH_VALUES:,} values of a param; "
+                    "use a larger step or a narrower range",
                 )
             if not low <= default <= high:
                 self._warning(
@@ -315,12 +351,20 @@ class _Checker:
         entries: dict[str, ir.Node] = {}
         exits: dict[str, ir.Node] = {}
         first: dict[tuple[str, str], ast.SignalDecl] = {}
-        if not self.by_type.get(ast.SignalDecl) or not any(
-            s.kind == "entry"
-            for s in self.by_type[ast.SignalDecl]  # type: ignore[attr-defined]
+        if not self._lost("entry") and (
+            not self.by_type.get(ast.SignalDecl)
+            or not any(
+                s.kind == "entry"
+                for s in self.by_type[ast.SignalDecl]  # type: ignore[attr-defined]
+            )
         ):
             self._error(
-                "E206", "the rule has no `entry`", FILE_START, help="e.g. `entry long when ...`"
+                "E206",
+                "the rule has no `entry`",
+                self.anchor,
+                help="add an `entry:` section with `long: ...` or `short: ...`"
+                if self.tree.form == "yaml"
+                else "e.g. `entry long when ...`",
             )
         for decl in self.by_type.get(ast.SignalDecl, []):
             assert isinstance(decl, ast.SignalDecl)
@@ -434,10 +478,12 @@ class _Checker:
                 return "quote"
             if amount.unit in markets:
                 return "base"
+            if not markets:
+                return None  # "the rule has no `market`" says it already
             guess = did_you_mean(amount.unit, [*markets, *QUOTE_UNITS])
             return self._error(
                 "E404",
-                f"`{amount.unit}` is not a unit of this strategy's markets",
+                f"`{amount.unit}` is not a unit here: this strategy trades {', '.join(markets)}",
                 amount.unit_span,
                 help=f"did you mean `{guess}`?"
                 if guess
@@ -490,15 +536,22 @@ class _Checker:
             weight = ExprChecker(self.scope).number(decl.weight, self.base, "a leg's weight")
             if weight is not None:
                 legs.append(ir.Leg(symbol, weight, decl.span))
-        if len(markets) > 1:
+        if len(markets) > 1 and not self._lost("leg", "legs"):
+            listed = [d for d in self.by_type[ast.MarketDecl] if isinstance(d, ast.MarketDecl)]
+            refs = {ref.symbol: ref.span for d in listed for ref in d.markets}
             for symbol in markets:
                 if symbol not in seen and not any(d.market.symbol == symbol for d in decls):
+                    example = (
+                        f"`{symbol}: 1` under `legs:`"
+                        if self.tree.form == "yaml"
+                        else f"`leg {symbol} weight 1`"
+                    )
                     self._error(
                         "E206",
                         f"market `{symbol}` has no `leg`",
-                        FILE_START,
-                        help=f"say how it trades when the strategy goes long: "
-                        f"`leg {symbol} weight 1` (or -1 to sell it)",
+                        refs.get(symbol, self.anchor),
+                        help=f"say how it trades when the strategy goes long: {example} "
+                        "(or -1 to sell it)",
                     )
         return tuple(legs)
 
@@ -567,6 +620,8 @@ class _Checker:
 
     # ---- warnings ------------------------------------------------------------------------------
     def _warn_unused(self, params: dict[str, ir.Param], lets: dict[str, ast.LetDecl]) -> None:
+        if self._lost(*_USING_STATEMENTS, *PROTECTION_KEYWORDS):
+            return
         for name, decl in lets.items():
             if name not in self.scope.used and self.lets.get(name) is not None:
                 self._warning(
@@ -584,7 +639,11 @@ class _Checker:
     ) -> None:
         if name is None or "stop_loss" in protections or "trailing_stop" in protections:
             return
-        if self.by_type.get(ast.ProtectDecl):
+        stops = ("stop_loss", "trailing_stop")
+        if self._lost(*stops) or any(
+            d.kind in stops  # type: ignore[attr-defined]
+            for d in self.by_type.get(ast.ProtectDecl, [])
+        ):
             return  # a broken stop was reported already
         self._warning(
             "W503",
@@ -594,8 +653,12 @@ class _Checker:
         )
 
     def _warn_dead_exits(self, entries: dict[str, ir.Node], exits: dict[str, ir.Node]) -> None:
+        if not any(kind == "entry" for kind, _ in self.signal_decls):
+            return  # "the rule has no `entry`" says it already
         for side, condition in exits.items():
             decl = self.signal_decls[("exit", side)]
+            if {"entry", f"entry {side}"} & self.skipped:
+                continue  # the entry was lost to a syntax error
             if ("entry", side) not in self.signal_decls:
                 self._warning(
                     "W504",

@@ -7,6 +7,7 @@ param may take; the planner uses it to fold constants.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator, Mapping
 
 from rulebot.lang import ir
@@ -85,14 +86,8 @@ def _binary(op: str, left: Value, right: Value) -> Value:
         return bool(left) or bool(right) if left is not None and right is not None else None
     if left is None or right is None:
         return None
-    if op == "+":
-        return left + right
-    if op == "-":
-        return left - right
-    if op == "*":
-        return left * right
-    if op == "/":
-        return left / right if right != 0 else None
+    if op in ("+", "-", "*", "/"):
+        return _finite(_arithmetic(op, left, right))
     comparisons = {
         "<": left < right,
         "<=": left <= right,
@@ -102,3 +97,23 @@ def _binary(op: str, left: Value, right: Value) -> Value:
         "!=": left != right,
     }
     return comparisons[op]
+
+
+def _arithmetic(op: str, left: float | bool, right: float | bool) -> Value:
+    if op == "+":
+        return left + right
+    if op == "-":
+        return left - right
+    if op == "*":
+        return left * right
+    return left / right if right != 0 else None
+
+
+def _finite(value: Value) -> Value:
+    """Arithmetic that overflows (`1e308 * 10`, and `inf - inf` after it) is na, like `1 / 0`."""
+    if value is None or isinstance(value, bool):
+        return value
+    try:
+        return value if math.isfinite(value) else None
+    except OverflowError:  # an int product too large for a float
+        return None

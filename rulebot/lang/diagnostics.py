@@ -7,9 +7,12 @@ parse, then the source line with a caret under the span; the JSON form is one fl
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+_YAML_LINE_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
 
 
 class Severity(StrEnum):
@@ -58,8 +61,13 @@ class Source:
     _lines: list[str] | None = field(default=None, repr=False)
 
     def line(self, number: int) -> str:
+        """Line `number` as the parser counts lines: the rule language breaks lines at `\\n`
+        only (a form feed is blank space), YAML also at `\\r`, NEL and the Unicode separators."""
         if self._lines is None:
-            self._lines = self.text.splitlines()
+            if self.path.endswith((".yaml", ".yml")):
+                self._lines = _YAML_LINE_BREAK.split(self.text)
+            else:
+                self._lines = [line.removesuffix("\r") for line in self.text.split("\n")]
         if 1 <= number <= len(self._lines):
             return self._lines[number - 1]
         return ""

@@ -8,6 +8,7 @@ is reported once; its parents are dropped silently so one mistake gives one diag
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -62,6 +63,13 @@ class ExprChecker:
     def check(self, node: ast.Expr, ctx: Context) -> ir.Node | None:
         match node:
             case ast.Number():
+                if not math.isfinite(node.value):
+                    return self._error(
+                        "E406",
+                        f"`{node.text}` is too large a number",
+                        node.span,
+                        help="numbers go up to about 1e308",
+                    )
                 return ir.Const(node.value, _info("number", node.span, constant=True))
             case ast.Bool():
                 return ir.Const(node.value, _info("bool", node.span, constant=True))
@@ -99,7 +107,7 @@ class ExprChecker:
         if checked is not None and checked.info.type != "bool":
             self._error(
                 "E402",
-                f"{what} must be a condition (true or false), but this is a number",
+                f"{what} must be true or false, but this is a number",
                 node.span,
                 help="compare it with something, e.g. `close > sma(close, 20)`",
             )
@@ -161,7 +169,9 @@ class ExprChecker:
         let = self.scope.resolve_let(name, span)
         if let is None:
             return None
-        return ir.LetRef(name, replace(let.value.info, span=span))
+        # A let is a series, even when its value is constant: only numbers and params are
+        # constants (indicator settings, offsets, limits), and only they can be evaluated.
+        return ir.LetRef(name, replace(let.value.info, span=span, constant=False))
 
     def _unknown_name(self, node: ast.Name) -> None:
         known = [*PRICE_COLUMNS, *STATE_UNITS, *self.scope.params, *self.scope.let_values]
@@ -185,6 +195,8 @@ class ExprChecker:
     def _call(self, node: ast.Call, ctx: Context, output: ast.Output | None) -> ir.Node | None:
         spec = registry().get(node.function)
         if spec is None:
+            for arg in [*node.args, *(k.value for k in node.kwargs)]:
+                self.check(arg, ctx)
             guess = did_you_mean(node.function, registry())
             return self._error(
                 "E201",
@@ -266,13 +278,19 @@ class ExprChecker:
         given = 0
         while given < len(explicit) and given < len(args):
             value = checked[given]
-            if value is not None and value.info.constant and given >= required:
+            setting = given >= required or (spec.talib_name is not None and spec.params)
+            if value is not None and value.info.constant and setting:
                 break
             given += 1
         if given < required:
             what = ", ".join(f"`{i.name}`" for i in explicit[:required])
-            self._arity(
-                spec, node, f"`{spec.name}` needs its input series first: {what}", signature
+            self._error(
+                "E401",
+                f"`{spec.name}` needs a series to read first"
+                if required == 1
+                else f"`{spec.name}` needs its input series first: {what}",
+                node.span,
+                help=f"e.g. `{_example_call(spec.name)}`; signature: {signature}",
             )
             return None, None
         inputs_args = args[:given]
@@ -299,11 +317,12 @@ class ExprChecker:
                 )
                 inputs_args.append(None)  # type: ignore[arg-type]
         if len(args) - rest > len(spec.params):
-            self._arity(
-                spec,
-                node,
+            self._error(
+                "E401",
                 f"`{spec.name}` takes at most {rest + len(spec.params)} arguments, got {len(args)}",
-                signature,
+                args[rest + len(spec.params)].span.to(args[-1].span),
+                help=f"signature: {signature}",
+                label="left over",
             )
             return None, None
         for arg, value in zip(inputs_args, inputs_checked, strict=True):
@@ -394,11 +413,17 @@ class ExprChecker:
                 shown = ", ".join(f"{k} = {_fmt(v)}" for k, v in values.items()) or "its defaults"
                 span = params[0][1].info.span if params else node.span
                 extra = f" (with {_describe_setting(setting, names)})" if setting and names else ""
+                moved = [
+                    f"`{n}`"
+                    for n in sorted(names)
+                    if n in self.scope.params and setting[n] != self.scope.params[n].default
+                ]
                 return self._error(
                     "E405",
                     f"TA-Lib rejects `{spec.name}` with {shown}{extra}",
                     span,
-                    help=f"signature: {_signature(spec)}",
+                    help=(f"narrow the range of {', '.join(moved)}; " if moved else "")
+                    + f"signature: {_signature(spec)}",
                 )
             if setting is not None and lookback == 0:
                 lookback = this
@@ -545,9 +570,27 @@ class ExprChecker:
         )
 
     def _logic(self, node: ast.Logic, ctx: Context) -> ir.Node | None:
-        left = self.condition(node.left, ctx, f"each side of `{node.op}`")
-        right = self.condition(node.right, ctx, f"each side of `{node.op}`")
-        if left is None or right is None:
+        left = self.check(node.left, ctx)
+        right = self.check(node.right, ctx)
+        numbers = [
+            side.span
+            for side, value in ((node.left, left), (node.right, right))
+            if value is not None and value.info.type != "bool"
+        ]
+        if len(numbers) == 2:  # `close and open`: one mistake, one error
+            numbers = [node.span]
+        for span in numbers:
+            both = span == node.span
+            self._error(
+                "E402",
+                f"`{node.op}` joins conditions (true or false), but "
+                + ("both sides are numbers" if both else "this is a number"),
+                span,
+                help="compare the numbers instead, e.g. `close > open`"
+                if both
+                else "compare it with something, e.g. `close > sma(close, 20)`",
+            )
+        if left is None or right is None or numbers:
             return None
         return ir.Binary(
             node.op,
@@ -615,6 +658,8 @@ class ExprChecker:
         target = self.check(node.target, ctx)
         if target is None:
             return None
+        if target.info.constant:
+            return target  # a constant's past is itself (as `@` does): it stays evaluable
         info = replace(target.info, span=node.span, warmup=target.info.warmup + bars)
         return ir.Lag(target, offset, info)
 
@@ -647,8 +692,9 @@ class ExprChecker:
                     "E310",
                     "this looks into the future: a negative offset reads a bar that has not closed",
                     expr.span,
-                    help="offsets must be 0 or more bars back"
-                    + (f" (here it is {_fmt(value)} with {where})" if where else ""),
+                    help=f"with {where} the offset is {_fmt(value)}; keep the range at 0 or above"
+                    if where
+                    else "`[1]` is the bar before this one, `[2]` the one before that",
                     label="offsets must be 0 or more bars back",
                 )
         return offset
@@ -663,7 +709,16 @@ class ExprChecker:
                     node.qualifier_span,
                     help="use 1m, 5m, 15m, 30m, 1h, 4h, 12h, 1d or 1w",
                 )
-            if ctx.seconds and (seconds < ctx.seconds or seconds % ctx.seconds):
+            if ctx.seconds and seconds < ctx.seconds:
+                return self._error(
+                    "E314",
+                    f"`@{node.qualifier}` bars are shorter than the {ctx.timeframe} bars "
+                    "they are read on",
+                    node.qualifier_span,
+                    help=f"read {ctx.timeframe} bars or longer ones; a shorter bar would be "
+                    f"read before the {ctx.timeframe} bar holding it has closed",
+                )
+            if ctx.seconds and seconds % ctx.seconds:
                 return self._error(
                     "E314",
                     f"`@{node.qualifier}` is not a multiple of the "

@@ -8,7 +8,7 @@ the file is parsed again, so one run reports every broken statement, not only th
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -38,6 +38,8 @@ START_RULES: tuple[StartRule, ...] = (
     "amount",
 )
 MAX_SYNTAX_ERRORS = 50
+MAX_RECOVERY_CHARS = 1024 * 1024
+"""Each recovery parses the file again: a huge file stops early instead of taking minutes."""
 
 STATEMENT_KEYWORDS = (
     "strategy",
@@ -73,6 +75,9 @@ _OPERATORS = {
     "OR",
 }
 _DEFINITION = re.compile(r"\b(?:let|param)\s+([A-Za-z_][A-Za-z0-9_]*)")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_COMMENT = re.compile(r"#[^\n]*")
+PROTECTION_KEYWORDS = ("stop_loss", "take_profit", "trailing_stop")
 
 _TOKEN_WORDS = {
     "NAME": "a name",
@@ -97,7 +102,9 @@ class ParseResult:
     tree: ast.RuleFile | None
     diagnostics: list[Diagnostic]
     skipped_names: frozenset[str]
-    """Names defined by statements dropped for syntax errors (their uses are not reported)."""
+    """Names defined by statements dropped for syntax errors (their uses are not reported), and
+    the heads of those statements (`entry long`, `stop_loss`): the checker does not call them
+    missing."""
 
 
 @cache
@@ -133,8 +140,10 @@ def parse_rule_text(text: str) -> ParseResult:
     """Parse a whole `.rule` file, recovering after each broken statement."""
     diagnostics: list[Diagnostic] = []
     skipped: set[str] = set()
+    parsed = 0
     while True:
         try:
+            parsed += len(text)
             tree = _parse(text, "start")
             assert isinstance(tree, ast.RuleFile)
             return ParseResult(tree, diagnostics, frozenset(skipped))
@@ -142,17 +151,26 @@ def parse_rule_text(text: str) -> ParseResult:
             diagnostics.append(syntax_diagnostic(error, text))
             blanked, names = _blank_statement(text, error)
             skipped |= names
-            if blanked == text or len(diagnostics) >= MAX_SYNTAX_ERRORS:
+            if (
+                blanked == text
+                or len(diagnostics) >= MAX_SYNTAX_ERRORS
+                or parsed + len(blanked) > MAX_RECOVERY_CHARS
+            ):
                 return ParseResult(None, diagnostics, frozenset(skipped))
             text = blanked
 
 
-def parse_fragment(text: str, start: StartRule) -> tuple[object | None, list[Diagnostic]]:
-    """Parse one YAML value with the given start rule. `text` is padded to its place in the file."""
+def parse_fragment(
+    text: str, start: StartRule, keyword: str | None = None
+) -> tuple[object | None, list[Diagnostic]]:
+    """Parse one YAML value with the given start rule. `text` is padded to its place in the file;
+    `keyword` is the YAML key it is the value of (e.g. `stop_loss`), for the hints."""
     try:
         return _parse(text, start), []
     except UnexpectedInput as error:
-        return None, [syntax_diagnostic(error, text)]
+        diagnostic = syntax_diagnostic(error, text, keyword)
+        message = diagnostic.message.replace("the end of the file", "the end of the value")
+        return None, [replace(diagnostic, message=message)]
 
 
 def _acceptable(error: UnexpectedToken) -> set[str]:
@@ -164,7 +182,9 @@ def _acceptable(error: UnexpectedToken) -> set[str]:
     return accepted or set(error.expected)
 
 
-def syntax_diagnostic(error: UnexpectedInput, source_text: str = "") -> Diagnostic:
+def syntax_diagnostic(
+    error: UnexpectedInput, source_text: str = "", keyword: str | None = None
+) -> Diagnostic:
     """A Lark error, in words a trader understands, with a hint where one is known."""
     if isinstance(error, UnexpectedCharacters):
         char = error.char
@@ -177,7 +197,7 @@ def syntax_diagnostic(error: UnexpectedInput, source_text: str = "") -> Diagnost
             label="not part of the language",
         )
     if isinstance(error, UnexpectedToken):
-        return _unexpected_token(error, _acceptable(error), source_text)
+        return _unexpected_token(error, _acceptable(error), source_text, keyword)
     if isinstance(error, UnexpectedEOF):
         return Diagnostic(
             "E103",
@@ -187,34 +207,45 @@ def syntax_diagnostic(error: UnexpectedInput, source_text: str = "") -> Diagnost
     return Diagnostic("E101", str(error).splitlines()[0], Span.point(1, 1))
 
 
-def _unexpected_token(error: UnexpectedToken, expected: set[str], text: str) -> Diagnostic:
+def _unexpected_token(
+    error: UnexpectedToken, expected: set[str], text: str, keyword: str | None = None
+) -> Diagnostic:
     token = error.token
     if token.type == "$END":
+        brace = _COMMENT.sub(lambda m: " " * len(m.group()), text).rfind("{")
+        if "RBRACE" in expected and brace >= 0:
+            return Diagnostic(
+                "E103",
+                "the `risk {` block is never closed",
+                _point_at(text, brace),
+                help="add a `}` after its last limit",
+                label="opened here",
+            )
+        end = _last_character(text, len(text))
         return Diagnostic(
             "E103",
             f"unexpected end of input; expected {_describe(expected)}",
-            Span.point(max(error.line, 1), max(error.column, 1)),
+            _point_at(text, end) if end >= 0 else Span.point(max(error.line, 1), 1),
             help=_end_help(expected),
         )
     span = Span(token.line, token.column, token.end_line, token.end_column)
     if _opens_statement(token, text) and token.start_pos:
         # The statement before this one stopped short: point at where it ends.
-        end = len(text[: token.start_pos].rstrip())
-        line = text.count("\n", 0, end) + 1 if end else 1
-        column = end - (text.rfind("\n", 0, end) + 1) if end else 1
+        end = _last_character(text, token.start_pos)
         return Diagnostic(
             "E103",
             f"this statement is incomplete: expected {_describe(expected)} before `{token}`",
-            Span.point(line, max(column, 1)),
+            _point_at(text, end) if end >= 0 else Span.point(1, 1),
             help=_end_help(expected),
         )
     keywords = sorted(_keyword(name) for name in expected if _keyword(name))
     keywords = [k for k in keywords if k and k[0].isalpha()]
     if token.type == "NAME" and keywords:
         guess = did_you_mean(str(token), keywords)
-        starts_line = token.start_pos is not None and not text[
-            text.rfind("\n", 0, token.start_pos) + 1 : token.start_pos
-        ].strip()
+        starts_line = (
+            token.start_pos is not None
+            and not text[text.rfind("\n", 0, token.start_pos) + 1 : token.start_pos].strip()
+        )
         if guess or ("NAME" not in expected and starts_line):
             return Diagnostic(
                 "E104",
@@ -225,8 +256,19 @@ def _unexpected_token(error: UnexpectedToken, expected: set[str], text: str) -> 
             )
     shown = str(token)
     help_text = None
-    if shown == "=":
+    if shown == "=" and "COMPARE" in expected:
         help_text = "to compare two values write `==`"
+    elif shown == "=":
+        fixed = _without_token(text, token)
+        help_text = f"leave out the `=`: `{f'{keyword}: {fixed}' if keyword else fixed}`"
+    elif token.type == "NAME" and (keyword or _line_keyword(text, token)) in PROTECTION_KEYWORDS:
+        written = f"{keyword}:" if keyword else _line_keyword(text, token)
+        help_text = (
+            f"`{written}` takes a percentage (`{written} 2%`) or a price distance "
+            f"(`{written} 2 * atr(14)`), with no unit"
+        )
+        if shown == "bars":
+            help_text += "; to leave after some bars write `exit long when bars_in_trade >= 20`"
     elif "NAME" in expected and _keyword(token.type) == shown and shown[:1].isalpha():
         help_text = f"`{shown}` is a word of the language; choose another name"
     elif token.type == "COMPARE" and ("AND" in expected or "OR" in expected):
@@ -239,6 +281,37 @@ def _unexpected_token(error: UnexpectedToken, expected: set[str], text: str) -> 
         span,
         help=help_text,
     )
+
+
+def _last_character(text: str, before: int) -> int:
+    """The offset of the last character before `before` that is not blank or a comment, or -1."""
+    code = _COMMENT.sub(lambda m: " " * len(m.group()), text[:before])
+    return len(code.rstrip()) - 1
+
+
+def _point_at(text: str, offset: int) -> Span:
+    line_start = text.rfind("\n", 0, offset) + 1
+    return Span.point(text.count("\n", 0, offset) + 1, offset - line_start + 1)
+
+
+def _without_token(text: str, token: Token) -> str:
+    """The line that holds `token`, with the token taken out and the spacing tidied."""
+    start = token.start_pos or 0
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", start)
+    line = text[line_start : line_end if line_end >= 0 else len(text)]
+    offset = start - line_start
+    kept = line[:offset] + line[offset + len(str(token)) :]
+    return " ".join(_COMMENT.sub("", kept).split())
+
+
+def _line_keyword(text: str, token: Token) -> str | None:
+    """The first word of the line that holds `token`, e.g. `stop_loss`."""
+    if token.start_pos is None:
+        return None
+    line_start = text.rfind("\n", 0, token.start_pos) + 1
+    word = _WORD.match(text[line_start : token.start_pos].lstrip())
+    return word.group() if word else None
 
 
 def _opens_statement(token: Token, text: str) -> bool:
@@ -307,7 +380,7 @@ def _blank_statement(text: str, error: UnexpectedInput) -> tuple[str, set[str]]:
     error_line = getattr(error, "line", 1)
     error_line = error_line if isinstance(error_line, int) and error_line > 0 else 1
     lines = text.split("\n")
-    starts = [text.count("\n", 0, m.start()) + 1 for m in _LINE_START.finditer(text)]
+    starts = [number for number, line in enumerate(lines, 1) if _LINE_START.match(line)]
     token = getattr(error, "token", None)
     at_next_statement = isinstance(token, Token) and _opens_statement(token, text)
     if at_next_statement and any(s < error_line for s in starts):
@@ -317,7 +390,23 @@ def _blank_statement(text: str, error: UnexpectedInput) -> tuple[str, set[str]]:
         first = max((s for s in starts if s <= error_line), default=error_line)
         after = min((s for s in starts if s > error_line), default=len(lines) + 1)
     names: set[str] = set()
+    head = _statement_head(lines[first - 1]) if first <= len(lines) else None
+    if head is not None:
+        names.add(head)
     for number in range(first, min(after, len(lines) + 1)):
         names.update(_DEFINITION.findall(lines[number - 1]))
         lines[number - 1] = " " * len(lines[number - 1])
     return "\n".join(lines), names
+
+
+def _statement_head(line: str) -> str | None:
+    """What a dropped statement was, e.g. `entry long` or `stop_loss` (a misspelled keyword
+    counts as the keyword it most resembles)."""
+    words = _WORD.findall(line)
+    if not words:
+        return None
+    keyword = words[0] if words[0] in STATEMENT_KEYWORDS else None
+    keyword = keyword or did_you_mean(words[0], STATEMENT_KEYWORDS)
+    if keyword in ("entry", "exit") and len(words) > 1 and words[1] in ("long", "short"):
+        return f"{keyword} {words[1]}"
+    return keyword

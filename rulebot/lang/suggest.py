@@ -16,4 +16,13 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     if matches:
         return matches[0]
     matches = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.7)
-    return lowered[matches[0]] if matches else None
+    if matches:
+        return lowered[matches[0]]
+    # A longer or shorter spelling of one name: `histogram` for `hist`, `stop` for `stop_loss`.
+    word = word.lower()
+    stems = [
+        c
+        for low, c in lowered.items()
+        if min(len(low), len(word)) >= 3 and (low.startswith(word) or word.startswith(low))
+    ]
+    return stems[0] if len(stems) == 1 else None

@@ -34,6 +34,7 @@ from rulebot.lang.yaml_source import compose, kind_name, node_span
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SIDES = ("long", "short")
+_SIDE_WORDS = {"buy": "long", "sell": "short"}
 PROTECTIONS = ("stop_loss", "take_profit", "trailing_stop")
 RISK_LIMITS = (
     "max_position",
@@ -112,7 +113,10 @@ class _Reader:
         }
         statements: list[ast.Statement] = []
         for key, value in self._items(root, TOP_KEYS, "a rule"):
+            reported = len(self.diagnostics)
             statements += handlers[key.value](key, value)
+            if len(self.diagnostics) > reported:
+                self.skipped.add(key.value)  # partly unread: the checker does not call it missing
         return statements
 
     # ---- sections ------------------------------------------------------------------------------
@@ -195,11 +199,11 @@ class _Reader:
         return statements
 
     def _size(self, key: yaml.ScalarNode, value: yaml.Node) -> list[ast.Statement]:
-        size = self._fragment(value, "size_spec", "the size")
+        size = self._fragment(value, "size_spec", "the size", key.value)
         return [size] if size is not None else []
 
     def _protection(self, key: yaml.ScalarNode, value: yaml.Node) -> list[ast.Statement]:
-        parsed = self._fragment(value, "exit_level", f"`{key.value}`")
+        parsed = self._fragment(value, "exit_level", f"`{key.value}`", key.value)
         if parsed is None:
             return []
         expr, at_level = parsed
@@ -222,7 +226,7 @@ class _Reader:
     def _risk(self, key: yaml.ScalarNode, value: yaml.Node) -> list[ast.Statement]:
         limits = []
         for name, amount_node in self._items(value, RISK_LIMITS, "`risk`"):
-            amount = self._fragment(amount_node, "amount", f"`{name.value}`")
+            amount = self._fragment(amount_node, "amount", f"`{name.value}`", name.value)
             if amount is not None:
                 limits.append(
                     ast.RiskLimit(name.value, node_span(name), amount, _span(name, amount_node))
@@ -239,7 +243,7 @@ class _Reader:
                 "E107",
                 f"{where} is a mapping of `key: value` lines, found {kind_name(node)}",
                 node_span(node),
-                "keys: " + ", ".join(allowed),
+                "write its keys on indented lines below it: " + ", ".join(allowed),
             )
             return []
         result = []
@@ -248,6 +252,10 @@ class _Reader:
             if not isinstance(key, yaml.ScalarNode) or key.value not in allowed:
                 shown = key.value if isinstance(key, yaml.ScalarNode) else kind_name(key)
                 guess = did_you_mean(str(shown), allowed)
+                if guess is None and _SIDE_WORDS.get(str(shown)) in allowed:
+                    guess = _SIDE_WORDS[str(shown)]
+                if guess is not None:
+                    self.skipped.add(guess)
                 self.error(
                     "E107",
                     f"unknown key `{shown}` in {where}",
@@ -270,10 +278,15 @@ class _Reader:
     def _named(self, node: yaml.Node, where: str) -> list[tuple[yaml.ScalarNode, yaml.Node]]:
         """The entries of a mapping keyed by names the author chooses (params, lets, legs)."""
         if not isinstance(node, yaml.MappingNode):
+            listed = isinstance(node, yaml.SequenceNode)
+            for item in node.value if listed else []:
+                if isinstance(item, yaml.MappingNode):
+                    self.skipped.update(str(k.value) for k, _ in item.value)
             self.error(
                 "E107",
                 f"`{where}` is a mapping of `name: value` lines, found {kind_name(node)}",
                 node_span(node),
+                "write each `name: value` on its own line, without `- `" if listed else None,
             )
             return []
         result = []
@@ -309,13 +322,15 @@ class _Reader:
         self.error("E107", f"{what} is missing a value, found {kind_name(node)}", node_span(node))
         return None
 
-    def _fragment(self, node: yaml.Node, start: StartRule, what: str) -> Any:
+    def _fragment(
+        self, node: yaml.Node, start: StartRule, what: str, keyword: str | None = None
+    ) -> Any:
         """Parse a YAML scalar with a grammar start rule, positioned where it is in the file."""
         if self._scalar(node, what) is None:
             return None
         assert isinstance(node, yaml.ScalarNode)
         padded = _padded_text(self.source.text, node)
-        parsed, diagnostics = parse_fragment(padded, start)
+        parsed, diagnostics = parse_fragment(padded, start, keyword)
         self.diagnostics += diagnostics
         return parsed
 
