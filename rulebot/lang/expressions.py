@@ -20,6 +20,7 @@ from rulebot.lang.diagnostics import Diagnostic, Severity, Span
 from rulebot.lang.suggest import did_you_mean
 from rulebot.lang.timeframes import timeframe_seconds
 
+MAX_LOOKBACK_BARS = 100_000
 STATE_UNITS: dict[str, ir.Unit] = {
     "bars_in_trade": "bars",
     "entry_price": "none",
@@ -640,7 +641,7 @@ class ExprChecker:
 
     # ---- time: lookback and other bars ---------------------------------------------------------
     def _lookback(self, node: ast.Lookback, ctx: Context) -> ir.Node | None:
-        offset = self._offset(node.offset)
+        offset = self._offset(node)
         if offset is None:
             return None
         bars = int(self.constant_value(offset) or 0)
@@ -663,7 +664,8 @@ class ExprChecker:
         info = replace(target.info, span=node.span, warmup=target.info.warmup + bars)
         return ir.Lag(target, offset, info)
 
-    def _offset(self, expr: ast.Expr) -> ir.Node | None:
+    def _offset(self, lookback: ast.Lookback) -> ir.Node | None:
+        expr = lookback.offset
         offset = self.check(expr, Context("", "", 0))
         if offset is None:
             return None
@@ -686,12 +688,20 @@ class ExprChecker:
                     f"a lookback offset must be a whole number of bars, found {_fmt(value)}",
                     expr.span,
                 )
+            if value > MAX_LOOKBACK_BARS:
+                return self._error(
+                    "E406",
+                    f"an offset of {_fmt(value)} bars reaches further back than the "
+                    f"{MAX_LOOKBACK_BARS:,} bars of history a strategy keeps",
+                    expr.span,
+                )
             if value < 0:
                 where = _describe_setting(setting, param_names(offset))
                 return self._error(
                     "E310",
-                    "this looks into the future: a negative offset reads a bar that has not closed",
-                    expr.span,
+                    f"{_lookback_text(lookback)} looks into the future: a negative offset reads "
+                    "a bar that has not closed",
+                    lookback.span,
                     help=f"with {where} the offset is {_fmt(value)}; keep the range at 0 or above"
                     if where
                     else "`[1]` is the bar before this one, `[2]` the one before that",
@@ -858,7 +868,25 @@ def _describe_setting(setting: dict[str, object], names: set[str]) -> str:
     return ", ".join(f"{n} = {_fmt(setting[n])}" for n in sorted(names) if n in setting)
 
 
+def _lookback_text(lookback: ast.Lookback) -> str:
+    """`close[-1]` as written, for simple lookbacks; `this` otherwise."""
+    parts = []
+    for part in (lookback.target, lookback.offset):
+        sign = ""
+        if isinstance(part, ast.Negate):
+            sign, part = "-", part.operand
+        if isinstance(part, ast.Name):
+            parts.append(sign + part.id)
+        elif isinstance(part, ast.Number):
+            parts.append(sign + part.text)
+        else:
+            return "this"
+    return f"`{parts[0]}[{parts[1]}]`"
+
+
 def _fmt(value: object) -> str:
+    if value is None:
+        return "na"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)

@@ -7,6 +7,8 @@ the file is parsed again, so one run reports every broken statement, not only th
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from dataclasses import dataclass, replace
 from functools import cache
@@ -126,7 +128,23 @@ def parser() -> Lark:
         start=list(START_RULES),
         propagate_positions=True,
         maybe_placeholders=True,
+        cache=_cache_file() or False,
     )
+
+
+def _cache_file() -> str | None:
+    """Where Lark keeps its analysis of this grammar between runs (it halves start-up): the
+    user's own cache folder, never a shared temporary one. None if that folder is not usable."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "rulebot")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        if not os.access(folder, os.W_OK) or os.stat(folder).st_uid != os.getuid():
+            return None
+    except OSError:
+        return None
+    digest = hashlib.sha256(grammar_text().encode("utf-8")).hexdigest()[:16]
+    return os.path.join(folder, f"grammar-{digest}.lark")
 
 
 def _parse(text: str, start: StartRule) -> object:

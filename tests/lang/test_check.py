@@ -44,7 +44,8 @@ def test_lookback_adds_to_warmup_and_negative_offsets_are_lookahead(compile_rule
     assert ok.strategy.lets["x"].value.info.warmup == 9 + 5
     bad = compile_rule("entry long when close > close[-1]")
     assert errors(bad) == ["E310"]
-    assert (bad.diagnostics[0].span.line, bad.diagnostics[0].span.col) == (4, 31)
+    assert (bad.diagnostics[0].span.line, bad.diagnostics[0].span.col) == (4, 25)
+    assert bad.diagnostics[0].message.startswith("`close[-1]` looks into the future")
 
 
 def test_a_param_whose_range_goes_negative_cannot_be_an_offset(compile_rule) -> None:
