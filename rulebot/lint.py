@@ -7,11 +7,12 @@ config and is checked as one. Nothing here raises on bad input: every problem is
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rulebot.lang.diagnostics import Diagnostic, Source, Span, as_json, render
+from rulebot.lang.diagnostics import Diagnostic, Severity, Source, Span, as_json, render
 from rulebot.lang.load import RULE_SUFFIXES, compile_file, read_source
 
 CONFIG_NAMES = ("rulebot.yaml", "rulebot.yml")
@@ -26,6 +27,9 @@ class FileReport:
     path: str
     source: Source | None
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    markets: frozenset[str] = frozenset()
+    """Rule files: every market the strategy reads. Config files: the markets it allows."""
+    is_config: bool = False
 
     @property
     def errors(self) -> int:
@@ -79,14 +83,50 @@ def lint_file(path: Path) -> FileReport:
             return FileReport(str(path), None, [problem] if problem else [])
         from rulebot.config import check_config, redact_secrets  # pydantic: only when needed
 
-        _, diagnostics = check_config(source)
-        return FileReport(str(path), redact_secrets(source), diagnostics)
+        config, diagnostics = check_config(source)
+        allowed = frozenset(m.symbol for m in config.markets) if config else frozenset()
+        return FileReport(str(path), redact_secrets(source), diagnostics, allowed, is_config=True)
     compiled = compile_file(path)
-    return FileReport(str(path), compiled.source, compiled.diagnostics)
+    markets = frozenset(m for m, _ in compiled.strategy.feeds) if compiled.strategy else frozenset()
+    return FileReport(str(path), compiled.source, compiled.diagnostics, markets)
 
 
 def lint(paths: Sequence[str | Path]) -> list[FileReport]:
-    return [lint_file(path) for path in discover(paths)]
+    reports = [lint_file(path) for path in discover(paths)]
+    _check_markets_against_config(reports)
+    return reports
+
+
+def _check_markets_against_config(reports: list[FileReport]) -> None:
+    """When rules are linted with a clean rulebot.yaml, a rule reading a market the config does
+    not list is flagged: the bot would refuse to run it."""
+    configs = [r for r in reports if r.is_config and r.markets and not r.errors]
+    if len(configs) != 1:
+        return
+    allowed = configs[0].markets
+    for report in reports:
+        if report.is_config or report.source is None:
+            continue
+        for symbol in sorted(report.markets - allowed):
+            report.diagnostics.append(
+                Diagnostic(
+                    "W507",
+                    f"market `{symbol}` is not in the markets of {configs[0].path}",
+                    _first_mention(report.source, symbol),
+                    Severity.WARNING,
+                    f"the bot will not run this strategy; add {symbol} under `markets:` there",
+                )
+            )
+
+
+def _first_mention(source: Source, symbol: str) -> Span:
+    """Where a rule first names `symbol` outside a comment (1:1 if it cannot be found)."""
+    pattern = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(symbol)}(?![A-Za-z0-9_])")
+    for number, line in enumerate(source.text.split("\n"), start=1):
+        match = pattern.search(line.split("#", 1)[0])
+        if match:
+            return Span(number, match.start() + 1, number, match.end() + 1)
+    return Span.point(1, 1)
 
 
 def render_text(reports: Sequence[FileReport]) -> str:

@@ -197,6 +197,17 @@ def test_rules_folder_with_a_bad_config_checks_it_as_config(tmp_path: Path) -> N
     assert "did you mean `markets`?" in run.stdout
 
 
+def test_rule_markets_are_checked_against_the_config_linted_with_them(tmp_path: Path) -> None:
+    write(tmp_path, "arbitrage.rule", (REPO / "rules" / "arbitrage.rule").read_text())
+    write(tmp_path, "rulebot.yaml", "markets: [ETH, BTC]\n")
+    run = lint(tmp_path)
+    assert run.code == 0  # a warning: the rule itself is sound
+    assert "arbitrage.rule:9:14: warning[W507]: market `LTC` is not in the markets of" in run.stdout
+    write(tmp_path, "rulebot.yaml", "markets: [ETH, BTC, LTC]\n")
+    assert "W507" not in lint(tmp_path).stdout
+    assert "W507" not in lint(tmp_path / "arbitrage.rule").stdout  # no config, no cross-check
+
+
 def test_folder_without_rule_files_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     write(tmp_path, "texts/notes.txt", "hello")
