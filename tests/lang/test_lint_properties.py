@@ -21,6 +21,7 @@ from rulebot.config import check_config
 from rulebot.graph.registry import registry
 from rulebot.lang.diagnostics import Diagnostic, Source, as_json, render
 from rulebot.lang.load import compile_text
+from rulebot.lang.parse import STATEMENT_KEYWORDS
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = {
@@ -66,14 +67,7 @@ TOKENS = [
     ".upper",
     ".hist",
     ".x",
-    "strategy",
-    "market",
-    "markets",
-    "timeframe",
-    "param",
-    "let",
-    "entry",
-    "exit",
+    *STATEMENT_KEYWORDS,
     "long",
     "short",
     "when",
