@@ -78,6 +78,16 @@ class FunctionSpec:
         return bool(self.inputs) and all(i.column is not None for i in self.inputs)
 
     @property
+    def streaming(self) -> bool:
+        """True if the streaming evaluator (live trading) can compute it bar by bar. rulebot's
+        own functions are built from primitives it always can."""
+        if self.talib_name is None:
+            return True
+        from rulebot.graph.incremental import STREAMING  # imported late: it reads this table
+
+        return self.talib_name in STREAMING
+
+    @property
     def multi_output(self) -> bool:
         return len(self.outputs) > 1
 
@@ -258,6 +268,22 @@ def registry() -> Mapping[str, FunctionSpec]:
     for spec in _builtins():
         table[spec.name] = spec
     return table
+
+
+def live_problem(spec: FunctionSpec, params: Mapping[str, float]) -> str | None:
+    """Why the streaming evaluator cannot compute `spec` with these settings, or None."""
+    if spec.talib_name is None:
+        return None
+    from rulebot.graph.incremental import STREAMING, Unsupported  # it reads this table
+
+    factory = STREAMING.get(spec.talib_name)
+    if factory is None:
+        return f"`{spec.name}` has no streaming version yet"
+    try:
+        factory(params)
+    except Unsupported as reason:
+        return f"`{spec.name}` with these settings has no streaming version ({reason})"
+    return None
 
 
 def by_talib_name(talib_name: str) -> FunctionSpec:

@@ -166,6 +166,15 @@ class AstBuilder(Transformer_NonRecursive):
     def na(self, meta: Meta, children: list[Any]) -> ast.Na:
         return ast.Na(meta_span(meta))
 
+    def na_call(self, meta: Meta, children: list[Any]) -> ast.Call:
+        """`na(x)`: the function, spelled like the `na` value."""
+        span = meta_span(meta)
+        arguments = children[0] or []
+        args = tuple(a for a in arguments if not isinstance(a, ast.KeywordArg))
+        kwargs = tuple(a for a in arguments if isinstance(a, ast.KeywordArg))
+        function_span = Span(span.line, span.col, span.line, span.col + 2)
+        return ast.Call("na", function_span, args, kwargs, span)
+
     def name(self, meta: Meta, children: list[Token]) -> ast.Name:
         (token,) = children
         return ast.Name(str(token), token_span(token))

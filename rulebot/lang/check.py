@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from rulebot.graph.registry import PRICE_COLUMNS
-from rulebot.lang import ast, ir
+from rulebot.lang import ast, ir, spines
 from rulebot.lang.diagnostics import Diagnostic, Severity, Span
 from rulebot.lang.expressions import STATE_UNITS, Context, ExprChecker, Scope
 from rulebot.lang.parse import PROTECTION_KEYWORDS
@@ -56,14 +56,20 @@ class CheckResult:
     diagnostics: list[Diagnostic]
 
 
-def check_rule(tree: ast.RuleFile, path: str, skipped: frozenset[str] = frozenset()) -> CheckResult:
+def check_rule(
+    tree: ast.RuleFile, path: str, skipped: frozenset[str] = frozenset(), live: bool = False
+) -> CheckResult:
     """Check a parsed rule file. `skipped` names were defined by statements dropped for syntax
-    errors: their uses are not reported again."""
-    return _Checker(tree, path, skipped).run()
+    errors: their uses are not reported again. `live` checks for live trading, where every
+    indicator needs a streaming version."""
+    return _Checker(tree, path, skipped, live).run()
 
 
 class _Checker:
-    def __init__(self, tree: ast.RuleFile, path: str, skipped: frozenset[str]) -> None:
+    def __init__(
+        self, tree: ast.RuleFile, path: str, skipped: frozenset[str], live: bool = False
+    ) -> None:
+        self.live = live
         self.tree = tree
         self.path = path
         self.diagnostics: list[Diagnostic] = []
@@ -94,7 +100,9 @@ class _Checker:
 
         self.lets: dict[str, ir.Let | None] = {}
         self.in_progress: list[str] = []
-        self.scope = Scope(params, lets_decls, self._resolve_let, self._report, self.skipped)
+        self.scope = Scope(
+            params, lets_decls, self._resolve_let, self._report, self.skipped, live=self.live
+        )
         self.base = base
         for let_name in lets_decls:
             self._resolve_let(let_name, lets_decls[let_name].name_span)
@@ -104,6 +112,11 @@ class _Checker:
         sizing = self._sizing(size, markets, protections) if size else None
         legs = self._legs(markets)
         limits = self._limits(markets)
+        self._check_spines(
+            [*entries.values(), *exits.values(), *(p.value for p in protections.values())]
+            + ([sizing.value] if sizing else [])
+            + [leg.weight for leg in legs]
+        )
         self._warn_unused(params, lets_decls)
         self._warn_no_stop(name, protections)
         self._warn_dead_exits(entries, exits)
@@ -618,6 +631,35 @@ class _Checker:
             )
         return ir.Limit(item.name, mode, float(number), item.span)  # type: ignore[arg-type]
 
+    def _check_spines(self, roots: list[ir.Node]) -> None:
+        """A let's own past and the position state reach only elementwise operations."""
+        lets = self.lets
+        reported: set[Span] = set()
+        state = spines.reader(lets, (ir.StateRef,))
+        for let in lets.values():
+            if let is not None and let.recurrent:
+                bad = spines.violation(let.value, lets, spines.reader(lets, (ir.SelfRef,)))
+                if bad is not None and bad.info.span not in reported:
+                    reported.add(bad.info.span)
+                    self._error(
+                        "E316",
+                        f"`{let.name}` feeds its own past into {_what(bad)}",
+                        bad.info.span,
+                        help="a recurrence may combine its past with arithmetic, comparisons, "
+                        "if/then/else, abs, max, min, nz and na",
+                    )
+        for root in [*(let.value for let in lets.values() if let is not None), *roots]:
+            bad = spines.violation(root, lets, state)
+            if bad is not None and bad.info.span not in reported:
+                reported.add(bad.info.span)
+                self._error(
+                    "E317",
+                    f"the position (`bars_in_trade`, `entry_price`, `position`) feeds {_what(bad)}",
+                    bad.info.span,
+                    help="the position is known bar by bar: compare it or compute with it, "
+                    "but do not pass it to an indicator, a lookback or `@`",
+                )
+
     # ---- warnings ------------------------------------------------------------------------------
     def _warn_unused(self, params: dict[str, ir.Param], lets: dict[str, ast.LetDecl]) -> None:
         if self._lost(*_USING_STATEMENTS, *PROTECTION_KEYWORDS):
@@ -705,6 +747,16 @@ class _Checker:
 
     def _warning(self, code: str, message: str, span: Span, help: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(code, message, span, Severity.WARNING, help))
+
+
+def _what(node: ir.Node) -> str:
+    if isinstance(node, ir.Call):
+        return f"`{node.function}(...)`"
+    if isinstance(node, ir.Lag):
+        return "a lookback `[n]`"
+    if isinstance(node, ir.OnBars):
+        return "`@`"
+    return "an operation"
 
 
 def _unit(unit: str) -> str:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from rulebot.graph.registry import PRICE_COLUMNS, FunctionSpec, registry
+from rulebot.graph.registry import PRICE_COLUMNS, FunctionSpec, live_problem, registry
 from rulebot.lang import ast, ir
 from rulebot.lang.constants import corners, evaluate, param_names
 from rulebot.lang.diagnostics import Diagnostic, Severity, Span
@@ -50,6 +50,8 @@ class Scope:
     skipped: frozenset[str] = frozenset()
     used: set[str] = field(default_factory=set)
     feeds: set[tuple[str, str]] = field(default_factory=set)
+    live: bool = False
+    """Checking for live trading: functions the streaming evaluator lacks are errors."""
 
 
 class ExprChecker:
@@ -428,6 +430,10 @@ class ExprChecker:
                 )
             if setting is not None and lookback == 0:
                 lookback = this
+            problem = live_problem(spec, values)  # type: ignore[arg-type]
+            if problem is not None:
+                self._not_live(spec, node, problem)
+                break
         unit = "none"
         if spec.talib_name is None and inputs:
             unit = self._same_unit(inputs, node.span, f"the values given to `{spec.name}`")
@@ -488,6 +494,27 @@ class ExprChecker:
                     Severity.WARNING,
                     f"for the {rolling} value over {second.text} bars write "
                     f"`{rolling}(..., {second.text})`",
+                )
+            )
+
+    def _not_live(self, spec: FunctionSpec, node: ast.Call, problem: str) -> None:
+        """Live use needs the streaming evaluator; a backtest does not."""
+        if self.scope.live:
+            self._error(
+                "E410",
+                f"{problem}, so this rule cannot run live",
+                node.span,
+                help="backtests can use it; live trading needs an indicator with a streaming "
+                "version (see docs/functions.md)",
+            )
+        else:
+            self.scope.report(
+                Diagnostic(
+                    "W508",
+                    f"{problem}: this rule can be backtested but not run live",
+                    node.span,
+                    Severity.WARNING,
+                    "see docs/functions.md for the indicators that run live",
                 )
             )
 

@@ -39,21 +39,21 @@ class Compiled:
         return not any(d.is_error for d in self.diagnostics)
 
 
-def compile_file(path: str | Path) -> Compiled:
-    """Read, parse and check the rule file at `path`."""
+def compile_file(path: str | Path, live: bool = False) -> Compiled:
+    """Read, parse and check the rule file at `path` (for live trading if `live`)."""
     shown = str(path)
     source, problem = read_source(path)
     if source is None:
         return Compiled(shown, None, None, [problem] if problem else [])
-    return compile_source(source)
+    return compile_source(source, live)
 
 
-def compile_text(text: str, path: str = "<rule>") -> Compiled:
+def compile_text(text: str, path: str = "<rule>", live: bool = False) -> Compiled:
     """Parse and check rule text; a `path` ending in .yaml/.yml selects the YAML form."""
-    return compile_source(Source(path, text))
+    return compile_source(Source(path, text), live)
 
 
-def compile_source(source: Source) -> Compiled:
+def compile_source(source: Source, live: bool = False) -> Compiled:
     diagnostics: list[Diagnostic] = []
     try:
         if source.path.endswith(YAML_SUFFIXES):
@@ -65,7 +65,7 @@ def compile_source(source: Source) -> Compiled:
         if tree is not None:
             tree, too_deep, dropped = _drop_deep_statements(tree)
             diagnostics += too_deep
-            result = check_rule(tree, source.path, skipped | dropped)
+            result = check_rule(tree, source.path, skipped | dropped, live)
             diagnostics += result.diagnostics
             strategy = result.strategy if not diagnostics or result.strategy else None
             if any(d.is_error for d in diagnostics):

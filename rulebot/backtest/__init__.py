@@ -1,0 +1,1 @@
+"""The backtester: fill model, metrics and reports."""

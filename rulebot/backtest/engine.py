@@ -1,0 +1,355 @@
+"""A backtest: a checked strategy, candles and fill settings in; trades, equity and metrics out.
+
+The strategy's graph is evaluated once over all bars (the vectorised evaluator), its signals
+are filled by the compiled fill loop, and the metrics summarise the result. Rules that read the
+position (`bars_in_trade`, `entry_price`, `position`) are solved to a fixed point: evaluate with a
+position history, fill, re-evaluate with the position the fills produced, until the signals no
+longer change. Because a bar's signals depend only on earlier fills, each round settles at least
+one more bar, and the fixed point is exactly what a bar-by-bar run would do.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rulebot.backtest.fills import FillSettings, SignalColumns, SimResult, simulate
+from rulebot.backtest.metrics import Metrics, compute_metrics
+from rulebot.data.candles import Candles, FundingRates, align, shipped_candles, shipped_funding
+from rulebot.graph.clocks import BarColumns, aggregate
+from rulebot.graph.plan import Graph, plan
+from rulebot.graph.vectorised import evaluate, outputs
+from rulebot.lang import ir
+from rulebot.lang.diagnostics import render
+from rulebot.lang.load import compile_file
+from rulebot.lint import discover
+
+# The candles the project ships, standing in for each market offline (see rulebot/data/candles).
+SHIPPED_MARKETS = {
+    "ETH": "eth_btc_5m",
+    "LTC": "ltc_btc_5m",
+    "ETC": "etc_btc_5m",
+    "XMR": "xmr_btc_5m",
+    "XRP": "xrp_usdt_perp_5m",
+}
+SHIPPED_FUNDING = {"XRP": "xrp_usdt_perp_funding_8h"}
+MAX_ROUNDS = 200
+YEAR_SECONDS = 365 * 24 * 3600
+
+
+class BacktestError(Exception):
+    """Why a backtest cannot run, in one readable message (no traceback for the user)."""
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    strategy: str
+    market: str
+    timeframe: str
+    params: Mapping[str, float | bool]
+    settings: FillSettings
+    columns: SignalColumns
+    result: SimResult
+    metrics: Metrics
+    rounds: int
+    """Fill rounds needed to settle rules that read the position (1 when none do)."""
+
+    @property
+    def trades(self) -> np.ndarray:
+        return self.result.trades
+
+    @property
+    def equity(self) -> np.ndarray:
+        return self.result.equity
+
+    def __str__(self) -> str:
+        return f"{self.strategy} on {self.market} {self.timeframe}\n{self.metrics}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, with stable key names (documented in the README)."""
+        trades = self.result.trades
+        return {
+            "strategy": self.strategy,
+            "market": self.market,
+            "timeframe": self.timeframe,
+            "params": dict(self.params),
+            "settings": {
+                k: (None if isinstance(v, float) and math.isinf(v) else v)
+                for k, v in self.settings.__dict__.items()
+            },
+            "metrics": self.metrics.to_dict(),
+            "equity_curve": [
+                {"timestamp": int(t), "equity": float(e)}
+                for t, e in zip(self.columns.timestamp, self.result.equity, strict=True)
+            ],
+            "trades": [
+                {
+                    "entry_time": int(self.columns.timestamp[t["entry_index"]]),
+                    "exit_time": int(self.columns.timestamp[t["exit_index"]]),
+                    "side": "long" if t["side"] > 0 else "short",
+                    "size": float(t["size"]),
+                    "entry_price": float(t["entry_price"]),
+                    "exit_price": float(t["exit_price"]),
+                    "pnl": float(t["pnl"]),
+                    "fees": float(t["fees"]),
+                    "funding": float(t["funding"]),
+                    "exit_reason": str(t["exit_reason"]),
+                }
+                for t in trades
+            ],
+        }
+
+
+def load_rules(path: str | Path, *, include_disabled: bool = False) -> list[ir.Strategy]:
+    """The checked strategies in a rule file or folder; any error stops with the diagnostics."""
+    try:
+        files = discover([path])
+    except Exception as error:  # a UsageError: a path that is not there
+        raise BacktestError(str(error)) from None
+    strategies = []
+    for file in files:
+        if file.name in ("rulebot.yaml", "rulebot.yml"):
+            continue
+        compiled = compile_file(file)
+        if compiled.strategy is None:
+            shown = "\n".join(
+                render(d, compiled.source, compiled.path)
+                for d in compiled.diagnostics
+                if d.is_error
+            )
+            raise BacktestError(f"{file} does not compile:\n{shown}")
+        if compiled.strategy.enabled or include_disabled:
+            strategies.append(compiled.strategy)
+    return strategies
+
+
+def backtest(
+    strategy: ir.Strategy | str | Path,
+    data: Candles | Mapping[str, Candles] | None = None,
+    *,
+    params: Mapping[str, float | bool] | None = None,
+    settings: FillSettings | None = None,
+    funding: FundingRates | None = None,
+    days: float | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+) -> BacktestResult:
+    """Backtest one strategy. With no `data`, the candles the project ships for its market."""
+    if not isinstance(strategy, ir.Strategy):
+        found = load_rules(strategy)
+        if len(found) != 1:
+            raise BacktestError(f"{strategy} holds {len(found)} strategies; pass one")
+        strategy = found[0]
+    if len(strategy.markets) > 1:
+        raise BacktestError(
+            f"`{strategy.name}` trades {len(strategy.markets)} markets; multi-leg backtests "
+            "(both legs filled or neither) are not available yet"
+        )
+    settings = settings or FillSettings()
+    market = strategy.markets[0]
+    candles = _market_data(strategy, data)
+    if funding is None and data is None and market in SHIPPED_FUNDING:
+        funding = shipped_funding(SHIPPED_FUNDING[market])
+    candles = {m: _window(c, days, start_ms, end_ms) for m, c in candles.items()}
+    bars = {m: _on_timeframe(c, strategy, m) for m, c in candles.items()}
+    graph = plan(strategy, params)
+    n = len(bars[market])
+    if n <= graph.warmup_bars + 1:
+        raise BacktestError(
+            f"{n} bars of {market} are too few: `{strategy.name}` needs {graph.warmup_bars} bars "
+            "of warm-up before it can trade"
+        )
+    rates = _funding_on_bars(funding, bars[market]) if funding is not None else None
+    columns, result, rounds = _fill(graph, strategy, bars, settings, rates)
+    bars_per_year = YEAR_SECONDS / strategy.timeframe_seconds
+    metrics = compute_metrics(result, columns, settings, bars_per_year)
+    return BacktestResult(
+        strategy.name,
+        market,
+        strategy.timeframe,
+        graph.params,
+        settings,
+        columns,
+        result,
+        metrics,
+        rounds,
+    )
+
+
+# ---- signals and the fixed point ---------------------------------------------------------------
+def _fill(
+    graph: Graph,
+    strategy: ir.Strategy,
+    bars: Mapping[str, BarColumns],
+    settings: FillSettings,
+    funding: np.ndarray | None,
+) -> tuple[SignalColumns, SimResult, int]:
+    market = strategy.markets[0]
+    reads_position = any(n.op == "program" and n.value.reads_state for n in graph.nodes)
+    values = evaluate(graph, bars)
+    columns = _signal_columns(graph, strategy, bars[market], values, funding)
+    result = simulate(columns, settings)
+    rounds = 1
+    while reads_position and rounds < MAX_ROUNDS:
+        state = position_state(result, len(bars[market]))
+        values = evaluate(graph, bars, state)
+        settled = _signal_columns(graph, strategy, bars[market], values, funding)
+        if _same_signals(settled, columns):
+            break
+        columns = settled
+        result = simulate(columns, settings)
+        rounds += 1
+    else:
+        if reads_position:
+            raise BacktestError(f"`{strategy.name}`'s position rules did not settle")
+    return columns, result, rounds
+
+
+def position_state(result: SimResult, n: int) -> dict[str, np.ndarray]:
+    """The position after each bar's close, as rules read it: bars since the entry fill, the
+    entry price, and the side (1 long, -1 short, 0 flat)."""
+    bars_in_trade = np.zeros(n)
+    entry_price = np.full(n, np.nan)
+    side = np.zeros(n)
+    held = np.asarray(result.position) != 0
+    for trade in result.trades:
+        first, last = int(trade["entry_index"]), int(trade["exit_index"])
+        span = slice(first, last)
+        bars_in_trade[span] = np.arange(last - first)
+        entry_price[span] = trade["entry_price"]
+        side[span] = trade["side"]
+    side[~held] = 0.0
+    bars_in_trade[~held] = 0.0
+    entry_price[~held] = np.nan
+    return {"bars_in_trade": bars_in_trade, "entry_price": entry_price, "position": side}
+
+
+def _signal_columns(
+    graph: Graph,
+    strategy: ir.Strategy,
+    bars: BarColumns,
+    values: Mapping[int, np.ndarray],
+    funding: np.ndarray | None,
+) -> SignalColumns:
+    named = outputs(graph, values)
+    n = len(bars)
+    trading = np.arange(n) >= graph.warmup_bars
+
+    def signal(name: str) -> np.ndarray:
+        if name not in named:
+            return np.zeros(n, dtype=bool)
+        return np.asarray(named[name], dtype=bool) & trading
+
+    def protection(kind: str) -> tuple[str, np.ndarray]:
+        found = strategy.protections.get(kind)
+        if found is None:
+            return "none", np.zeros(n)
+        return found.mode, np.asarray(named[kind], dtype=np.float64).copy()
+
+    stop_mode, stop_value = protection("stop_loss")
+    take_mode, take_value = protection("take_profit")
+    trail_mode, trail_value = protection("trailing_stop")
+    return SignalColumns(
+        timestamp=bars.timestamp,
+        open=bars.open,
+        high=bars.high,
+        low=bars.low,
+        close=bars.close,
+        entry_long=signal("entry.long"),
+        exit_long=signal("exit.long"),
+        entry_short=signal("entry.short"),
+        exit_short=signal("exit.short"),
+        size_mode=strategy.sizing.mode,
+        size_value=np.asarray(named["size"], dtype=np.float64).copy(),
+        stop_mode=stop_mode,  # type: ignore[arg-type]
+        stop_value=stop_value,
+        take_mode=take_mode,  # type: ignore[arg-type]
+        take_value=take_value,
+        trail_mode=trail_mode,  # type: ignore[arg-type]
+        trail_value=trail_value,
+        funding_rate=funding,
+        warmup_bars=graph.warmup_bars,
+    )
+
+
+def _same_signals(a: SignalColumns, b: SignalColumns) -> bool:
+    names = ("entry_long", "exit_long", "entry_short", "exit_short")
+    if any(not np.array_equal(getattr(a, k), getattr(b, k)) for k in names):
+        return False
+    values = ("size_value", "stop_value", "take_value", "trail_value")
+    return all(np.array_equal(getattr(a, k), getattr(b, k), equal_nan=True) for k in values)
+
+
+# ---- data ----------------------------------------------------------------------------------------
+def _market_data(
+    strategy: ir.Strategy, data: Candles | Mapping[str, Candles] | None
+) -> dict[str, Candles]:
+    markets = sorted({m for m, _ in strategy.feeds} | set(strategy.markets))
+    if isinstance(data, Candles):
+        if len(markets) > 1:
+            raise BacktestError(f"`{strategy.name}` reads {', '.join(markets)}: give data for each")
+        return {markets[0]: data}
+    given = dict(data or {})
+    for market in markets:
+        if market in given:
+            continue
+        if data is not None or market not in SHIPPED_MARKETS:
+            known = ", ".join(sorted(SHIPPED_MARKETS))
+            raise BacktestError(
+                f"no candles for {market}: pass a data file (the shipped data covers {known})"
+            )
+        given[market] = shipped_candles(SHIPPED_MARKETS[market])
+    if len(given) > 1:
+        return dict(align(given))
+    return given
+
+
+def _window(
+    candles: Candles, days: float | None, start_ms: int | None, end_ms: int | None
+) -> Candles:
+    if start_ms is not None or end_ms is not None:
+        candles = candles.between(start_ms, end_ms)
+    if days is not None:
+        candles = candles.last_days(days)
+    return candles
+
+
+def _on_timeframe(candles: Candles, strategy: ir.Strategy, market: str) -> BarColumns:
+    """The candles as bars of the strategy's timeframe (finer candles are aggregated)."""
+    bars = BarColumns.of(candles)
+    if len(bars) == 0:
+        raise BacktestError(f"no {market} bars in the chosen period")
+    wanted = strategy.timeframe_seconds * 1000
+    have = candles.timeframe_ms or wanted
+    if have == wanted:
+        return bars
+    if have < wanted and wanted % have == 0:
+        aggregated, _ = aggregate(bars, have, wanted)
+        return aggregated
+    raise BacktestError(
+        f"`{strategy.name}` runs on {strategy.timeframe} bars but the {market} data has "
+        f"{have // 1000 // 60} minute bars; give data of {strategy.timeframe} or finer"
+    )
+
+
+def _funding_on_bars(funding: FundingRates, bars: BarColumns) -> np.ndarray:
+    """Each funding payment on the first bar opening at or after its time."""
+    rates = np.zeros(len(bars))
+    index = np.searchsorted(bars.timestamp, np.asarray(funding.timestamp), side="left")
+    inside = index < len(bars)
+    np.add.at(rates, index[inside], np.asarray(funding.rate)[inside])
+    return rates
+
+
+__all__ = [
+    "BacktestError",
+    "BacktestResult",
+    "backtest",
+    "load_rules",
+    "position_state",
+]

@@ -1,0 +1,646 @@
+"""The fill model: one market, one strategy, a loop over bars that turns signals into trades.
+
+Every fill a backtest makes follows from these rules, in this order inside each bar `i`:
+
+1. **Funding.** If `funding_rate[i]` is nonzero, the position carried into bar `i` (the one held
+   after bar `i-1`, before anything fills at this bar's open) pays
+   `position * open[i] * funding_rate[i]` (signed: a long pays a positive rate, a short receives
+   it). A position opened at `open[i]` does not pay bar `i`'s funding; one closed there does.
+2. **Orders at the open** (`fill_at="next_open"`): the order decided at the previous close fills
+   at `open[i]`.
+3. **Protections inside the bar**, for a position that filled before this point (with `next_open`
+   that includes one that just filled at this open; with `close` checks start the bar after the
+   fill). The stop is the tighter of the stop loss and the trailing stop (long: the higher one,
+   short: the lower one; a tie counts as the stop loss). A long's stop is touched when
+   `low <= stop`, its take-profit when `high >= take` (mirrored for a short). The stop fills at
+   the stop price, or at the open when the bar opens beyond it (the worse price). The take-profit
+   fills at its level, even when the bar opens beyond it. When one bar touches both, the stop
+   wins. Then the trailing extreme takes in this bar (long: highest high, short: lowest low), so a
+   bar's own new extreme only moves the trailing stop for the next bar.
+4. **Signals at the close**, read from bar `i`. When both entries are true on one bar they cancel
+   (whether flat or not). Holding a long: `entry_short` closes it and opens a short in the same
+   fill (exit reason `reverse`); otherwise `exit_long` closes it (reason `signal`); `entry_long`
+   does nothing. Mirrored for a short. Flat: an entry opens that side; exits do nothing. The
+   order fills at `close[i]` (`fill_at="close"`) or at `open[i+1]` (`"next_open"`); a signal on
+   the last bar with `next_open` never fills, and with `close` the last bar opens nothing (the
+   position would be closed again at the same price).
+5. **Mark.** `equity[i] = cash + position[i] * close[i]`.
+
+After the last bar a position still open is closed at `close[-1]` (reason `end_of_data`, a
+market-type fill), and `equity[-1]` / `position[-1]` show the account after that close.
+
+**Prices.** Market-type fills (entries, signal exits, reverses, stop losses, trailing stops, the
+end-of-data close) move against the trader by `slippage_bps`: a buy fills at
+`price * (1 + bps/10_000)`, a sell at `price * (1 - bps/10_000)`. Take-profits fill at their level
+with no slippage. Every fill pays `size * fill_price * fee` (the taker fee for market-type fills,
+the maker fee for take-profits).
+
+**Size**, from the signal bar's `size_value` and the entry fill price (after slippage):
+`equity` → `equity_at_signal_close * value / price`; `base` → `value`; `quote` →
+`value / price`; `risk_equity` / `risk_quote` → money at risk (`equity * value` / `value`)
+divided by `|price - stop|`, the distance to the stop loss fixed at that entry (no valid stop
+loss: no trade). Then it is capped at `max_position`, rounded down to a multiple of `lot_size`
+(within 1e-9 of a lot), and the entry is skipped when the result is `<= 0`, NaN or
+`< min_size`.
+`equity_at_signal_close` is the equity marked at the signal bar's close, before that close's
+fills.
+
+**Protection levels** are fixed at entry from the signal bar's values and the entry fill price
+`p`: `percent` → `p * (1 - v)` for a long's stop, `p * (1 + v)` for its take-profit (mirrored for a
+short); `distance` → `p - v` / `p + v`; `level` → `v`. A level that is not strictly on the loss
+side (stop) or profit side (take-profit) of `p`, or is NaN, means no such protection for this
+trade. The trailing stop trails the best price since entry, starting from `p`: `percent` →
+`extreme * (1 - v)` for a long; `distance` → `extreme - v`; `level` → the stop starts at `v` and
+trails at the distance `p - v` (mirrored for a short; a distance or percent that is not positive,
+e.g. a level on the wrong side, means no trailing stop).
+
+**Cooldown.** A trade with `pnl < 0` that exits on bar `k` makes entry signals read on bars
+`k .. k + cooldown_bars - 1` count for nothing (so no entry before the signal on bar
+`k + cooldown_bars`). The second leg of a reverse whose first leg lost is dropped the same way.
+
+**Trades** record fill bars (`entry_index`, `exit_index`), `side` (+1/-1), `size`, fill prices,
+`fees` (both fills), `funding` (paid while held; negative when received) and
+`pnl = side * size * (exit_price - entry_price) - fees - funding`.
+
+The loop is one function over plain numpy arrays, compiled with numba when it is installed and
+run as plain Python otherwise; both give the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+import numpy as np
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - exercised by loading this module with numba hidden
+    numba = None
+
+_Function = TypeVar("_Function")
+
+NUMBA_AVAILABLE = numba is not None
+"""Whether the fill loop is compiled (False: the same loop runs as plain Python)."""
+
+FillAt = Literal["next_open", "close"]
+SizeMode = Literal["equity", "base", "quote", "risk_equity", "risk_quote"]
+ProtectionMode = Literal["none", "percent", "distance", "level"]
+ExitReason = Literal[
+    "signal", "reverse", "stop_loss", "take_profit", "trailing_stop", "end_of_data"
+]
+
+SIZE_MODES: tuple[SizeMode, ...] = ("equity", "base", "quote", "risk_equity", "risk_quote")
+PROTECTION_MODES: tuple[ProtectionMode, ...] = ("none", "percent", "distance", "level")
+EXIT_REASONS: tuple[ExitReason, ...] = (
+    "signal",
+    "reverse",
+    "stop_loss",
+    "take_profit",
+    "trailing_stop",
+    "end_of_data",
+)
+
+TRADE_DTYPE = np.dtype(
+    [
+        ("entry_index", np.int64),
+        ("exit_index", np.int64),
+        ("side", np.int8),
+        ("size", np.float64),
+        ("entry_price", np.float64),
+        ("exit_price", np.float64),
+        ("pnl", np.float64),
+        ("fees", np.float64),
+        ("funding", np.float64),
+        ("exit_reason", "U13"),
+    ]
+)
+"""One row per closed trade, in exit order."""
+
+
+@dataclass(frozen=True)
+class FillSettings:
+    """How orders fill: timing, costs, rounding and the account the backtest starts with."""
+
+    fill_at: FillAt = "next_open"
+    taker_fee: float = 0.0
+    """Fraction of notional on market-type fills (entries, exits, stop losses, trailing stops)."""
+    maker_fee: float = 0.0
+    """Fraction of notional on take-profit fills (resting limit orders); negative is a rebate."""
+    slippage_bps: float = 0.0
+    """Basis points against the trader on market-type fills only."""
+    lot_size: float = 0.0
+    """Base-unit step; sizes round down to it (0 = no rounding)."""
+    min_size: float = 0.0
+    """Orders smaller than this (base units) are skipped."""
+    initial_equity: float = 10_000.0
+    cooldown_bars: int = 0
+    """Bars to wait after a losing trade before a new entry."""
+    max_position: float = math.inf
+    """Cap on position size, base units."""
+
+    def __post_init__(self) -> None:
+        if self.fill_at not in ("next_open", "close"):
+            raise ValueError(f"fill_at must be 'next_open' or 'close', not {self.fill_at!r}")
+        for name in ("slippage_bps", "lot_size", "min_size", "cooldown_bars"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be 0 or more, not {getattr(self, name)!r}")
+        if not self.max_position > 0:
+            raise ValueError(f"max_position must be positive, not {self.max_position!r}")
+
+
+@dataclass(frozen=True)
+class SignalColumns:
+    """Per-bar inputs for one market and one strategy; every array has the same length."""
+
+    timestamp: np.ndarray
+    """Bar open time, int64 unix milliseconds."""
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    entry_long: np.ndarray
+    """Bool; already False during warm-up (so are the other three signals)."""
+    exit_long: np.ndarray
+    entry_short: np.ndarray
+    exit_short: np.ndarray
+    size_mode: SizeMode
+    size_value: np.ndarray
+    """Value at each bar; `equity` and `risk_equity` values are fractions of equity."""
+    stop_mode: ProtectionMode
+    stop_value: np.ndarray
+    take_mode: ProtectionMode
+    take_value: np.ndarray
+    trail_mode: ProtectionMode
+    trail_value: np.ndarray
+    funding_rate: np.ndarray | None = None
+    """The rate at bars where a funding payment happens, 0 elsewhere (None: no funding)."""
+    warmup_bars: int = 0
+    """Bars before the strategy can trade; metrics start at this bar."""
+
+    def __len__(self) -> int:
+        return len(self.close)
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """What a simulation produced."""
+
+    equity: np.ndarray
+    """Cash plus the position marked at each bar's close (after the bar's fills)."""
+    position: np.ndarray
+    """Signed base units held after each bar."""
+    trades: np.ndarray
+    """Closed trades, a structured array of `TRADE_DTYPE`."""
+    fees_paid: float
+    funding_paid: float
+    """Net funding paid (negative when received)."""
+
+
+# ---- the compiled loop ---------------------------------------------------------------------------
+# Account state lives in one small float array so that helpers can update it in place.
+
+_SIDE, _SIZE, _ENTRY_PRICE, _ENTRY_INDEX, _FEES, _FUNDING = 0, 1, 2, 3, 4, 5
+_STOP, _TAKE, _TRAIL_KIND, _TRAIL_AMOUNT, _EXTREME = 6, 7, 8, 9, 10
+_CASH, _COOLDOWN_UNTIL, _TRADE_COUNT = 11, 12, 13
+_STATE_FIELDS = 14
+
+# Costs and limits, one float array.
+_TAKER, _MAKER, _SLIPPAGE, _LOT, _MIN_SIZE, _MAX_POSITION, _COOLDOWN = 0, 1, 2, 3, 4, 5, 6
+
+# Trade table columns (the reason is its index in EXIT_REASONS).
+_T_ENTRY_INDEX, _T_EXIT_INDEX, _T_SIDE, _T_SIZE, _T_ENTRY_PRICE, _T_EXIT_PRICE = 0, 1, 2, 3, 4, 5
+_T_PNL, _T_FEES, _T_FUNDING, _T_REASON = 6, 7, 8, 9
+_TRADE_FIELDS = 10
+
+_NO_EXIT, _SIGNAL, _REVERSE, _STOP_LOSS, _TAKE_PROFIT, _TRAILING_STOP, _END_OF_DATA = range(-1, 6)
+_NONE, _PERCENT, _DISTANCE, _LEVEL = 0, 1, 2, 3
+_EQUITY, _BASE, _QUOTE, _RISK_EQUITY, _RISK_QUOTE = 0, 1, 2, 3, 4
+_TRAIL_FRACTION, _TRAIL_DISTANCE = 1, 2
+
+
+def _compiled(function: _Function) -> _Function:
+    """numba's `njit(cache=True)` when numba is installed, the plain function otherwise."""
+    return numba.njit(cache=True)(function) if numba is not None else function
+
+
+@_compiled
+def _protection_level(
+    mode: int, value: float, entry_price: float, side: float, stop: bool
+) -> float:
+    """A stop (or take-profit) price fixed at entry; NaN when there is none or it is invalid."""
+    if mode == _NONE or value != value:
+        return np.nan
+    toward = -side if stop else side
+    if mode == _PERCENT:
+        level = entry_price * (1.0 + toward * value)
+    elif mode == _DISTANCE:
+        level = entry_price + toward * value
+    else:
+        level = value
+    if toward * (level - entry_price) > 0.0:
+        return level
+    return np.nan
+
+
+@_compiled
+def _entry_size(
+    mode: int, value: float, equity: float, price: float, stop: float, costs: np.ndarray
+) -> float:
+    """Base units to open, after the cap, lot rounding and minimum; 0.0 means no trade."""
+    if not price > 0.0:
+        return 0.0
+    if mode == _EQUITY:
+        size = equity * value / price
+    elif mode == _BASE:
+        size = value
+    elif mode == _QUOTE:
+        size = value / price
+    else:
+        distance = abs(price - stop)
+        if not distance > 0.0:  # also NaN: no stop loss
+            return 0.0
+        at_risk = equity * value if mode == _RISK_EQUITY else value
+        size = at_risk / distance
+    if not (size > 0.0 and size < math.inf):
+        return 0.0
+    size = min(size, costs[_MAX_POSITION])
+    lot = costs[_LOT]
+    if lot > 0.0:
+        size = math.floor(size / lot + 1e-9) * lot
+    if size <= 0.0 or size < costs[_MIN_SIZE]:
+        return 0.0
+    return size
+
+
+@_compiled
+def _close_position(
+    state: np.ndarray, trades: np.ndarray, bar: int, price: float, reason: int, costs: np.ndarray
+) -> None:
+    """Close the whole position at `price` (before slippage) and record the trade."""
+    side = state[_SIDE]
+    size = state[_SIZE]
+    if reason == _TAKE_PROFIT:
+        exit_price = price
+        fee = size * exit_price * costs[_MAKER]
+    else:
+        exit_price = price * (1.0 - side * costs[_SLIPPAGE])
+        fee = size * exit_price * costs[_TAKER]
+    fees = state[_FEES] + fee
+    pnl = side * size * (exit_price - state[_ENTRY_PRICE]) - fees - state[_FUNDING]
+    state[_CASH] += side * size * exit_price - fee
+    row = int(state[_TRADE_COUNT])
+    trades[row, _T_ENTRY_INDEX] = state[_ENTRY_INDEX]
+    trades[row, _T_EXIT_INDEX] = bar
+    trades[row, _T_SIDE] = side
+    trades[row, _T_SIZE] = size
+    trades[row, _T_ENTRY_PRICE] = state[_ENTRY_PRICE]
+    trades[row, _T_EXIT_PRICE] = exit_price
+    trades[row, _T_PNL] = pnl
+    trades[row, _T_FEES] = fees
+    trades[row, _T_FUNDING] = state[_FUNDING]
+    trades[row, _T_REASON] = reason
+    state[_TRADE_COUNT] = row + 1
+    state[_SIDE] = 0.0
+    state[_SIZE] = 0.0
+    if pnl < 0.0 and costs[_COOLDOWN] > 0.0:
+        state[_COOLDOWN_UNTIL] = bar + costs[_COOLDOWN]
+
+
+@_compiled
+def _open_position(
+    state: np.ndarray,
+    side: float,
+    bar: int,
+    signal_bar: int,
+    price: float,
+    equity: float,
+    size_mode: int,
+    size_value: np.ndarray,
+    stop_mode: int,
+    stop_value: np.ndarray,
+    take_mode: int,
+    take_value: np.ndarray,
+    trail_mode: int,
+    trail_value: np.ndarray,
+    costs: np.ndarray,
+) -> None:
+    """Open `side` at `price` (before slippage), sized and protected from the signal bar."""
+    if signal_bar < state[_COOLDOWN_UNTIL]:
+        return
+    entry_price = price * (1.0 + side * costs[_SLIPPAGE])
+    stop = _protection_level(stop_mode, stop_value[signal_bar], entry_price, side, True)
+    size = _entry_size(size_mode, size_value[signal_bar], equity, entry_price, stop, costs)
+    if size == 0.0:
+        return
+    fee = size * entry_price * costs[_TAKER]
+    trail_kind = _NONE
+    trail_amount = trail_value[signal_bar]
+    if trail_mode == _PERCENT:
+        trail_kind = _TRAIL_FRACTION
+    elif trail_mode == _DISTANCE:
+        trail_kind = _TRAIL_DISTANCE
+    elif trail_mode == _LEVEL:
+        trail_kind = _TRAIL_DISTANCE
+        trail_amount = side * (entry_price - trail_amount)
+    if not trail_amount > 0.0:
+        trail_kind = _NONE
+    state[_SIDE] = side
+    state[_SIZE] = size
+    state[_ENTRY_PRICE] = entry_price
+    state[_ENTRY_INDEX] = bar
+    state[_FEES] = fee
+    state[_FUNDING] = 0.0
+    state[_STOP] = stop
+    state[_TAKE] = _protection_level(take_mode, take_value[signal_bar], entry_price, side, False)
+    state[_TRAIL_KIND] = trail_kind
+    state[_TRAIL_AMOUNT] = trail_amount
+    state[_EXTREME] = entry_price
+    state[_CASH] -= side * size * entry_price + fee
+
+
+@_compiled
+def _check_protections(
+    state: np.ndarray,
+    trades: np.ndarray,
+    bar: int,
+    bar_open: float,
+    high: float,
+    low: float,
+    costs: np.ndarray,
+) -> None:
+    """Fill a stop or take-profit touched inside the bar, else move the trailing extreme."""
+    side = state[_SIDE]
+    stop = state[_STOP]
+    reason = _STOP_LOSS
+    kind = state[_TRAIL_KIND]
+    if kind != _NONE:
+        if kind == _TRAIL_FRACTION:
+            trail = state[_EXTREME] * (1.0 - side * state[_TRAIL_AMOUNT])
+        else:
+            trail = state[_EXTREME] - side * state[_TRAIL_AMOUNT]
+        if stop != stop or side * (trail - stop) > 0.0:
+            stop = trail
+            reason = _TRAILING_STOP
+    adverse = low if side > 0.0 else high
+    favourable = high if side > 0.0 else low
+    if stop == stop and side * (adverse - stop) <= 0.0:
+        fill = bar_open if side * (bar_open - stop) <= 0.0 else stop
+        _close_position(state, trades, bar, fill, reason, costs)
+        return
+    take = state[_TAKE]
+    if take == take and side * (favourable - take) >= 0.0:
+        _close_position(state, trades, bar, take, _TAKE_PROFIT, costs)
+        return
+    if side * (favourable - state[_EXTREME]) > 0.0:
+        state[_EXTREME] = favourable
+
+
+@_compiled
+def _fill_loop(
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    entry_long: np.ndarray,
+    exit_long: np.ndarray,
+    entry_short: np.ndarray,
+    exit_short: np.ndarray,
+    size_mode: int,
+    size_value: np.ndarray,
+    stop_mode: int,
+    stop_value: np.ndarray,
+    take_mode: int,
+    take_value: np.ndarray,
+    trail_mode: int,
+    trail_value: np.ndarray,
+    funding_rate: np.ndarray,
+    fill_at_close: bool,
+    costs: np.ndarray,
+    initial_equity: float,
+    state: np.ndarray,
+    equity_out: np.ndarray,
+    position_out: np.ndarray,
+    trades: np.ndarray,
+) -> int:
+    """Run every bar; write equity, position and the trade table; return the trade count."""
+    n = close.shape[0]
+    state[:] = 0.0
+    state[_CASH] = initial_equity
+    pending_exit = _NO_EXIT  # an order decided at a close, for the next open
+    pending_side = 0.0
+    pending_bar = 0
+    pending_equity = 0.0
+    for i in range(n):
+        rate = funding_rate[i]
+        if rate != 0.0 and state[_SIDE] != 0.0:
+            payment = state[_SIDE] * state[_SIZE] * open_[i] * rate
+            state[_CASH] -= payment
+            state[_FUNDING] += payment
+
+        if pending_exit != _NO_EXIT:
+            _close_position(state, trades, i, open_[i], pending_exit, costs)
+        if pending_side != 0.0:
+            _open_position(
+                state,
+                pending_side,
+                i,
+                pending_bar,
+                open_[i],
+                pending_equity,
+                size_mode,
+                size_value,
+                stop_mode,
+                stop_value,
+                take_mode,
+                take_value,
+                trail_mode,
+                trail_value,
+                costs,
+            )
+        pending_exit = _NO_EXIT
+        pending_side = 0.0
+
+        if state[_SIDE] != 0.0:  # with fill_at="close", opened at an earlier close
+            _check_protections(state, trades, i, open_[i], high[i], low[i], costs)
+
+        side = state[_SIDE]
+        equity = state[_CASH] + side * state[_SIZE] * close[i]
+        wants_long = entry_long[i] and not entry_short[i]
+        wants_short = entry_short[i] and not entry_long[i]
+        exit_reason = _NO_EXIT
+        open_side = 0.0
+        if side > 0.0:
+            if wants_short:
+                exit_reason = _REVERSE
+                open_side = -1.0
+            elif exit_long[i]:
+                exit_reason = _SIGNAL
+        elif side < 0.0:
+            if wants_long:
+                exit_reason = _REVERSE
+                open_side = 1.0
+            elif exit_short[i]:
+                exit_reason = _SIGNAL
+        elif wants_long:
+            open_side = 1.0
+        elif wants_short:
+            open_side = -1.0
+        if i == n - 1:
+            open_side = 0.0
+
+        if fill_at_close:
+            if exit_reason != _NO_EXIT:
+                _close_position(state, trades, i, close[i], exit_reason, costs)
+            if open_side != 0.0:
+                _open_position(
+                    state,
+                    open_side,
+                    i,
+                    i,
+                    close[i],
+                    equity,
+                    size_mode,
+                    size_value,
+                    stop_mode,
+                    stop_value,
+                    take_mode,
+                    take_value,
+                    trail_mode,
+                    trail_value,
+                    costs,
+                )
+        elif i < n - 1:
+            pending_exit = exit_reason
+            pending_side = open_side
+            pending_bar = i
+            pending_equity = equity
+
+        equity_out[i] = state[_CASH] + state[_SIDE] * state[_SIZE] * close[i]
+        position_out[i] = state[_SIDE] * state[_SIZE]
+
+    if n > 0 and state[_SIDE] != 0.0:
+        _close_position(state, trades, n - 1, close[n - 1], _END_OF_DATA, costs)
+        equity_out[n - 1] = state[_CASH]
+        position_out[n - 1] = 0.0
+    return int(state[_TRADE_COUNT])
+
+
+# ---- the public entry point ----------------------------------------------------------------------
+
+_SIGNAL_NAMES = ("entry_long", "exit_long", "entry_short", "exit_short")
+
+
+def _mode_code(name: str, value: str, modes: tuple[str, ...]) -> int:
+    if value not in modes:
+        raise ValueError(f"{name} must be one of {', '.join(modes)}; got {value!r}")
+    return modes.index(value)
+
+
+def _floats(columns: SignalColumns, name: str, n: int) -> np.ndarray:
+    array = np.ascontiguousarray(getattr(columns, name), dtype=np.float64)
+    if array.shape != (n,):
+        raise ValueError(f"{name} has shape {array.shape}, expected ({n},)")
+    return array
+
+
+def _flags(columns: SignalColumns, name: str, n: int) -> np.ndarray:
+    array = np.ascontiguousarray(getattr(columns, name), dtype=np.bool_)
+    if array.shape != (n,):
+        raise ValueError(f"{name} has shape {array.shape}, expected ({n},)")
+    return array
+
+
+def simulate(columns: SignalColumns, settings: FillSettings) -> SimResult:
+    """Fill a strategy's signals bar by bar (rules in this module's docstring).
+
+    >>> import numpy as np
+    >>> price = np.array([100.0, 101.0, 103.0, 102.0])
+    >>> flag = lambda *on: np.isin(np.arange(4), on)
+    >>> columns = SignalColumns(
+    ...     timestamp=np.arange(4) * 60_000, open=price, high=price + 1, low=price - 1,
+    ...     close=price, entry_long=flag(0), exit_long=flag(2), entry_short=flag(),
+    ...     exit_short=flag(), size_mode="base", size_value=np.full(4, 2.0),
+    ...     stop_mode="none", stop_value=np.zeros(4), take_mode="none", take_value=np.zeros(4),
+    ...     trail_mode="none", trail_value=np.zeros(4))
+    >>> result = simulate(columns, FillSettings())   # buy 2 at open[1], sell 2 at open[3]
+    >>> float(result.trades["pnl"][0]), result.equity.tolist()
+    (2.0, [10000.0, 10000.0, 10004.0, 10002.0])
+    """
+    n = len(columns.close)
+    if n == 0:
+        raise ValueError("no bars to simulate")
+    names = ("open", "high", "low", "close", "size_value", "stop_value", "take_value")
+    prices = [_floats(columns, name, n) for name in (*names, "trail_value")]
+    flags = [_flags(columns, name, n) for name in _SIGNAL_NAMES]
+    if columns.funding_rate is None:
+        funding = np.zeros(n)
+    else:
+        funding = _floats(columns, "funding_rate", n)
+        if not np.isfinite(funding).all():
+            raise ValueError("funding_rate must be finite (0 where no payment happens)")
+    costs = np.array(
+        [
+            settings.taker_fee,
+            settings.maker_fee,
+            settings.slippage_bps / 10_000.0,
+            settings.lot_size,
+            settings.min_size,
+            settings.max_position,
+            float(settings.cooldown_bars),
+        ]
+    )
+    equity = np.empty(n)
+    position = np.empty(n)
+    entries = np.count_nonzero(flags[0] | flags[2])  # every trade opens on its own signal bar
+    table = np.empty((entries + 1, _TRADE_FIELDS))
+    count = _fill_loop(
+        prices[0],
+        prices[1],
+        prices[2],
+        prices[3],
+        flags[0],
+        flags[1],
+        flags[2],
+        flags[3],
+        _mode_code("size_mode", columns.size_mode, SIZE_MODES),
+        prices[4],
+        _mode_code("stop_mode", columns.stop_mode, PROTECTION_MODES),
+        prices[5],
+        _mode_code("take_mode", columns.take_mode, PROTECTION_MODES),
+        prices[6],
+        _mode_code("trail_mode", columns.trail_mode, PROTECTION_MODES),
+        prices[7],
+        funding,
+        settings.fill_at == "close",
+        costs,
+        float(settings.initial_equity),
+        np.zeros(_STATE_FIELDS),
+        equity,
+        position,
+        table,
+    )
+    trades = _trade_records(table[:count])
+    return SimResult(
+        equity=equity,
+        position=position,
+        trades=trades,
+        fees_paid=float(trades["fees"].sum()),
+        funding_paid=float(trades["funding"].sum()),
+    )
+
+
+def _trade_records(table: np.ndarray) -> np.ndarray:
+    trades = np.empty(len(table), dtype=TRADE_DTYPE)
+    trades["entry_index"] = table[:, _T_ENTRY_INDEX]
+    trades["exit_index"] = table[:, _T_EXIT_INDEX]
+    trades["side"] = table[:, _T_SIDE]
+    trades["size"] = table[:, _T_SIZE]
+    trades["entry_price"] = table[:, _T_ENTRY_PRICE]
+    trades["exit_price"] = table[:, _T_EXIT_PRICE]
+    trades["pnl"] = table[:, _T_PNL]
+    trades["fees"] = table[:, _T_FEES]
+    trades["funding"] = table[:, _T_FUNDING]
+    trades["exit_reason"] = np.array(EXIT_REASONS)[table[:, _T_REASON].astype(np.int64)]
+    return trades

@@ -1,0 +1,194 @@
+"""Performance metrics of one simulated strategy on one market.
+
+Definitions. Let `s = columns.warmup_bars` (the first tradable bar, clamped to the data), `n` the
+number of bars, `m = n - s` the bars measured, and the equity curve
+`E = [initial_equity, equity[s], ..., equity[n-1]]` (the account before the first tradable bar,
+then each bar's close):
+
+- `r_j = E_j / E_{j-1} - 1` for `j = 1..m`: the per-bar returns.
+- `total_return = final_equity / initial_equity - 1`, with `final_equity = equity[-1]`.
+- `cagr = (final_equity / initial_equity) ** (bars_per_year / m) - 1`; `-1.0` when the final
+  equity is 0 or less.
+- `sharpe = mean(r) / std(r) * sqrt(bars_per_year)` (sample std, ddof 1; risk-free rate 0).
+- `sortino = mean(r) / sqrt(mean(min(r, 0) ** 2)) * sqrt(bars_per_year)` (downside deviation
+  over all bars, target 0).
+- `max_drawdown = max_j (1 - E_j / max_{k<=j} E_k)`, a fraction (0.25 is 25% below the peak).
+- `max_drawdown_duration_bars`: the longest run of consecutive bars with `E_j` below its running
+  peak; `max_drawdown_duration_days` is that times the median bar interval (from `timestamp`).
+- `calmar = cagr / max_drawdown`.
+- Per trade: `pnl` (quote, net of fees and funding) and `return = pnl / (size * entry_price)`.
+  `win_rate = winning_trades / trades` (winning: pnl > 0; losing: pnl < 0; zero is neither);
+  `profit_factor = sum(pnl > 0) / -sum(pnl < 0)`; `expectancy = avg_trade_pnl = mean(pnl)`;
+  `avg_trade_return = mean(return)`; `best_/worst_trade_return` and `best_/worst_trade_pnl` are
+  the max/min of each, taken separately.
+- `exposure`: the fraction of measured bars holding a position after the bar
+  (`position[s:] != 0`).
+- `buy_and_hold_return = close[-1] / close[s] - 1`.
+- `fees_paid`, `funding_paid` (negative when funding was received) as the simulation reports
+  them; `start` / `end`: the UTC open times of bars `s` and `n-1`.
+
+A metric that is undefined (no trades, zero variance, no losing trade, no drawdown, a non-finite
+intermediate) is None, never NaN or infinity.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from rulebot.backtest.fills import FillSettings, SignalColumns, SimResult
+
+_DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """A backtest's summary; every formula is in this module's docstring."""
+
+    start: datetime
+    end: datetime
+    bars: int
+    initial_equity: float
+    final_equity: float
+    total_return: float | None
+    cagr: float | None
+    sharpe: float | None
+    sortino: float | None
+    max_drawdown: float
+    max_drawdown_duration_bars: int
+    max_drawdown_duration_days: float | None
+    calmar: float | None
+    trades: int
+    winning_trades: int
+    losing_trades: int
+    win_rate: float | None
+    profit_factor: float | None
+    expectancy: float | None
+    avg_trade_pnl: float | None
+    avg_trade_return: float | None
+    best_trade_pnl: float | None
+    worst_trade_pnl: float | None
+    best_trade_return: float | None
+    worst_trade_return: float | None
+    exposure: float
+    buy_and_hold_return: float | None
+    fees_paid: float
+    funding_paid: float
+
+    def to_dict(self) -> dict[str, float | int | str | None]:
+        """Plain JSON-ready values; datetimes become ISO 8601 strings."""
+        values = asdict(self)
+        values["start"] = self.start.isoformat()
+        values["end"] = self.end.isoformat()
+        return values
+
+    def __str__(self) -> str:
+        rows = self.to_dict()
+        width = max(len(name) for name in rows)
+        return "\n".join(f"{name:<{width}}  {_shown(value)}" for name, value in rows.items())
+
+
+def compute_metrics(
+    result: SimResult, columns: SignalColumns, settings: FillSettings, bars_per_year: float
+) -> Metrics:
+    """Summarise a simulation (`bars_per_year`: 365 * 24 * 60 for 24/7 1m bars, 252 for daily
+    stock bars)."""
+    if not bars_per_year > 0:
+        raise ValueError(f"bars_per_year must be positive, not {bars_per_year!r}")
+    n = len(result.equity)
+    first = min(max(int(columns.warmup_bars), 0), n - 1)
+    measured = n - first
+    initial = float(settings.initial_equity)
+    final = float(result.equity[-1])
+    curve = np.concatenate([[initial], np.asarray(result.equity[first:], dtype=np.float64)])
+
+    annualise = math.sqrt(bars_per_year)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        returns = curve[1:] / curve[:-1] - 1.0
+        growth = np.float64(final) / initial
+        cagr = _defined(growth ** (bars_per_year / measured) - 1.0) if growth > 0 else -1.0
+        mean_return = float(np.mean(returns))
+        spread = float(np.std(returns, ddof=1)) if measured >= 2 else 0.0
+        downside = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2)))
+
+        peaks = np.maximum.accumulate(curve)
+        max_drawdown = _defined(np.max(1.0 - curve / peaks)) or 0.0
+        longest = _longest_run(curve < peaks)
+
+        trades = result.trades
+        pnl = np.asarray(trades["pnl"], dtype=np.float64)
+        trade_returns = pnl / (trades["size"] * trades["entry_price"])
+        wins = pnl[pnl > 0]
+        losses = pnl[pnl < 0]
+
+    timestamps = np.asarray(columns.timestamp, dtype=np.int64)
+    interval_ms = float(np.median(np.diff(timestamps))) if n >= 2 else None
+    has_trades = len(pnl) > 0
+    return Metrics(
+        start=_utc(timestamps[first]),
+        end=_utc(timestamps[-1]),
+        bars=measured,
+        initial_equity=initial,
+        final_equity=final,
+        total_return=_defined(growth - 1.0),
+        cagr=cagr,
+        sharpe=_ratio(mean_return * annualise, spread),
+        sortino=_ratio(mean_return * annualise, downside),
+        max_drawdown=max_drawdown,
+        max_drawdown_duration_bars=longest,
+        max_drawdown_duration_days=(
+            None if interval_ms is None else longest * interval_ms / _DAY_MS
+        ),
+        calmar=_ratio(cagr, max_drawdown),
+        trades=len(pnl),
+        winning_trades=len(wins),
+        losing_trades=len(losses),
+        win_rate=len(wins) / len(pnl) if has_trades else None,
+        profit_factor=_ratio(float(wins.sum()), -float(losses.sum())),
+        expectancy=_defined(np.mean(pnl)) if has_trades else None,
+        avg_trade_pnl=_defined(np.mean(pnl)) if has_trades else None,
+        avg_trade_return=_defined(np.mean(trade_returns)) if has_trades else None,
+        best_trade_pnl=_defined(np.max(pnl)) if has_trades else None,
+        worst_trade_pnl=_defined(np.min(pnl)) if has_trades else None,
+        best_trade_return=_defined(np.max(trade_returns)) if has_trades else None,
+        worst_trade_return=_defined(np.min(trade_returns)) if has_trades else None,
+        exposure=float(np.mean(np.asarray(result.position[first:]) != 0)),
+        buy_and_hold_return=_defined(columns.close[-1] / columns.close[first] - 1.0),
+        fees_paid=float(result.fees_paid),
+        funding_paid=float(result.funding_paid),
+    )
+
+
+def _defined(value: float) -> float | None:
+    """`value` as a float, or None when it is not finite."""
+    return float(value) if math.isfinite(value) else None
+
+
+def _ratio(numerator: float | None, denominator: float) -> float | None:
+    """`numerator / denominator`, or None when that is undefined."""
+    if numerator is None or denominator == 0 or not math.isfinite(denominator):
+        return None
+    return _defined(numerator / denominator)
+
+
+def _longest_run(flags: np.ndarray) -> int:
+    """The length of the longest stretch of consecutive True values."""
+    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)
+    return int((ends - starts).max()) if len(starts) else 0
+
+
+def _utc(timestamp_ms: int) -> datetime:
+    return datetime.fromtimestamp(int(timestamp_ms) / 1000, tz=UTC)
+
+
+def _shown(value: float | int | str | None) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)

@@ -1,0 +1,190 @@
+"""Metrics, checked on a small equity curve worked out by hand."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from rulebot.backtest.fills import TRADE_DTYPE, FillSettings, SignalColumns, SimResult, simulate
+from rulebot.backtest.metrics import Metrics, compute_metrics
+
+DAY_MS = 86_400_000
+
+
+def exactly(value: float) -> object:
+    return pytest.approx(value, rel=1e-12)
+
+
+def columns_for(close: list[float], timestamps: list[int], warmup_bars: int) -> SignalColumns:
+    n = len(close)
+    prices = np.array(close, dtype=np.float64)
+    off = np.zeros(n, dtype=bool)
+    zeros = np.zeros(n)
+    return SignalColumns(
+        timestamp=np.array(timestamps, dtype=np.int64),
+        open=prices,
+        high=prices,
+        low=prices,
+        close=prices,
+        entry_long=off,
+        exit_long=off,
+        entry_short=off,
+        exit_short=off,
+        size_mode="base",
+        size_value=zeros,
+        stop_mode="none",
+        stop_value=zeros,
+        take_mode="none",
+        take_value=zeros,
+        trail_mode="none",
+        trail_value=zeros,
+        warmup_bars=warmup_bars,
+    )
+
+
+def trade_table(rows: list[tuple[float, float, float]]) -> np.ndarray:
+    """Trades from (size, entry_price, pnl); the other fields do not enter the metrics."""
+    trades = np.zeros(len(rows), dtype=TRADE_DTYPE)
+    for i, (size, entry_price, pnl) in enumerate(rows):
+        trades[i]["size"] = size
+        trades[i]["entry_price"] = entry_price
+        trades[i]["pnl"] = pnl
+        trades[i]["side"] = 1
+        trades[i]["exit_reason"] = "signal"
+    return trades
+
+
+def test_metrics_of_a_hand_computed_curve():
+    # Bar 0 is warm-up. Daily bars, with a 3-day gap before bar 4 (the median interval is 1 day).
+    day0 = 1_700_000_000_000
+    timestamps = [day0 + d * DAY_MS for d in (0, 1, 2, 3, 6, 7, 8)]
+    close = [50, 40, 44, 42, 45, 48, 46]
+    equity = [100, 100, 110, 99, 104.5, 121, 96.8]
+    position = [0, 0, 1, 1, 0, -1, 0]
+    result = SimResult(
+        equity=np.array(equity, dtype=np.float64),
+        position=np.array(position, dtype=np.float64),
+        trades=trade_table([(1, 100, 12.0), (0.5, 100, -5.0), (2, 50, 0.0)]),
+        fees_paid=1.25,
+        funding_paid=-0.5,
+    )
+    columns = columns_for(close, timestamps, warmup_bars=1)
+    metrics = compute_metrics(result, columns, FillSettings(initial_equity=100), 365)
+
+    # Curve E = [100 (initial), 100, 110, 99, 104.5, 121, 96.8]: m = 6 bars from bar 1.
+    # Returns: 0, 0.1, -0.1, 104.5/99 - 1, 121/104.5 - 1, 96.8/121 - 1 = -0.2.
+    returns = [0.0, 0.1, -0.1, 104.5 / 99 - 1, 121 / 104.5 - 1, -0.2]
+    mean = sum(returns) / 6
+    std = math.sqrt(sum((r - mean) ** 2 for r in returns) / 5)
+    downside = math.sqrt((0.1**2 + 0.2**2) / 6)
+    assert metrics.bars == 6
+    assert metrics.start == datetime.fromtimestamp(timestamps[1] / 1000, tz=UTC)
+    assert metrics.end == datetime.fromtimestamp(timestamps[-1] / 1000, tz=UTC)
+    assert metrics.initial_equity == 100.0
+    assert metrics.final_equity == 96.8
+    assert metrics.total_return == exactly(-0.032)
+    cagr = 0.968 ** (365 / 6) - 1
+    assert metrics.cagr == exactly(cagr)
+    assert metrics.sharpe == exactly(mean / std * math.sqrt(365))
+    assert metrics.sortino == exactly(mean / downside * math.sqrt(365))
+    # Peaks 100, 100, 110, 110, 110, 121, 121: drawdowns 0, 0, 0, 0.1, 0.05, 0, 0.2.
+    # The deepest (0.2, one bar) and the longest (bars 3-4, two bars) are different episodes.
+    assert metrics.max_drawdown == exactly(0.2)
+    assert metrics.max_drawdown_duration_bars == 2
+    assert metrics.max_drawdown_duration_days == exactly(2.0)
+    assert metrics.calmar == exactly(cagr / 0.2)
+
+    # Trades: pnl 12, -5, 0 on notionals 100, 50, 100 -> returns 0.12, -0.1, 0.
+    assert (metrics.trades, metrics.winning_trades, metrics.losing_trades) == (3, 1, 1)
+    assert metrics.win_rate == exactly(1 / 3)
+    assert metrics.profit_factor == exactly(12 / 5)
+    assert metrics.expectancy == exactly(7 / 3)
+    assert metrics.avg_trade_pnl == exactly(7 / 3)
+    assert metrics.avg_trade_return == exactly((0.12 - 0.1 + 0) / 3)
+    assert (metrics.best_trade_pnl, metrics.worst_trade_pnl) == (12.0, -5.0)
+    assert metrics.best_trade_return == exactly(0.12)
+    assert metrics.worst_trade_return == exactly(-0.1)
+
+    # Position after bars 1..6: 0, 1, 1, 0, -1, 0 -> 3 of 6 bars.
+    assert metrics.exposure == exactly(0.5)
+    # From the first tradable bar's close (40, not the warm-up bar's 50): 46 / 40 - 1.
+    assert metrics.buy_and_hold_return == exactly(0.15)
+    assert (metrics.fees_paid, metrics.funding_paid) == (1.25, -0.5)
+
+
+def test_undefined_metrics_are_none_and_the_dict_is_plain_json():
+    flat = [100.0] * 5
+    result = SimResult(
+        equity=np.full(5, 1000.0),
+        position=np.zeros(5),
+        trades=trade_table([]),
+        fees_paid=0.0,
+        funding_paid=0.0,
+    )
+    columns = columns_for(flat, [i * DAY_MS for i in range(5)], warmup_bars=0)
+    metrics = compute_metrics(result, columns, FillSettings(initial_equity=1000), 252)
+    for name in (
+        "sharpe",
+        "sortino",
+        "calmar",
+        "win_rate",
+        "profit_factor",
+        "expectancy",
+        "avg_trade_pnl",
+        "avg_trade_return",
+        "best_trade_pnl",
+        "worst_trade_pnl",
+        "best_trade_return",
+        "worst_trade_return",
+    ):
+        assert getattr(metrics, name) is None, name
+    assert (metrics.max_drawdown, metrics.max_drawdown_duration_bars) == (0.0, 0)
+    assert (metrics.total_return, metrics.cagr, metrics.exposure) == (0.0, 0.0, 0.0)
+
+    values = metrics.to_dict()
+    assert list(values) == [f for f in Metrics.__dataclass_fields__]
+    assert values["start"] == "1970-01-01T00:00:00+00:00"
+    json.dumps(values, allow_nan=False)  # raises on NaN or infinity
+    assert "sharpe" in str(metrics)
+
+
+def test_profit_factor_without_losing_trades_is_none_and_a_wiped_out_account_has_cagr_minus_one():
+    result = SimResult(
+        equity=np.array([1000.0, 500.0, 0.0]),
+        position=np.array([1.0, 1.0, 0.0]),
+        trades=trade_table([(10, 100, 5.0)]),
+        fees_paid=0.0,
+        funding_paid=0.0,
+    )
+    columns = columns_for([100, 50, 1], [0, DAY_MS, 2 * DAY_MS], warmup_bars=0)
+    metrics = compute_metrics(result, columns, FillSettings(initial_equity=1000), 365)
+    assert metrics.profit_factor is None
+    assert metrics.win_rate == 1.0
+    assert metrics.cagr == -1.0
+    assert metrics.max_drawdown == 1.0
+    assert metrics.total_return == -1.0
+
+
+def test_metrics_agree_with_the_simulation_they_summarise():
+    # Buy 1 at open[1] = 100, sell at open[3] = 104 (0.1% taker on both): pnl 4 - 0.204.
+    prices = np.array([100.0, 100.0, 102.0, 104.0, 104.0])
+    columns = replace(
+        columns_for(list(prices), [i * 3_600_000 for i in range(5)], warmup_bars=0),
+        entry_long=np.array([True, False, False, False, False]),
+        exit_long=np.array([False, False, True, False, False]),
+        size_value=np.ones(5),
+    )
+    settings = FillSettings(taker_fee=0.001)
+    result = simulate(columns, settings)
+    metrics = compute_metrics(result, columns, settings, bars_per_year=365 * 24)
+    assert metrics.trades == 1
+    assert metrics.expectancy == exactly(3.796)
+    assert metrics.final_equity == exactly(10_003.796)
+    assert metrics.fees_paid == exactly(0.204)
+    # Position after bars 0..4: 0, 1, 1, 0, 0.
+    assert metrics.exposure == exactly(0.4)
