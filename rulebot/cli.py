@@ -85,3 +85,63 @@ def _tolerate_unencodable_output() -> None:
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
+
+
+@app.command("backtest")
+def backtest_command(
+    rules: Annotated[str, typer.Argument(help="A rule file or a folder of them.")],
+    days: Annotated[
+        float | None, typer.Option("--days", help="Only the last N days of data.")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--start", help="First day (YYYY-MM-DD, UTC).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--end", help="Day after the last (YYYY-MM-DD, UTC).")
+    ] = None,
+    data: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--data",
+            help="Candles (CSV or Parquet): FILE for the strategy's market, or MARKET=FILE. "
+            "Default: the candles the project ships.",
+        ),
+    ] = None,
+    funding: Annotated[
+        str | None, typer.Option("--funding", help="Funding rates (timestamp,rate) for perps.")
+    ] = None,
+    config: Annotated[
+        str | None, typer.Option("--config", "-c", help="rulebot.yaml (fees, equity, sizes).")
+    ] = None,
+    strategy: Annotated[
+        str, typer.Option("--strategy", "-s", help="Which strategy of a folder, or all.")
+    ] = "all",
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Write everything as JSON here.")
+    ] = None,
+    trades: Annotated[
+        str | None, typer.Option("--trades", help="Write the trade list as CSV here.")
+    ] = None,
+    plot: Annotated[
+        str | None, typer.Option("--plot", help="Equity and drawdown chart: .png or .html.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say more.")] = False,
+) -> None:
+    """Backtest rules over historical candles and print the summary traders know."""
+    from rulebot.backtest.cli import run_backtests
+
+    code = run_backtests(
+        rules,
+        days=days,
+        start=start,
+        end=end,
+        data=data or [],
+        funding=funding,
+        config=config,
+        strategy=strategy,
+        output=output,
+        trades=trades,
+        plot=plot,
+        verbose=verbose,
+    )
+    raise typer.Exit(code)

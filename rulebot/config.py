@@ -275,6 +275,20 @@ class Risk(Section):
     max_open_orders: StrictInt = Field(10, ge=1)
 
 
+class Backtest(Section):
+    """How a backtest fills orders. Fees are fractions of notional: Lighter's premium accounts
+    pay about 0.028% taker and 0.004% maker (standard accounts pay none); the default assumes
+    premium, so a backtest errs on the side of cost."""
+
+    initial_equity: Annotated[Decimal, Field(gt=0)] = Decimal(10000)
+    fill_at: Literal["next_open", "close"] = "next_open"
+    taker_fee: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0.00028")
+    maker_fee: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0.00004")
+    slippage_bps: Annotated[Decimal, Field(ge=0, lt=10000)] = Decimal(1)
+    size_decimals: StrictInt = Field(4, ge=0, le=12)
+    """Sizes round down to 10^-size_decimals base units, as on Lighter."""
+
+
 class LoggingSettings(Section):
     """Log level and the optional rotating log file (JSON lines by default, for machines)."""
 
@@ -303,11 +317,12 @@ class Config(Section):
     markets: list[Market] = Field(default_factory=_default_markets, min_length=1)
     risk: Risk = Field(default_factory=Risk)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    backtest: Backtest = Field(default_factory=Backtest)
     dry_run: StrictBool = True
     private_key: SecretStr | None = Field(None, exclude=True)
     """The API private key, from RULEBOT_API_PRIVATE_KEY; never read from the YAML."""
 
-    @field_validator("network", "account", "risk", "logging", mode="before")
+    @field_validator("network", "account", "risk", "logging", "backtest", mode="before")
     @classmethod
     def _empty_section_is_defaults(cls, value: object) -> object:
         """`risk:` with every line commented out means the defaults, not an error."""

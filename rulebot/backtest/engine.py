@@ -1,18 +1,16 @@
 """A backtest: a checked strategy, candles and fill settings in; trades, equity and metrics out.
 
 The strategy's graph is evaluated once over all bars (the vectorised evaluator), its signals
-are filled by the compiled fill loop, and the metrics summarise the result. Rules that read the
-position (`bars_in_trade`, `entry_price`, `position`) are solved to a fixed point: evaluate with a
-position history, fill, re-evaluate with the position the fills produced, until the signals no
-longer change. Because a bar's signals depend only on earlier fills, each round settles at least
-one more bar, and the fixed point is exactly what a bar-by-bar run would do.
+are filled by the compiled fill loop, and the metrics summarise the result. Signals that read the
+position (`bars_in_trade`, `entry_price`, `position`) run inside the fill loop at each close
+(`position_rules.py`), reading the columns computed beforehand and the position held then.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import numpy as np
 
 from rulebot.backtest.fills import FillSettings, SignalColumns, SimResult, simulate
 from rulebot.backtest.metrics import Metrics, compute_metrics
+from rulebot.backtest.position_rules import position_rules
 from rulebot.data.candles import Candles, FundingRates, align, shipped_candles, shipped_funding
 from rulebot.graph.clocks import BarColumns, aggregate
 from rulebot.graph.plan import Graph, plan
@@ -38,7 +37,6 @@ SHIPPED_MARKETS = {
     "XRP": "xrp_usdt_perp_5m",
 }
 SHIPPED_FUNDING = {"XRP": "xrp_usdt_perp_funding_8h"}
-MAX_ROUNDS = 200
 YEAR_SECONDS = 365 * 24 * 3600
 
 
@@ -56,8 +54,6 @@ class BacktestResult:
     columns: SignalColumns
     result: SimResult
     metrics: Metrics
-    rounds: int
-    """Fill rounds needed to settle rules that read the position (1 when none do)."""
 
     @property
     def trades(self) -> np.ndarray:
@@ -150,7 +146,7 @@ def backtest(
             f"`{strategy.name}` trades {len(strategy.markets)} markets; multi-leg backtests "
             "(both legs filled or neither) are not available yet"
         )
-    settings = settings or FillSettings()
+    settings = with_strategy_limits(settings or FillSettings(), strategy)
     market = strategy.markets[0]
     candles = _market_data(strategy, data)
     if funding is None and data is None and market in SHIPPED_FUNDING:
@@ -165,20 +161,24 @@ def backtest(
             "of warm-up before it can trade"
         )
     rates = _funding_on_bars(funding, bars[market]) if funding is not None else None
-    columns, result, rounds = _fill(graph, strategy, bars, settings, rates)
+    columns, result = _fill(graph, strategy, bars, settings, rates)
     bars_per_year = YEAR_SECONDS / strategy.timeframe_seconds
     metrics = compute_metrics(result, columns, settings, bars_per_year)
     return BacktestResult(
-        strategy.name,
-        market,
-        strategy.timeframe,
-        graph.params,
-        settings,
-        columns,
-        result,
-        metrics,
-        rounds,
+        strategy.name, market, strategy.timeframe, graph.params, settings, columns, result, metrics
     )
+
+
+def with_strategy_limits(settings: FillSettings, strategy: ir.Strategy) -> FillSettings:
+    """The rule's own cooldown and base-unit position cap, on top of the fill settings."""
+    changes: dict[str, Any] = {}
+    cooldown = strategy.limits.get("cooldown")
+    if cooldown is not None:
+        changes["cooldown_bars"] = int(cooldown.value)
+    cap = strategy.limits.get("max_position")
+    if cap is not None and cap.mode == "base":
+        changes["max_position"] = min(settings.max_position, cap.value)
+    return replace(settings, **changes) if changes else settings
 
 
 # ---- signals and the fixed point ---------------------------------------------------------------
@@ -188,45 +188,13 @@ def _fill(
     bars: Mapping[str, BarColumns],
     settings: FillSettings,
     funding: np.ndarray | None,
-) -> tuple[SignalColumns, SimResult, int]:
+) -> tuple[SignalColumns, SimResult]:
     market = strategy.markets[0]
-    reads_position = any(n.op == "program" and n.value.reads_state for n in graph.nodes)
+    n = len(bars[market])
     values = evaluate(graph, bars)
     columns = _signal_columns(graph, strategy, bars[market], values, funding)
-    result = simulate(columns, settings)
-    rounds = 1
-    while reads_position and rounds < MAX_ROUNDS:
-        state = position_state(result, len(bars[market]))
-        values = evaluate(graph, bars, state)
-        settled = _signal_columns(graph, strategy, bars[market], values, funding)
-        if _same_signals(settled, columns):
-            break
-        columns = settled
-        result = simulate(columns, settings)
-        rounds += 1
-    else:
-        if reads_position:
-            raise BacktestError(f"`{strategy.name}`'s position rules did not settle")
-    return columns, result, rounds
-
-
-def position_state(result: SimResult, n: int) -> dict[str, np.ndarray]:
-    """The position after each bar's close, as rules read it: bars since the entry fill, the
-    entry price, and the side (1 long, -1 short, 0 flat)."""
-    bars_in_trade = np.zeros(n)
-    entry_price = np.full(n, np.nan)
-    side = np.zeros(n)
-    held = np.asarray(result.position) != 0
-    for trade in result.trades:
-        first, last = int(trade["entry_index"]), int(trade["exit_index"])
-        span = slice(first, last)
-        bars_in_trade[span] = np.arange(last - first)
-        entry_price[span] = trade["entry_price"]
-        side[span] = trade["side"]
-    side[~held] = 0.0
-    bars_in_trade[~held] = 0.0
-    entry_price[~held] = np.nan
-    return {"bars_in_trade": bars_in_trade, "entry_price": entry_price, "position": side}
+    rules = position_rules(graph, values, n)
+    return columns, simulate(columns, settings, rules)
 
 
 def _signal_columns(
@@ -275,14 +243,6 @@ def _signal_columns(
         funding_rate=funding,
         warmup_bars=graph.warmup_bars,
     )
-
-
-def _same_signals(a: SignalColumns, b: SignalColumns) -> bool:
-    names = ("entry_long", "exit_long", "entry_short", "exit_short")
-    if any(not np.array_equal(getattr(a, k), getattr(b, k)) for k in names):
-        return False
-    values = ("size_value", "stop_value", "take_value", "trail_value")
-    return all(np.array_equal(getattr(a, k), getattr(b, k), equal_nan=True) for k in values)
 
 
 # ---- data ----------------------------------------------------------------------------------------
@@ -351,5 +311,4 @@ __all__ = [
     "BacktestResult",
     "backtest",
     "load_rules",
-    "position_state",
 ]

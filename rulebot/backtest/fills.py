@@ -397,6 +397,142 @@ def _check_protections(
         state[_EXTREME] = favourable
 
 
+# ---- position rules: signals that read the position, computed at each close ---------------------
+# A rule is straight-line code (see rulebot.backtest.position_rules). Instructions are rows of
+# `(op, kind1, value1, kind2, value2, kind3, value3)`; operand kinds below. Booleans are 1.0/0.0.
+_K_CONST, _K_INPUT, _K_STATE, _K_RESULT = 0, 1, 2, 3
+_OP_COPY, _OP_NEG, _OP_NOT, _OP_ADD, _OP_SUB, _OP_MUL, _OP_DIV = 0, 1, 2, 3, 4, 5, 6
+_OP_LT, _OP_LE, _OP_GT, _OP_GE, _OP_EQ, _OP_NE, _OP_AND, _OP_OR = 7, 8, 9, 10, 11, 12, 13, 14
+_OP_ABS, _OP_MAX, _OP_MIN, _OP_NZ, _OP_NA, _OP_CHOOSE = 15, 16, 17, 18, 19, 20
+RULE_TARGETS = (
+    "entry_long",
+    "exit_long",
+    "entry_short",
+    "exit_short",
+    "size_value",
+    "stop_value",
+    "take_value",
+    "trail_value",
+)
+
+
+@_compiled
+def _operand(
+    kind: int,
+    value: int,
+    bar: int,
+    consts: np.ndarray,
+    inputs: np.ndarray,
+    position: np.ndarray,
+    results: np.ndarray,
+) -> float:
+    if kind == _K_CONST:
+        return consts[value]
+    if kind == _K_INPUT:
+        return inputs[value, bar]
+    if kind == _K_STATE:
+        return position[value]
+    return results[value]
+
+
+@_compiled
+def _run_rule(
+    code: np.ndarray,
+    first: int,
+    count: int,
+    bar: int,
+    consts: np.ndarray,
+    inputs: np.ndarray,
+    position: np.ndarray,
+    results: np.ndarray,
+) -> float:
+    """One rule at one bar, with numpy's float semantics (x/0 is ±inf, NaN compares false)."""
+    for j in range(count):
+        row = code[first + j]
+        op = row[0]
+        a = _operand(row[1], row[2], bar, consts, inputs, position, results)
+        b = _operand(row[3], row[4], bar, consts, inputs, position, results) if row[3] >= 0 else 0.0
+        c = _operand(row[5], row[6], bar, consts, inputs, position, results) if row[5] >= 0 else 0.0
+        if op == _OP_COPY:
+            r = a
+        elif op == _OP_NEG:
+            r = -a
+        elif op == _OP_NOT:
+            r = 0.0 if a != 0.0 else 1.0
+        elif op == _OP_ADD:
+            r = a + b
+        elif op == _OP_SUB:
+            r = a - b
+        elif op == _OP_MUL:
+            r = a * b
+        elif op == _OP_DIV:
+            if b == 0.0:
+                r = (
+                    np.nan
+                    if (a != a or a == 0.0)
+                    else math.copysign(math.inf, a) * math.copysign(1.0, b)
+                )
+            else:
+                r = a / b
+        elif op == _OP_LT:
+            r = 1.0 if a < b else 0.0
+        elif op == _OP_LE:
+            r = 1.0 if a <= b else 0.0
+        elif op == _OP_GT:
+            r = 1.0 if a > b else 0.0
+        elif op == _OP_GE:
+            r = 1.0 if a >= b else 0.0
+        elif op == _OP_EQ:
+            r = 1.0 if a == b else 0.0
+        elif op == _OP_NE:
+            r = 1.0 if a != b else 0.0
+        elif op == _OP_AND:
+            r = 1.0 if (a != 0.0 and b != 0.0) else 0.0
+        elif op == _OP_OR:
+            r = 1.0 if (a != 0.0 or b != 0.0) else 0.0
+        elif op == _OP_ABS:
+            r = abs(a)
+        elif op == _OP_MAX:
+            r = np.nan if (a != a or b != b) else (a if a >= b else b)
+        elif op == _OP_MIN:
+            r = np.nan if (a != a or b != b) else (a if a <= b else b)
+        elif op == _OP_NZ:
+            r = b if a != a else a
+        elif op == _OP_NA:
+            r = 1.0 if a != a else 0.0
+        else:  # _OP_CHOOSE
+            r = b if a != 0.0 else c
+        results[j] = r
+    return results[count - 1]
+
+
+@_compiled
+def _apply_rules(
+    bar: int,
+    state: np.ndarray,
+    table: np.ndarray,
+    code: np.ndarray,
+    consts: np.ndarray,
+    inputs: np.ndarray,
+    results: np.ndarray,
+    flags: np.ndarray,
+    values: np.ndarray,
+) -> None:
+    """Write this bar's position-reading signals, from the position held at this close."""
+    side = state[_SIDE]
+    position = np.empty(3)
+    position[0] = bar - state[_ENTRY_INDEX] if side != 0.0 else 0.0  # bars_in_trade
+    position[1] = state[_ENTRY_PRICE] if side != 0.0 else np.nan  # entry_price
+    position[2] = 1.0 if side > 0.0 else (-1.0 if side < 0.0 else 0.0)  # position
+    for k in range(table.shape[0]):
+        result = _run_rule(code, table[k, 0], table[k, 1], bar, consts, inputs, position, results)
+        target = table[k, 2]
+        if target < 4:
+            flags[target, bar] = result != 0.0
+        else:
+            values[target - 4, bar] = result
+
+
 @_compiled
 def _fill_loop(
     open_: np.ndarray,
@@ -423,8 +559,16 @@ def _fill_loop(
     equity_out: np.ndarray,
     position_out: np.ndarray,
     trades: np.ndarray,
+    rule_table: np.ndarray,
+    rule_code: np.ndarray,
+    rule_consts: np.ndarray,
+    rule_inputs: np.ndarray,
+    flags: np.ndarray,
+    values: np.ndarray,
 ) -> int:
-    """Run every bar; write equity, position and the trade table; return the trade count."""
+    """Run every bar; write equity, position and the trade table; return the trade count.
+    `flags`/`values` are the signal and value columns stacked (rows in RULE_TARGETS order), so
+    position rules can write them at each close."""
     n = close.shape[0]
     state[:] = 0.0
     state[_CASH] = initial_equity
@@ -432,6 +576,7 @@ def _fill_loop(
     pending_side = 0.0
     pending_bar = 0
     pending_equity = 0.0
+    results = np.empty(max(rule_code.shape[0], 1))
     for i in range(n):
         rate = funding_rate[i]
         if rate != 0.0 and state[_SIDE] != 0.0:
@@ -466,6 +611,10 @@ def _fill_loop(
             _check_protections(state, trades, i, open_[i], high[i], low[i], costs)
 
         side = state[_SIDE]
+        if rule_table.shape[0] > 0:
+            _apply_rules(
+                i, state, rule_table, rule_code, rule_consts, rule_inputs, results, flags, values
+            )
         equity = state[_CASH] + side * state[_SIZE] * close[i]
         wants_long = entry_long[i] and not entry_short[i]
         wants_short = entry_short[i] and not entry_long[i]
@@ -552,7 +701,30 @@ def _flags(columns: SignalColumns, name: str, n: int) -> np.ndarray:
     return array
 
 
-def simulate(columns: SignalColumns, settings: FillSettings) -> SimResult:
+@dataclass(frozen=True)
+class PositionRules:
+    """Signals that read the position, as code the fill loop runs at each close (built by
+    `rulebot.backtest.position_rules`): `table` rows are (first instruction, count, target index
+    in RULE_TARGETS); `code` rows are (op, kind, value) x 3; `inputs` are precomputed columns."""
+
+    table: np.ndarray
+    code: np.ndarray
+    consts: np.ndarray
+    inputs: np.ndarray
+
+    @classmethod
+    def none(cls, n: int) -> PositionRules:
+        return cls(
+            np.zeros((0, 3), dtype=np.int64),
+            np.zeros((0, 7), dtype=np.int64),
+            np.zeros(0),
+            np.zeros((0, n)),
+        )
+
+
+def simulate(
+    columns: SignalColumns, settings: FillSettings, rules: PositionRules | None = None
+) -> SimResult:
     """Fill a strategy's signals bar by bar (rules in this module's docstring).
 
     >>> import numpy as np
@@ -573,7 +745,14 @@ def simulate(columns: SignalColumns, settings: FillSettings) -> SimResult:
         raise ValueError("no bars to simulate")
     names = ("open", "high", "low", "close", "size_value", "stop_value", "take_value")
     prices = [_floats(columns, name, n) for name in (*names, "trail_value")]
-    flags = [_flags(columns, name, n) for name in _SIGNAL_NAMES]
+    # signals and values stacked (and copied) so that position rules can write them in place
+    stacked_flags = np.stack([_flags(columns, name, n) for name in _SIGNAL_NAMES])
+    stacked_values = np.stack(prices[4:8])
+    flags = list(stacked_flags)
+    prices[4:8] = list(stacked_values)
+    rules = rules if rules is not None else PositionRules.none(n)
+    if rules.inputs.shape[1:] != (n,):
+        raise ValueError(f"position rule inputs have shape {rules.inputs.shape}, expected (k, {n})")
     if columns.funding_rate is None:
         funding = np.zeros(n)
     else:
@@ -594,6 +773,8 @@ def simulate(columns: SignalColumns, settings: FillSettings) -> SimResult:
     equity = np.empty(n)
     position = np.empty(n)
     entries = np.count_nonzero(flags[0] | flags[2])  # every trade opens on its own signal bar
+    if np.isin(rules.table[:, 2], (0, 2)).any():  # entries decided at each close: up to one a bar
+        entries = n
     table = np.empty((entries + 1, _TRADE_FIELDS))
     count = _fill_loop(
         prices[0],
@@ -620,6 +801,12 @@ def simulate(columns: SignalColumns, settings: FillSettings) -> SimResult:
         equity,
         position,
         table,
+        rules.table,
+        rules.code,
+        rules.consts,
+        rules.inputs,
+        stacked_flags,
+        stacked_values,
     )
     trades = _trade_records(table[:count])
     return SimResult(

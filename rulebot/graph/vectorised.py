@@ -62,18 +62,34 @@ def evaluate(
     graph: Graph,
     bars: Mapping[str, object] | object,
     state: Mapping[str, np.ndarray] | None = None,
+    previous: Mapping[int, Column] | None = None,
 ) -> dict[int, Column]:
     """Every node's column. `bars` maps each market to its base bars, aligned on the same
     timestamps (one market's bars may be passed alone). `state` gives the position state per bar
-    for rules that read it; without it they are evaluated as if flat."""
+    for rules that read it; without it they are evaluated as if flat. With `previous` (values
+    from the same bars), only the nodes that depend on the position are computed again."""
     if not isinstance(bars, Mapping):
         bars = {graph.base.market: bars}
     columns = {market: BarColumns.of(b) for market, b in bars.items()}
     clocks = _Clocks(graph, columns)
     values: dict[int, Column] = {}
+    again = position_dependents(graph) if previous is not None else None
     for node in graph.nodes:
-        values[node.id] = _evaluate_node(node, values, clocks, state)
+        if again is not None and previous is not None and node.id not in again:
+            values[node.id] = previous[node.id]
+        else:
+            values[node.id] = _evaluate_node(node, values, clocks, state)
     return values
+
+
+def position_dependents(graph: Graph) -> set[int]:
+    """The nodes whose values change with the position state."""
+    found: set[int] = set()
+    for node in graph.nodes:
+        reads = node.op == "program" and node.value.reads_state
+        if reads or any(a in found for a in node.args):
+            found.add(node.id)
+    return found
 
 
 def outputs(graph: Graph, values: Mapping[int, Column]) -> dict[str, Column]:

@@ -648,6 +648,15 @@ class _Checker:
                         help="a recurrence may combine its past with arithmetic, comparisons, "
                         "if/then/else, abs, max, min, nz and na",
                     )
+                if state(let.value) and let.span not in reported:
+                    reported.add(let.span)
+                    self._error(
+                        "E318",
+                        f"`{let.name}` reads its own past and the position together",
+                        let.span,
+                        help="keep the recurrence on prices and indicators, and compare it with "
+                        "the position in the entry or exit condition",
+                    )
         for root in [*(let.value for let in lets.values() if let is not None), *roots]:
             bad = spines.violation(root, lets, state)
             if bad is not None and bad.info.span not in reported:

@@ -1,0 +1,167 @@
+"""`rulebot backtest`: options in, backtests run, summary printed, files written.
+
+Every failure a user can cause (a broken rule, bad data, a missing file, a bad option) ends in a
+readable message and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+
+from rulebot.backtest.engine import BacktestError, BacktestResult, backtest, load_rules
+from rulebot.backtest.fills import FillSettings
+from rulebot.data.candles import Candles, DataError, load_candles, load_funding
+
+USAGE_ERROR = 2
+
+
+def run_backtests(
+    rules: str,
+    *,
+    days: float | None,
+    start: str | None,
+    end: str | None,
+    data: list[str],
+    funding: str | None,
+    config: str | None,
+    strategy: str,
+    output: str | None,
+    trades: str | None,
+    plot: str | None,
+    verbose: bool,
+) -> int:
+    errors = Console(stderr=True)
+    try:
+        if days is not None and (start or end):
+            raise _Usage("give either --days or --start/--end, not both")
+        if days is not None and days <= 0:
+            raise _Usage("--days must be positive")
+        start_ms, end_ms = _day(start, "--start"), _day(end, "--end")
+        settings = _settings(config)
+        strategies = load_rules(rules)
+        if strategy != "all":
+            strategies = [s for s in strategies if s.name == strategy]
+            if not strategies:
+                raise _Usage(f"no enabled strategy named {strategy!r} in {rules}")
+        if not strategies:
+            raise BacktestError(f"no enabled strategies in {rules}")
+        candles = _data(data)
+        given: Candles | dict[str, Candles] | None = None
+        if list(candles) == [None]:
+            given = candles[None]
+        elif None in candles:
+            raise _Usage("give --data as FILE alone, or every one as MARKET=FILE")
+        elif candles:
+            given = {str(market): bars for market, bars in candles.items()}
+        rates = load_funding(funding) if funding else None
+        results: list[BacktestResult] = []
+        with Progress(console=errors, transient=True, disable=len(strategies) < 2) as progress:
+            task = progress.add_task("backtesting", total=len(strategies))
+            for found in strategies:
+                try:
+                    results.append(
+                        backtest(
+                            found,
+                            given,
+                            settings=settings,
+                            funding=rates,
+                            days=days,
+                            start_ms=start_ms,
+                            end_ms=end_ms,
+                        )
+                    )
+                except BacktestError as skipped:
+                    if len(strategies) == 1:
+                        raise
+                    errors.print(f"[yellow]skipped {found.name}:[/] {skipped}")
+                progress.advance(task)
+        if not results:
+            raise BacktestError("no strategy could be backtested")
+        _report(results, output, trades, plot, verbose)
+    except _Usage as problem:
+        errors.print(f"rulebot backtest: {problem}", markup=False, highlight=False)
+        return USAGE_ERROR
+    except (BacktestError, DataError, OSError) as problem:
+        errors.print(f"rulebot backtest: {problem}", markup=False, highlight=False)
+        return 1
+    return 0
+
+
+class _Usage(Exception):
+    """An option the user gave is wrong (exit 2)."""
+
+
+def _report(
+    results: list[BacktestResult],
+    output: str | None,
+    trades: str | None,
+    plot: str | None,
+    verbose: bool,
+) -> None:
+    from rulebot.backtest import report
+
+    console = Console()
+    console.print(report.summary_table(results))
+    if verbose:
+        for result in results:
+            console.print(f"{result.strategy}: params {dict(result.params)}")
+    if output:
+        report.write_json(results, output)
+        console.print(f"wrote {output}")
+    if trades:
+        report.write_trades_csv(results, trades)
+        console.print(f"wrote {trades}")
+    if plot:
+        for result in results:
+            path = Path(plot)
+            if len(results) > 1:
+                path = path.with_name(f"{path.stem}-{result.strategy}{path.suffix}")
+            report.write_plot(result, path)
+            console.print(f"wrote {path}")
+
+
+def _day(text: str | None, option: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise _Usage(f"{option} takes a date like 2018-01-15, not {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def _data(options: list[str]) -> dict[str | None, Candles]:
+    """`--data FILE` (the strategy's market) and `--data MARKET=FILE` options, loaded."""
+    loaded: dict[str | None, Candles] = {}
+    for option in options:
+        market, _, path = option.rpartition("=") if "=" in option else (None, "", option)
+        loaded[market or None] = load_candles(path)
+    return loaded
+
+
+def _settings(config: str | None) -> FillSettings:
+    """Fill settings from rulebot.yaml (the one named, or ./rulebot.yaml if there is one)."""
+    from rulebot.config import Config, ConfigError, load_config
+
+    path = config or ("rulebot.yaml" if Path("rulebot.yaml").is_file() else None)
+    try:
+        settings = load_config(path, env={}).backtest if path else Config().backtest
+    except ConfigError as problem:
+        raise BacktestError(str(problem)) from None
+    return FillSettings(
+        fill_at=settings.fill_at,
+        taker_fee=float(settings.taker_fee),
+        maker_fee=float(settings.maker_fee),
+        slippage_bps=float(settings.slippage_bps),
+        lot_size=10.0**-settings.size_decimals,
+        initial_equity=float(settings.initial_equity),
+    )
+
+
+__all__ = ["run_backtests"]
