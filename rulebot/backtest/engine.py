@@ -170,14 +170,17 @@ def backtest(
 
 
 def with_strategy_limits(settings: FillSettings, strategy: ir.Strategy) -> FillSettings:
-    """The rule's own cooldown and base-unit position cap, on top of the fill settings."""
+    """The rule's own cooldown and position cap (base, quote or share of equity), on top of the
+    fill settings."""
     changes: dict[str, Any] = {}
     cooldown = strategy.limits.get("cooldown")
     if cooldown is not None:
         changes["cooldown_bars"] = int(cooldown.value)
     cap = strategy.limits.get("max_position")
-    if cap is not None and cap.mode == "base":
-        changes["max_position"] = min(settings.max_position, cap.value)
+    if cap is not None:
+        field = {"base": "max_position", "quote": "max_notional", "percent": "max_equity_share"}
+        name = field[cap.mode]
+        changes[name] = min(getattr(settings, name), cap.value)
     return replace(settings, **changes) if changes else settings
 
 

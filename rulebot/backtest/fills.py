@@ -39,7 +39,8 @@ the maker fee for take-profits).
 `equity` → `equity_at_signal_close * value / price`; `base` → `value`; `quote` →
 `value / price`; `risk_equity` / `risk_quote` → money at risk (`equity * value` / `value`)
 divided by `|price - stop|`, the distance to the stop loss fixed at that entry (no valid stop
-loss: no trade). Then it is capped at `max_position`, rounded down to a multiple of `lot_size`
+loss: no trade). Then it is capped at `max_position` (base), `max_notional / price` (quote) and
+`equity * max_equity_share / price`, rounded down to a multiple of `lot_size`
 (within 1e-9 of a lot), and the entry is skipped when the result is `<= 0`, NaN or
 `< min_size`.
 `equity_at_signal_close` is the equity marked at the signal bar's close, before that close's
@@ -138,6 +139,10 @@ class FillSettings:
     cooldown_bars: int = 0
     """Bars to wait after a losing trade before a new entry."""
     max_position: float = math.inf
+    max_notional: float = math.inf
+    """Cap on an entry's notional (quote) at its fill price."""
+    max_equity_share: float = math.inf
+    """Cap on an entry's notional as a fraction of equity at the signal close."""
     """Cap on position size, base units."""
 
     def __post_init__(self) -> None:
@@ -208,6 +213,7 @@ _STATE_FIELDS = 14
 
 # Costs and limits, one float array.
 _TAKER, _MAKER, _SLIPPAGE, _LOT, _MIN_SIZE, _MAX_POSITION, _COOLDOWN = 0, 1, 2, 3, 4, 5, 6
+_MAX_NOTIONAL, _MAX_SHARE = 7, 8
 
 # Trade table columns (the reason is its index in EXIT_REASONS).
 _T_ENTRY_INDEX, _T_EXIT_INDEX, _T_SIDE, _T_SIZE, _T_ENTRY_PRICE, _T_EXIT_PRICE = 0, 1, 2, 3, 4, 5
@@ -265,7 +271,9 @@ def _entry_size(
         size = at_risk / distance
     if not (size > 0.0 and size < math.inf):
         return 0.0
-    size = min(size, costs[_MAX_POSITION])
+    size = min(
+        size, costs[_MAX_POSITION], costs[_MAX_NOTIONAL] / price, equity * costs[_MAX_SHARE] / price
+    )
     lot = costs[_LOT]
     if lot > 0.0:
         size = math.floor(size / lot + 1e-9) * lot
@@ -768,6 +776,8 @@ def simulate(
             settings.min_size,
             settings.max_position,
             float(settings.cooldown_bars),
+            settings.max_notional,
+            settings.max_equity_share,
         ]
     )
     equity = np.empty(n)

@@ -146,7 +146,7 @@ def test_risk_limits_carry_their_unit() -> None:
     strategy = compile_file(RULES / "mean_reversion.rule").strategy
     shown = {name: (limit.mode, limit.value) for name, limit in strategy.limits.items()}
     assert shown == {
-        "max_position": ("base", 0.5),
+        "max_position": ("percent", pytest.approx(0.20)),
         "max_daily_loss": ("percent", pytest.approx(0.03)),
         "max_drawdown": ("percent", pytest.approx(0.10)),
         "cooldown": ("bars", 5),
@@ -225,7 +225,7 @@ exit short when crossover(fast_ema, slow_ema)
 size 3% of equity
 stop_loss 2%
 trailing_stop 3 * atr(14)
-risk { max_position 1 ETH; max_daily_loss 4%; max_drawdown 15%; cooldown 3 bars }
+risk { max_position 30%; max_daily_loss 4%; max_drawdown 15%; cooldown 3 bars }
 """
 
 
