@@ -85,7 +85,8 @@ def test_empty_data_is_a_clear_error(tmp_path: Path, content: str) -> None:
 def test_a_broken_rule_shows_its_diagnostics(tmp_path: Path) -> None:
     broken = tmp_path / "broken.rule"
     broken.write_text(
-        "strategy b\nmarket ETH\ntimeframe 5m\nentry long when smaa(close, 3) > 1\nsize 1% of equity\n"
+        "strategy b\nmarket ETH\ntimeframe 5m\n"
+        "entry long when smaa(close, 3) > 1\nsize 1% of equity\n"
     )
     code, output = run(str(broken))
     assert code == 1
