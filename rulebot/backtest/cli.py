@@ -14,6 +14,7 @@ from rich.progress import Progress
 
 from rulebot.backtest.engine import BacktestError, BacktestResult, backtest, load_rules
 from rulebot.backtest.fills import FillSettings
+from rulebot.backtest.report import ReportError
 from rulebot.data.candles import Candles, DataError, load_candles, load_funding
 
 USAGE_ERROR = 2
@@ -41,6 +42,8 @@ def run_backtests(
         if days is not None and days <= 0:
             raise _Usage("--days must be positive")
         start_ms, end_ms = _day(start, "--start"), _day(end, "--end")
+        if plot and Path(plot).suffix.lower() not in (".png", ".html"):
+            raise _Usage(f"--plot writes .png or .html files, not {plot!r}")
         settings = _settings(config)
         strategies = load_rules(rules)
         if strategy != "all":
@@ -85,7 +88,7 @@ def run_backtests(
     except _Usage as problem:
         errors.print(f"rulebot backtest: {problem}", markup=False, highlight=False)
         return USAGE_ERROR
-    except (BacktestError, DataError, OSError) as problem:
+    except (BacktestError, DataError, ReportError, OSError) as problem:
         errors.print(f"rulebot backtest: {problem}", markup=False, highlight=False)
         return 1
     return 0

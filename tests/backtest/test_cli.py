@@ -41,6 +41,13 @@ def test_a_shipped_rule_backtests_on_the_shipped_data_and_writes_its_files(tmp_p
     assert len(rows) == len(result["trades"]) == result["metrics"]["trades"]
 
 
+def test_plots_are_written(tmp_path: Path) -> None:
+    for name in ("report.html", "report.png"):
+        code, output = run(RULE, "--plot", str(tmp_path / name))
+        assert code == 0, output
+        assert (tmp_path / name).stat().st_size > 1000
+
+
 def test_days_limit_the_period(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     assert run(RULE, "--days", "5", "--output", str(out))[0] == 0
@@ -55,6 +62,7 @@ def test_days_limit_the_period(tmp_path: Path) -> None:
         (["--days", "3", "--start", "2018-01-12"], 2, "either --days or --start"),
         (["--start", "12/01/2018"], 2, "takes a date"),
         (["--strategy", "nope"], 2, "no enabled strategy named"),
+        (["--plot", "chart.svg"], 2, "--plot writes .png or .html"),
     ],
 )
 def test_wrong_options_are_usage_errors(args: list[str], code: int, says: str) -> None:
