@@ -108,6 +108,7 @@ class _Checker:
             self._resolve_let(let_name, lets_decls[let_name].name_span)
 
         entries, exits = self._signals()
+        self.multi_market = len(markets) > 1
         protections = self._protections()
         sizing = self._sizing(size, markets, protections) if size else None
         legs = self._legs(markets)
@@ -438,6 +439,15 @@ class _Checker:
                 continue
             else:
                 mode = "percent" if value.info.unit == "percent" else "distance"
+            if self.multi_market and mode != "percent":
+                self._error(
+                    "E404",
+                    f"on several markets `{decl.kind}` is a percentage of the spread's "
+                    "entry notional",
+                    decl.value.span,
+                    help=f"e.g. `{decl.kind} 3%`",
+                )
+                continue
             if not self._positive(value, decl.value.span, f"`{decl.kind}`"):
                 continue
             result[decl.kind] = ir.Protection(decl.kind, mode, value, decl.span)  # type: ignore[arg-type]
@@ -474,6 +484,14 @@ class _Checker:
             mode = "risk_equity" if unit == "percent" else "risk_quote"
         else:
             mode = {"percent": "equity", "base": "base", "quote": "quote"}[unit]
+        if len(markets) > 1 and mode not in ("equity", "quote"):
+            return self._error(
+                "E404",
+                "a strategy on several markets sizes the whole spread",
+                amount.span,
+                help="use a share of equity or a quote amount: `size 10% of equity` or "
+                "`size 5000 USDC`",
+            )
         if not self._positive(value, amount.value.span, "the size"):
             return None
         return ir.Sizing(mode, value, decl.span)  # type: ignore[arg-type]
