@@ -16,13 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from rulebot.backtest.fills import FillSettings, SignalColumns, SimResult, simulate
+from rulebot.backtest.fills import TRADE_DTYPE, FillSettings, SignalColumns, SimResult, simulate
+from rulebot.backtest.legs import LegColumns, LegsResult, simulate_legs
 from rulebot.backtest.metrics import Metrics, compute_metrics
 from rulebot.backtest.position_rules import position_rules
 from rulebot.data.candles import Candles, FundingRates, align, shipped_candles, shipped_funding
 from rulebot.graph.clocks import BarColumns, aggregate
 from rulebot.graph.plan import Graph, plan
-from rulebot.graph.vectorised import evaluate, outputs
+from rulebot.graph.vectorised import evaluate, outputs, position_dependents
 from rulebot.lang import ir
 from rulebot.lang.diagnostics import render
 from rulebot.lang.load import compile_file
@@ -54,6 +55,8 @@ class BacktestResult:
     columns: SignalColumns
     result: SimResult
     metrics: Metrics
+    legs: LegsResult | None = None
+    """For strategies on several markets: every leg's fills (`trades` are whole spreads)."""
 
     @property
     def trades(self) -> np.ndarray:
@@ -98,7 +101,26 @@ class BacktestResult:
                 }
                 for t in trades
             ],
+            **({"leg_trades": self._leg_trades()} if self.legs is not None else {}),
         }
+
+    def _leg_trades(self) -> list[dict[str, Any]]:
+        assert self.legs is not None
+        markets = self.market.split("/")
+        return [
+            {
+                "trade": int(leg["trade"]),
+                "market": markets[int(leg["leg"])],
+                "side": "long" if leg["side"] > 0 else "short",
+                "size": float(leg["size"]),
+                "entry_price": float(leg["entry_price"]),
+                "exit_price": float(leg["exit_price"]),
+                "pnl": float(leg["pnl"]),
+                "fees": float(leg["fees"]),
+                "funding": float(leg["funding"]),
+            }
+            for leg in self.legs.leg_trades
+        ]
 
 
 def load_rules(path: str | Path, *, include_disabled: bool = False) -> list[ir.Strategy]:
@@ -141,11 +163,6 @@ def backtest(
         if len(found) != 1:
             raise BacktestError(f"{strategy} holds {len(found)} strategies; pass one")
         strategy = found[0]
-    if len(strategy.markets) > 1:
-        raise BacktestError(
-            f"`{strategy.name}` trades {len(strategy.markets)} markets; multi-leg backtests "
-            "(both legs filled or neither) are not available yet"
-        )
     settings = with_strategy_limits(settings or FillSettings(), strategy)
     market = strategy.markets[0]
     candles = _market_data(strategy, data)
@@ -161,11 +178,24 @@ def backtest(
             "of warm-up before it can trade"
         )
     rates = _funding_on_bars(funding, bars[market]) if funding is not None else None
-    columns, result = _fill(graph, strategy, bars, settings, rates)
+    legs: LegsResult | None = None
+    if len(strategy.markets) > 1:
+        columns, legs = _fill_legs(graph, strategy, bars, settings, data is None)
+        result = _spread_result(legs)
+    else:
+        columns, result = _fill(graph, strategy, bars, settings, rates)
     bars_per_year = YEAR_SECONDS / strategy.timeframe_seconds
     metrics = compute_metrics(result, columns, settings, bars_per_year)
     return BacktestResult(
-        strategy.name, market, strategy.timeframe, graph.params, settings, columns, result, metrics
+        strategy.name,
+        "/".join(strategy.markets),
+        strategy.timeframe,
+        graph.params,
+        settings,
+        columns,
+        result,
+        metrics,
+        legs,
     )
 
 
@@ -198,6 +228,83 @@ def _fill(
     columns = _signal_columns(graph, strategy, bars[market], values, funding)
     rules = position_rules(graph, values, n)
     return columns, simulate(columns, settings, rules)
+
+
+def _fill_legs(
+    graph: Graph,
+    strategy: ir.Strategy,
+    bars: Mapping[str, BarColumns],
+    settings: FillSettings,
+    shipped: bool,
+) -> tuple[SignalColumns, LegsResult]:
+    """Every leg filled together: both or neither (see legs.py)."""
+    if position_dependents(graph):
+        raise BacktestError(
+            f"`{strategy.name}` reads the position on several markets; that is not supported yet"
+        )
+    markets = list(strategy.markets)
+    first = bars[markets[0]]
+    n = len(first)
+    values = evaluate(graph, bars)
+    columns = _signal_columns(graph, strategy, first, values, None)
+    named = outputs(graph, values)
+    weights = np.stack([np.asarray(named[f"leg.{m}"], dtype=np.float64) for m in markets])
+
+    def stack(field: str) -> np.ndarray:
+        return np.stack([getattr(bars[m], field) for m in markets])
+
+    funding = None
+    if shipped and any(m in SHIPPED_FUNDING for m in markets):
+        funding = np.stack(
+            [
+                _funding_on_bars(shipped_funding(SHIPPED_FUNDING[m]), bars[m])
+                if m in SHIPPED_FUNDING
+                else np.zeros(n)
+                for m in markets
+            ]
+        )
+    legs = LegColumns(
+        timestamp=first.timestamp,
+        open=stack("open"),
+        high=stack("high"),
+        low=stack("low"),
+        close=stack("close"),
+        weight=weights,
+        entry_long=columns.entry_long,
+        exit_long=columns.exit_long,
+        entry_short=columns.entry_short,
+        exit_short=columns.exit_short,
+        size_mode=strategy.sizing.mode,  # type: ignore[arg-type]
+        size_value=columns.size_value,
+        stop_mode=columns.stop_mode,  # type: ignore[arg-type]
+        stop_value=columns.stop_value,
+        take_mode=columns.take_mode,  # type: ignore[arg-type]
+        take_value=columns.take_value,
+        trail_mode=columns.trail_mode,  # type: ignore[arg-type]
+        trail_value=columns.trail_value,
+        funding_rate=funding,
+        warmup_bars=graph.warmup_bars,
+    )
+    try:
+        return columns, simulate_legs(legs, settings)
+    except ValueError as problem:
+        raise BacktestError(f"`{strategy.name}`: {problem}") from None
+
+
+def _spread_result(legs: LegsResult) -> SimResult:
+    """Whole-spread trades in the single-market shape the metrics read: a trade's `size` is its
+    entry notional and its prices are 1 (entry) and 1 + gross return (exit)."""
+    spread = legs.trades
+    trades = np.zeros(len(spread), dtype=TRADE_DTYPE)
+    for name in ("entry_index", "exit_index", "side", "pnl", "fees", "funding", "exit_reason"):
+        trades[name] = spread[name]
+    trades["size"] = spread["entry_notional"]
+    trades["entry_price"] = 1.0
+    gross = spread["pnl"] + spread["fees"] + spread["funding"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        trades["exit_price"] = 1.0 + spread["side"] * gross / spread["entry_notional"]
+    held = np.any(legs.positions != 0, axis=0).astype(np.float64)
+    return SimResult(legs.equity, held, trades, legs.fees_paid, legs.funding_paid)
 
 
 def _signal_columns(

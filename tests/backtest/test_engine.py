@@ -113,3 +113,19 @@ def test_finer_data_is_aggregated_to_the_rules_timeframe() -> None:
     assert np.all(stamps % 300_000 == 0)  # whole 5-minute bars, on the 5-minute grid
     assert len(stamps) <= (one_minute.timestamp[-1] - one_minute.timestamp[0]) // 300_000 + 1
     assert len(stamps) >= len(one_minute) // 5
+
+
+def test_a_spread_fills_every_leg_together() -> None:
+    result = backtest("rules/arbitrage.rule")
+    assert result.legs is not None and result.metrics.trades > 0
+    legs = result.legs.leg_trades
+    assert len(legs) == 2 * len(result.trades)
+    for number, trade in enumerate(result.legs.trades):
+        mine = legs[legs["trade"] == number]
+        assert sorted(mine["leg"].tolist()) == [0, 1]
+        assert mine["side"][mine["leg"] == 0][0] == trade["side"]  # ETH weight +1
+        assert mine["side"][mine["leg"] == 1][0] == -trade["side"]  # LTC weight -hedge
+        assert mine["pnl"].sum() == pytest.approx(trade["pnl"], rel=1e-9, abs=1e-9)
+    document = result.to_dict()
+    assert document["market"] == "ETH/LTC"
+    assert {leg["market"] for leg in document["leg_trades"]} == {"ETH", "LTC"}
