@@ -224,7 +224,7 @@ def _fill(
 ) -> tuple[SignalColumns, SimResult]:
     market = strategy.markets[0]
     n = len(bars[market])
-    values = evaluate(graph, bars)
+    values = evaluate(graph, bars, placeholders=position_dependents(graph))
     columns = _signal_columns(graph, strategy, bars[market], values, funding)
     rules = position_rules(graph, values, n)
     return columns, simulate(columns, settings, rules)

@@ -425,96 +425,6 @@ RULE_TARGETS = (
 
 
 @_compiled
-def _operand(
-    kind: int,
-    value: int,
-    bar: int,
-    consts: np.ndarray,
-    inputs: np.ndarray,
-    position: np.ndarray,
-    results: np.ndarray,
-) -> float:
-    if kind == _K_CONST:
-        return consts[value]
-    if kind == _K_INPUT:
-        return inputs[value, bar]
-    if kind == _K_STATE:
-        return position[value]
-    return results[value]
-
-
-@_compiled
-def _run_rule(
-    code: np.ndarray,
-    first: int,
-    count: int,
-    bar: int,
-    consts: np.ndarray,
-    inputs: np.ndarray,
-    position: np.ndarray,
-    results: np.ndarray,
-) -> float:
-    """One rule at one bar, with numpy's float semantics (x/0 is ±inf, NaN compares false)."""
-    for j in range(count):
-        row = code[first + j]
-        op = row[0]
-        a = _operand(row[1], row[2], bar, consts, inputs, position, results)
-        b = _operand(row[3], row[4], bar, consts, inputs, position, results) if row[3] >= 0 else 0.0
-        c = _operand(row[5], row[6], bar, consts, inputs, position, results) if row[5] >= 0 else 0.0
-        if op == _OP_COPY:
-            r = a
-        elif op == _OP_NEG:
-            r = -a
-        elif op == _OP_NOT:
-            r = 0.0 if a != 0.0 else 1.0
-        elif op == _OP_ADD:
-            r = a + b
-        elif op == _OP_SUB:
-            r = a - b
-        elif op == _OP_MUL:
-            r = a * b
-        elif op == _OP_DIV:
-            if b == 0.0:
-                r = (
-                    np.nan
-                    if (a != a or a == 0.0)
-                    else math.copysign(math.inf, a) * math.copysign(1.0, b)
-                )
-            else:
-                r = a / b
-        elif op == _OP_LT:
-            r = 1.0 if a < b else 0.0
-        elif op == _OP_LE:
-            r = 1.0 if a <= b else 0.0
-        elif op == _OP_GT:
-            r = 1.0 if a > b else 0.0
-        elif op == _OP_GE:
-            r = 1.0 if a >= b else 0.0
-        elif op == _OP_EQ:
-            r = 1.0 if a == b else 0.0
-        elif op == _OP_NE:
-            r = 1.0 if a != b else 0.0
-        elif op == _OP_AND:
-            r = 1.0 if (a != 0.0 and b != 0.0) else 0.0
-        elif op == _OP_OR:
-            r = 1.0 if (a != 0.0 or b != 0.0) else 0.0
-        elif op == _OP_ABS:
-            r = abs(a)
-        elif op == _OP_MAX:
-            r = np.nan if (a != a or b != b) else (a if a >= b else b)
-        elif op == _OP_MIN:
-            r = np.nan if (a != a or b != b) else (a if a <= b else b)
-        elif op == _OP_NZ:
-            r = b if a != a else a
-        elif op == _OP_NA:
-            r = 1.0 if a != a else 0.0
-        else:  # _OP_CHOOSE
-            r = b if a != 0.0 else c
-        results[j] = r
-    return results[count - 1]
-
-
-@_compiled
 def _apply_rules(
     bar: int,
     state: np.ndarray,
@@ -523,22 +433,94 @@ def _apply_rules(
     consts: np.ndarray,
     inputs: np.ndarray,
     results: np.ndarray,
+    position: np.ndarray,
+    operands: np.ndarray,
     flags: np.ndarray,
     values: np.ndarray,
 ) -> None:
-    """Write this bar's position-reading signals, from the position held at this close."""
+    """Write this bar's position-reading signals, from the position held at this close, with
+    numpy's float semantics (x/0 is ±inf, NaN compares false). Operands are read inline: this
+    runs on every bar, and calls that numba does not inline cost more than the arithmetic."""
     side = state[_SIDE]
-    position = np.empty(3)
     position[0] = bar - state[_ENTRY_INDEX] if side != 0.0 else 0.0  # bars_in_trade
     position[1] = state[_ENTRY_PRICE] if side != 0.0 else np.nan  # entry_price
     position[2] = 1.0 if side > 0.0 else (-1.0 if side < 0.0 else 0.0)  # position
     for k in range(table.shape[0]):
-        result = _run_rule(code, table[k, 0], table[k, 1], bar, consts, inputs, position, results)
+        first = table[k, 0]
+        count = table[k, 1]
+        r = 0.0
+        for j in range(count):
+            row = code[first + j]
+            for slot in range(3):
+                kind = row[1 + 2 * slot]
+                where = row[2 + 2 * slot]
+                if kind == _K_CONST:
+                    operands[slot] = consts[where]
+                elif kind == _K_INPUT:
+                    operands[slot] = inputs[where, bar]
+                elif kind == _K_STATE:
+                    operands[slot] = position[where]
+                elif kind == _K_RESULT:
+                    operands[slot] = results[where]
+                else:
+                    operands[slot] = 0.0
+            a = operands[0]
+            b = operands[1]
+            op = row[0]
+            if op == _OP_COPY:
+                r = a
+            elif op == _OP_NEG:
+                r = -a
+            elif op == _OP_NOT:
+                r = 0.0 if a != 0.0 else 1.0
+            elif op == _OP_ADD:
+                r = a + b
+            elif op == _OP_SUB:
+                r = a - b
+            elif op == _OP_MUL:
+                r = a * b
+            elif op == _OP_DIV:
+                if b == 0.0:
+                    if a != a or a == 0.0:
+                        r = np.nan
+                    else:
+                        r = math.copysign(math.inf, a) * math.copysign(1.0, b)
+                else:
+                    r = a / b
+            elif op == _OP_LT:
+                r = 1.0 if a < b else 0.0
+            elif op == _OP_LE:
+                r = 1.0 if a <= b else 0.0
+            elif op == _OP_GT:
+                r = 1.0 if a > b else 0.0
+            elif op == _OP_GE:
+                r = 1.0 if a >= b else 0.0
+            elif op == _OP_EQ:
+                r = 1.0 if a == b else 0.0
+            elif op == _OP_NE:
+                r = 1.0 if a != b else 0.0
+            elif op == _OP_AND:
+                r = 1.0 if (a != 0.0 and b != 0.0) else 0.0
+            elif op == _OP_OR:
+                r = 1.0 if (a != 0.0 or b != 0.0) else 0.0
+            elif op == _OP_ABS:
+                r = abs(a)
+            elif op == _OP_MAX:
+                r = np.nan if (a != a or b != b) else (a if a >= b else b)
+            elif op == _OP_MIN:
+                r = np.nan if (a != a or b != b) else (a if a <= b else b)
+            elif op == _OP_NZ:
+                r = b if a != a else a
+            elif op == _OP_NA:
+                r = 1.0 if a != a else 0.0
+            else:  # _OP_CHOOSE
+                r = b if a != 0.0 else operands[2]
+            results[j] = r
         target = table[k, 2]
         if target < 4:
-            flags[target, bar] = result != 0.0
+            flags[target, bar] = r != 0.0
         else:
-            values[target - 4, bar] = result
+            values[target - 4, bar] = r
 
 
 @_compiled
@@ -585,6 +567,9 @@ def _fill_loop(
     pending_bar = 0
     pending_equity = 0.0
     results = np.empty(max(rule_code.shape[0], 1))
+    position_now = np.empty(3)
+    operands = np.empty(3)
+    protected = stop_mode != _NONE or take_mode != _NONE or trail_mode != _NONE
     for i in range(n):
         rate = funding_rate[i]
         if rate != 0.0 and state[_SIDE] != 0.0:
@@ -615,13 +600,23 @@ def _fill_loop(
         pending_exit = _NO_EXIT
         pending_side = 0.0
 
-        if state[_SIDE] != 0.0:  # with fill_at="close", opened at an earlier close
+        if protected and state[_SIDE] != 0.0:  # with fill_at="close": opened at an earlier close
             _check_protections(state, trades, i, open_[i], high[i], low[i], costs)
 
         side = state[_SIDE]
         if rule_table.shape[0] > 0:
             _apply_rules(
-                i, state, rule_table, rule_code, rule_consts, rule_inputs, results, flags, values
+                i,
+                state,
+                rule_table,
+                rule_code,
+                rule_consts,
+                rule_inputs,
+                results,
+                position_now,
+                operands,
+                flags,
+                values,
             )
         equity = state[_CASH] + side * state[_SIZE] * close[i]
         wants_long = entry_long[i] and not entry_short[i]
@@ -754,11 +749,16 @@ def simulate(
     names = ("open", "high", "low", "close", "size_value", "stop_value", "take_value")
     prices = [_floats(columns, name, n) for name in (*names, "trail_value")]
     # signals and values stacked (and copied) so that position rules can write them in place
-    stacked_flags = np.stack([_flags(columns, name, n) for name in _SIGNAL_NAMES])
-    stacked_values = np.stack(prices[4:8])
-    flags = list(stacked_flags)
-    prices[4:8] = list(stacked_values)
     rules = rules if rules is not None else PositionRules.none(n)
+    if len(rules.table):
+        stacked_flags = np.stack([_flags(columns, name, n) for name in _SIGNAL_NAMES])
+        stacked_values = np.stack(prices[4:8])
+        flags = list(stacked_flags)
+        prices[4:8] = list(stacked_values)
+    else:  # nothing writes the signals: no copies needed
+        flags = [_flags(columns, name, n) for name in _SIGNAL_NAMES]
+        stacked_flags = np.zeros((4, 0), dtype=np.bool_)
+        stacked_values = np.zeros((4, 0))
     if rules.inputs.shape[1:] != (n,):
         raise ValueError(f"position rule inputs have shape {rules.inputs.shape}, expected (k, {n})")
     if columns.funding_rate is None:

@@ -63,11 +63,13 @@ def evaluate(
     bars: Mapping[str, object] | object,
     state: Mapping[str, np.ndarray] | None = None,
     previous: Mapping[int, Column] | None = None,
+    placeholders: set[int] | None = None,
 ) -> dict[int, Column]:
     """Every node's column. `bars` maps each market to its base bars, aligned on the same
     timestamps (one market's bars may be passed alone). `state` gives the position state per bar
     for rules that read it; without it they are evaluated as if flat. With `previous` (values
-    from the same bars), only the nodes that depend on the position are computed again."""
+    from the same bars), only the nodes that depend on the position are computed again. Nodes in
+    `placeholders` are not computed (na/false): the fill loop computes them bar by bar."""
     if not isinstance(bars, Mapping):
         bars = {graph.base.market: bars}
     columns = {market: BarColumns.of(b) for market, b in bars.items()}
@@ -75,7 +77,9 @@ def evaluate(
     values: dict[int, Column] = {}
     again = position_dependents(graph) if previous is not None else None
     for node in graph.nodes:
-        if again is not None and previous is not None and node.id not in again:
+        if placeholders is not None and node.id in placeholders:
+            values[node.id] = _placeholder(node, _length(node, clocks))
+        elif again is not None and previous is not None and node.id not in again:
             values[node.id] = previous[node.id]
         else:
             values[node.id] = _evaluate_node(node, values, clocks, state)
@@ -139,6 +143,10 @@ def _evaluate_node(
         program: Program = node.value
         return run_loop(program, args, _length(node, clocks), _state_for(node, clocks, state))
     raise ValueError(f"unknown node op {op!r}")
+
+
+def _placeholder(node: Node, n: int) -> Column:
+    return np.zeros(n, dtype=np.bool_) if node.type == "bool" else np.full(n, np.nan)
 
 
 def _length(node: Node, clocks: _Clocks) -> int:
