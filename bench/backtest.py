@@ -49,8 +49,8 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from rulebot.backtest.engine import BacktestResult, backtest, load_rules  # noqa: E402
-from rulebot.backtest.fills import FillSettings, simulate  # noqa: E402
+from rulebot.backtesting.engine import BacktestResult, backtest, load_rules  # noqa: E402
+from rulebot.backtesting.fills import FillSettings, simulate  # noqa: E402
 from rulebot.data.candles import Candles, shipped_candles  # noqa: E402
 from rulebot.graph.plan import plan  # noqa: E402
 from rulebot.graph.streaming import StreamingEvaluator  # noqa: E402

@@ -20,7 +20,7 @@ _BACKTEST_API = {"backtest", "load_rules", "BacktestResult", "BacktestError"}
 def __getattr__(name: str) -> Any:
     """The backtest API loads on first use: `rulebot lint` need not pay for numba."""
     if name in _BACKTEST_API:
-        from rulebot.backtest import engine
+        from rulebot.backtesting import engine
 
         return getattr(engine, name)
     raise AttributeError(f"module 'rulebot' has no attribute {name!r}")

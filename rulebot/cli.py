@@ -128,7 +128,7 @@ def backtest_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say more.")] = False,
 ) -> None:
     """Backtest rules over historical candles and print the summary traders know."""
-    from rulebot.backtest.cli import run_backtests
+    from rulebot.backtesting.cli import run_backtests
 
     code = run_backtests(
         rules,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import talib
 
-from rulebot.backtest.engine import BacktestError, backtest
-from rulebot.backtest.fills import FillSettings
+from rulebot.backtesting.engine import BacktestError, backtest
+from rulebot.backtesting.fills import FillSettings
 from rulebot.data.candles import Candles, shipped_candles
 from rulebot.lang.load import compile_text
 
@@ -129,3 +129,13 @@ def test_a_spread_fills_every_leg_together() -> None:
     document = result.to_dict()
     assert document["market"] == "ETH/LTC"
     assert {leg["market"] for leg in document["leg_trades"]} == {"ETH", "LTC"}
+
+
+def test_the_python_api_is_as_small_as_promised() -> None:
+    from rulebot import backtest as run
+    from rulebot import load_rules
+
+    (ut_bot,) = load_rules("rules/ut_bot.rule")
+    result = run(ut_bot)
+    assert result.strategy == "ut_bot" and result.metrics.trades == len(result.trades)
+    assert "Sharpe" in str(result) or "sharpe" in str(result)

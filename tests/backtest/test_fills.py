@@ -11,8 +11,8 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from rulebot.backtest import fills
-from rulebot.backtest.fills import FillSettings, SignalColumns, SimResult, simulate
+from rulebot.backtesting import fills
+from rulebot.backtesting.fills import FillSettings, SignalColumns, SimResult, simulate
 
 DATA = Path("/work/shared/data")
 if not DATA.is_dir():

@@ -10,9 +10,9 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from rulebot.backtest import legs
-from rulebot.backtest.fills import FillSettings
-from rulebot.backtest.legs import LegColumns, LegsResult, simulate_legs
+from rulebot.backtesting import legs
+from rulebot.backtesting.fills import FillSettings
+from rulebot.backtesting.legs import LegColumns, LegsResult, simulate_legs
 from rulebot.data.candles import align, shipped_candles
 
 Bar = tuple[float, float, float, float]  # open, high, low, close

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from rulebot.backtest.fills import TRADE_DTYPE, FillSettings, SignalColumns, SimResult, simulate
-from rulebot.backtest.metrics import Metrics, compute_metrics
+from rulebot.backtesting.fills import TRADE_DTYPE, FillSettings, SignalColumns, SimResult, simulate
+from rulebot.backtesting.metrics import Metrics, compute_metrics
 
 DAY_MS = 86_400_000
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from rulebot import __version__
-from rulebot.backtest.engine import BacktestResult, backtest
-from rulebot.backtest.report import (
+from rulebot.backtesting.engine import BacktestResult, backtest
+from rulebot.backtesting.report import (
     MAX_CHART_POINTS,
     MAX_HTML_TRADES,
     TRADE_COLUMNS,

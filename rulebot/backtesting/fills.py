@@ -406,7 +406,7 @@ def _check_protections(
 
 
 # ---- position rules: signals that read the position, computed at each close ---------------------
-# A rule is straight-line code (see rulebot.backtest.position_rules). Instructions are rows of
+# A rule is straight-line code (see rulebot.backtesting.position_rules). Instructions are rows of
 # `(op, kind1, value1, kind2, value2, kind3, value3)`; operand kinds below. Booleans are 1.0/0.0.
 _K_CONST, _K_INPUT, _K_STATE, _K_RESULT = 0, 1, 2, 3
 _OP_COPY, _OP_NEG, _OP_NOT, _OP_ADD, _OP_SUB, _OP_MUL, _OP_DIV = 0, 1, 2, 3, 4, 5, 6
@@ -707,7 +707,7 @@ def _flags(columns: SignalColumns, name: str, n: int) -> np.ndarray:
 @dataclass(frozen=True)
 class PositionRules:
     """Signals that read the position, as code the fill loop runs at each close (built by
-    `rulebot.backtest.position_rules`): `table` rows are (first instruction, count, target index
+    `rulebot.backtesting.position_rules`): `table` rows are (first instruction, count, target index
     in RULE_TARGETS); `code` rows are (op, kind, value) x 3; `inputs` are precomputed columns."""
 
     table: np.ndarray

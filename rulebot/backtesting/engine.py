@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from rulebot.backtest.fills import TRADE_DTYPE, FillSettings, SignalColumns, SimResult, simulate
-from rulebot.backtest.legs import LegColumns, LegsResult, simulate_legs
-from rulebot.backtest.metrics import Metrics, compute_metrics
-from rulebot.backtest.position_rules import position_rules
+from rulebot.backtesting.fills import TRADE_DTYPE, FillSettings, SignalColumns, SimResult, simulate
+from rulebot.backtesting.legs import LegColumns, LegsResult, simulate_legs
+from rulebot.backtesting.metrics import Metrics, compute_metrics
+from rulebot.backtesting.position_rules import position_rules
 from rulebot.data.candles import Candles, FundingRates, align, shipped_candles, shipped_funding
 from rulebot.graph.clocks import BarColumns, aggregate
 from rulebot.graph.plan import Graph, plan

@@ -12,9 +12,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 
-from rulebot.backtest.engine import BacktestError, BacktestResult, backtest, load_rules
-from rulebot.backtest.fills import FillSettings
-from rulebot.backtest.report import ReportError
+from rulebot.backtesting.engine import BacktestError, BacktestResult, backtest, load_rules
+from rulebot.backtesting.fills import FillSettings
+from rulebot.backtesting.report import ReportError
 from rulebot.data.candles import Candles, DataError, load_candles, load_funding
 
 USAGE_ERROR = 2
@@ -105,7 +105,7 @@ def _report(
     plot: str | None,
     verbose: bool,
 ) -> None:
-    from rulebot.backtest import report
+    from rulebot.backtesting import report
 
     console = Console()
     console.print(report.summary_table(results))

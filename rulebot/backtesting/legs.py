@@ -7,7 +7,7 @@ spread flips every leg, and a leg whose weight is 0 does not trade. With `leg ET
 `leg LTC weight -hedge`, long the spread buys ETH and sells `hedge` times that notional of LTC.
 
 Every fill follows from these rules, in this order inside each bar `i` (they are the single-market
-rules of `rulebot.backtest.fills`, except where a spread has no single price):
+rules of `rulebot.backtesting.fills`, except where a spread has no single price):
 
 1. **Funding**, per leg. If `funding_rate[j, i]` is nonzero, leg `j`'s position carried into bar
    `i` pays `position_j * open[j, i] * funding_rate[j, i]` (a long leg pays a positive rate, a
@@ -90,7 +90,7 @@ from typing import Literal, TypeVar
 
 import numpy as np
 
-from rulebot.backtest.fills import EXIT_REASONS, FillSettings
+from rulebot.backtesting.fills import EXIT_REASONS, FillSettings
 
 try:
     import numba

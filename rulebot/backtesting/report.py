@@ -6,7 +6,7 @@ equity curve and drawdown as a PNG (matplotlib, the `plot` extra) or as a self-c
 page with an inline SVG chart. Every file is written atomically: a temporary file beside the
 target, renamed over it once complete.
 
->>> from rulebot.backtest.engine import backtest
+>>> from rulebot.backtesting.engine import backtest
 >>> result = backtest("rules/mean_reversion.rule")
 >>> print(summary_text([result]))  # doctest: +SKIP
 >>> write_plot(result, "mean_reversion.html")  # doctest: +SKIP
@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rulebot import __version__
-from rulebot.backtest.engine import BacktestResult
+from rulebot.backtesting.engine import BacktestResult
 
 MISSING = "—"
 """How a metric that is undefined (None) is shown."""

@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from rulebot.backtest.fills import FillSettings, SignalColumns, SimResult
+from rulebot.backtesting.fills import FillSettings, SignalColumns, SimResult
 
 _DAY_MS = 86_400_000
 

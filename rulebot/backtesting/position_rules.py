@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from rulebot.backtest.fills import RULE_TARGETS, PositionRules
+from rulebot.backtesting.fills import RULE_TARGETS, PositionRules
 from rulebot.graph.plan import Graph, Program
 from rulebot.graph.programs import STATE_NAMES
 
