@@ -57,6 +57,12 @@ def lint_command(
     output_format: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="text for people, json for tools.")
     ] = OutputFormat.text,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live", help="Check for live trading: indicators with no streaming version fail."
+        ),
+    ] = False,
 ) -> None:
     """Check rule files and the config; exit 0 if clean (warnings allowed), 1 on errors."""
     chosen = paths or [p for p in DEFAULT_LINT_PATHS if Path(p).exists()]
@@ -65,7 +71,7 @@ def lint_command(
         raise typer.Exit(2)
     _tolerate_unencodable_output()
     try:
-        reports = lint(chosen)
+        reports = lint(chosen, live=live)
         render = render_json if output_format is OutputFormat.json else render_text
         output = render(reports)
     except UsageError as error:

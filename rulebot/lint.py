@@ -76,7 +76,7 @@ def _shown(raw: str | Path) -> str:
     return text if len(text) <= 200 else text[:100] + "..." + text[-20:]
 
 
-def lint_file(path: Path) -> FileReport:
+def lint_file(path: Path, live: bool = False) -> FileReport:
     if path.name in CONFIG_NAMES:
         source, problem = read_source(path)
         if source is None:
@@ -86,13 +86,14 @@ def lint_file(path: Path) -> FileReport:
         config, diagnostics = check_config(source)
         allowed = frozenset(m.symbol for m in config.markets) if config else frozenset()
         return FileReport(str(path), redact_secrets(source), diagnostics, allowed, is_config=True)
-    compiled = compile_file(path)
+    compiled = compile_file(path, live=live)
     markets = frozenset(m for m, _ in compiled.strategy.feeds) if compiled.strategy else frozenset()
     return FileReport(str(path), compiled.source, compiled.diagnostics, markets)
 
 
-def lint(paths: Sequence[str | Path]) -> list[FileReport]:
-    reports = [lint_file(path) for path in discover(paths)]
+def lint(paths: Sequence[str | Path], live: bool = False) -> list[FileReport]:
+    """Every file's report; `live` checks rules for live trading (see `compile_file`)."""
+    reports = [lint_file(path, live) for path in discover(paths)]
     _check_markets_against_config(reports)
     return reports
 

@@ -37,12 +37,18 @@ def functions_markdown() -> str:
         "to use other bars: `atr(high@BTC, low@BTC, close@BTC, 14)`.",
         "- Multi-output functions are read by output: `bbands(close).upper`, `macd(close).signal`.",
         "- `max`/`min` compare values bar by bar; TA-Lib's rolling MAX/MIN are `highest`/`lowest`.",
+        "- *Live* says whether the streaming evaluator computes it bar by bar; the others can be "
+        "backtested, and `rulebot lint --live` refuses them (some settings, such as a MAMA "
+        "moving-average type, are refused even where the function runs live).",
         "",
     ]
     ordered = sorted(table.values(), key=lambda s: (s.group != "rulebot", s.group, s.name))
     for group, specs in groupby(ordered, key=lambda s: s.group):
         lines += [f"## {group}", ""]
-        lines += ["| function | reads | outputs | what it is |", "|---|---|---|---|"]
+        lines += [
+            "| function | reads | outputs | live | what it is |",
+            "|---|---|---|---|---|",
+        ]
         for spec in specs:
             reads = ", ".join(i.name for i in spec.inputs if i.column) or ""
             outputs = ", ".join(f".{n}" for n in spec.output_names()) if spec.multi_output else ""
@@ -52,8 +58,10 @@ def functions_markdown() -> str:
                 if spec.talib_name and spec.talib_name.lower() != spec.name
                 else ""
             )
+            live = "yes" if spec.streaming else "backtest only"
             lines.append(
-                f"| `{signature(spec)}` | {reads} | {outputs} | {spec.summary}{kind}{talib_note} |"
+                f"| `{signature(spec)}` | {reads} | {outputs} | {live} "
+                f"| {spec.summary}{kind}{talib_note} |"
             )
         lines.append("")
     return "\n".join(lines)

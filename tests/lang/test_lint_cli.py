@@ -558,3 +558,16 @@ def test_path_with_a_nul_character(tmp_path: Path) -> None:
     run = lint(f"{tmp_path}/bad\x00name.rule")
     assert run.code == 2
     assert one_line(run.stderr).startswith("rulebot lint: ")
+
+
+def test_live_checking_refuses_indicators_without_a_streaming_version(tmp_path: Path) -> None:
+    rule = write(
+        tmp_path,
+        "cycle.rule",
+        CLEAN_RULE.replace("entry long when", "entry long when ht_dcperiod(close) > 10 and"),
+    )
+    backtest_only = lint(rule)
+    assert backtest_only.code == 0 and "warning[W508]" in backtest_only.stdout
+    live = lint("--live", rule)
+    assert live.code == 1 and "error[E410]" in live.stdout
+    assert lint("--live", REPO / "rules").code == 0  # the shipped rules all run live
