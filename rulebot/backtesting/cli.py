@@ -108,6 +108,12 @@ def _report(
     from rulebot.backtesting import report
 
     console = Console()
+    for result in results:
+        for market, count in result.missing_bars.items():
+            console.print(
+                f"[yellow]note:[/] the {market} data for {result.strategy} misses {count} bars "
+                "(gaps); indicators treat the bars either side of a gap as neighbours"
+            )
     console.print(report.summary_table(results))
     if verbose:
         for result in results:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,14 @@ from rulebot.backtesting.fills import TRADE_DTYPE, FillSettings, SignalColumns, 
 from rulebot.backtesting.legs import LegColumns, LegsResult, simulate_legs
 from rulebot.backtesting.metrics import Metrics, compute_metrics
 from rulebot.backtesting.position_rules import position_rules
-from rulebot.data.candles import Candles, FundingRates, align, shipped_candles, shipped_funding
+from rulebot.data.candles import (
+    Candles,
+    FundingRates,
+    align,
+    find_gaps,
+    shipped_candles,
+    shipped_funding,
+)
 from rulebot.graph.clocks import BarColumns, aggregate
 from rulebot.graph.plan import Graph, plan
 from rulebot.graph.vectorised import evaluate, outputs, position_dependents
@@ -57,6 +64,9 @@ class BacktestResult:
     metrics: Metrics
     legs: LegsResult | None = None
     """For strategies on several markets: every leg's fills (`trades` are whole spreads)."""
+    missing_bars: Mapping[str, int] = field(default_factory=dict)
+    """Bars absent from each market's data (gaps): indicators see the bars around a gap as
+    neighbours, so a trader should know."""
 
     @property
     def trades(self) -> np.ndarray:
@@ -169,6 +179,8 @@ def backtest(
     if funding is None and data is None and market in SHIPPED_FUNDING:
         funding = shipped_funding(SHIPPED_FUNDING[market])
     candles = {m: _window(c, days, start_ms, end_ms) for m, c in candles.items()}
+    gaps = {m: find_gaps(c) for m, c in candles.items()}
+    missing = {m: sum(count for _, count in found) for m, found in gaps.items() if found}
     bars = {m: _on_timeframe(c, strategy, m) for m, c in candles.items()}
     graph = plan(strategy, params)
     n = len(bars[market])
@@ -196,6 +208,7 @@ def backtest(
         result,
         metrics,
         legs,
+        missing,
     )
 
 

@@ -48,6 +48,16 @@ def test_plots_are_written(tmp_path: Path) -> None:
         assert (tmp_path / name).stat().st_size > 1000
 
 
+def test_gaps_in_the_data_are_pointed_out(tmp_path: Path) -> None:
+    source = (ROOT / "rulebot" / "data" / "candles" / "eth_btc_5m.csv").read_text().splitlines()
+    gapped = tmp_path / "gapped.csv"
+    gapped.write_text("\n".join(source[:100] + source[103:]) + "\n")  # three bars go missing
+    code, output = run(RULE, "--data", str(gapped))
+    assert code == 0
+    assert "misses 3 bars" in output
+    assert "misses" not in run(RULE)[1]  # the shipped ETH data has no gaps
+
+
 def test_days_limit_the_period(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     assert run(RULE, "--days", "5", "--output", str(out))[0] == 0
