@@ -2,8 +2,9 @@
 
 A signal such as `exit long when z >= 0 or bars_in_trade >= 100` depends on fills that happen
 during the backtest, so its program runs inside the fill loop at each close, reading the columns
-computed beforehand (here `z >= 0`) and the position held at that close. The encoding is a small
-table of instructions the loop interprets with the same float semantics as both evaluators.
+computed beforehand (here `z >= 0`) and the position held at that close. The instructions are
+the graph's own encoding (`rulebot.graph.programs.encode`), interpreted by the loop with the same
+float semantics as both evaluators.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from rulebot.backtesting.fills import RULE_TARGETS, PositionRules
 from rulebot.graph.plan import Graph, Program
-from rulebot.graph.programs import STATE_NAMES
+from rulebot.graph.programs import encode
 
 # graph output name → the signal column the fill loop reads
 OUTPUT_TARGETS = {
@@ -27,11 +28,6 @@ OUTPUT_TARGETS = {
     "take_profit": "take_value",
     "trailing_stop": "trail_value",
 }
-_OPS = (
-    "copy", "neg", "not", "+", "-", "*", "/", "<", "<=", ">", ">=", "==", "!=", "and", "or",
-    "abs", "max", "min", "nz", "na", "choose",
-)  # fmt: skip
-_KINDS = {"const": 0, "in": 1, "state": 2, "r": 3}
 
 
 def position_rules(graph: Graph, values: Mapping[int, np.ndarray], n: int) -> PositionRules:
@@ -53,22 +49,11 @@ def position_rules(graph: Graph, values: Mapping[int, np.ndarray], n: int) -> Po
         offset = len(inputs)
         for column in node.args:
             inputs.append(np.broadcast_to(np.asarray(values[column], dtype=np.float64), (n,)))
+        rows, constants = encode(program, input_offset=offset, const_offset=len(consts))
         first = len(code)
-        for instr in program.code:
-            row = [_OPS.index(instr.op)]
-            for kind, value in instr.operands:
-                if kind == "const":
-                    consts.append(float(value))
-                    row += [_KINDS[kind], len(consts) - 1]
-                elif kind == "in":
-                    row += [_KINDS[kind], offset + int(value)]
-                elif kind == "state":
-                    row += [_KINDS[kind], STATE_NAMES.index(value)]
-                else:
-                    row += [_KINDS[kind], int(value)]
-            row += [-1, -1] * ((7 - len(row)) // 2)
-            code.append(row)
-        table.append((first, len(program.code), RULE_TARGETS.index(target)))
+        code += rows
+        consts += constants
+        table.append((first, len(rows), RULE_TARGETS.index(target)))
     if not table:
         return PositionRules.none(n)
     return PositionRules(

@@ -1,9 +1,9 @@
 """Programs (recurrences and position rules) as Python code: one source, two runners.
 
-A Program's instructions become the body of a generated function. The vectorised evaluator
-runs it in a loop over all bars, compiled by numba when numba is installed; the streaming
-evaluator runs the same body one bar at a time. Constants are passed in an array rather than
-written into the code, so every param setting of a strategy shares one compiled function.
+The vectorised evaluator runs a Program over all bars with one fixed interpreter of encoded
+instructions (compiled once by numba and cached on disk, so no strategy compiles code of its
+own); the streaming evaluator runs it as a generated Python function, one bar at a time. Both
+read the same instructions with the same float rules.
 Scalar helpers mirror numpy's float semantics (`x / 0` is ±inf, `0 / 0` and anything with na
 is na), which is what makes the two runners agree bit for bit.
 """
@@ -118,24 +118,6 @@ def _empty(program: Program) -> str:
     return "False" if program.type == "bool" else "NAN"
 
 
-def loop_source(program: Program) -> str:
-    """`run(n, out, c, s_bars_in_trade, s_entry_price, s_position, in0, in1, ...)`: fills
-    `out[0:n]`, reading state columns per bar."""
-    empty = _empty(program)
-    inputs = ", ".join(f"in{k}" for k in range(len(program.inputs)))
-    states = ", ".join(f"s_{name}" for name in STATE_NAMES)
-    lines = body(
-        program,
-        self_read=lambda lag: f"(out[i - {lag}] if i >= {lag} else {empty})",
-        input_read=lambda k: f"in{k}[i]",
-        state_read=lambda name: f"s_{name}[i]",
-    )
-    last = len(program.code) - 1
-    code = "\n".join(f"        {line}" for line in lines)
-    signature = ", ".join(p for p in ("n, out, c", states, inputs) if p)
-    return f"def run({signature}):\n    for i in range(n):\n{code}\n        out[i] = r{last}\n"
-
-
 def step_source(program: Program) -> str:
     """`step(ins, hist, state, c)`: one bar. `hist` holds past results, most recent last."""
     empty = _empty(program)
@@ -150,22 +132,129 @@ def step_source(program: Program) -> str:
 
 
 @cache
-def _compiled(source: str, name: str, jit: bool) -> Callable[..., Any]:
-    namespace: dict[str, Any] = {"NAN": NAN, "abs": abs}
-    if jit:
-        import numba
-
-        for helper, function in HELPERS.items():
-            namespace[helper] = numba.njit(cache=False)(function)
-    else:
-        namespace.update(HELPERS)
+def _compiled(source: str, name: str) -> Callable[..., Any]:
+    namespace: dict[str, Any] = {"NAN": NAN, "abs": abs, **HELPERS}
     exec(compile(source, f"<rulebot program {name}>", "exec"), namespace)
-    function = namespace[name]
-    if jit:
-        import numba
+    return namespace[name]
 
-        return numba.njit(cache=False)(function)
-    return function
+
+# ---- the whole-column runner: a fixed interpreter of encoded programs ---------------------------
+# One compiled function serves every program (numba caches it on disk), so no strategy pays a
+# compilation of its own. Rows are `(op, kind, value) x 3`; booleans are 1.0 / 0.0.
+OPS = (
+    "copy", "neg", "not", "+", "-", "*", "/", "<", "<=", ">", ">=", "==", "!=", "and", "or",
+    "abs", "max", "min", "nz", "na", "choose",
+)  # fmt: skip
+KINDS = {"const": 0, "in": 1, "state": 2, "r": 3, "self": 4}
+NO_OPERAND = -1
+
+
+def encode(
+    program: Program, input_offset: int = 0, const_offset: int = 0
+) -> tuple[list[list[int]], list[float]]:
+    """The program as interpreter rows, and its constants (indices start at the offsets)."""
+    rows: list[list[int]] = []
+    consts: list[float] = []
+    for instr in program.code:
+        row = [OPS.index(instr.op)]
+        for kind, value in instr.operands:
+            if kind == "const":
+                consts.append(float(value))
+                where = const_offset + len(consts) - 1
+            elif kind == "in":
+                where = input_offset + int(value)
+            elif kind == "state":
+                where = STATE_NAMES.index(value)
+            else:
+                where = int(value)
+            row += [KINDS[kind], where]
+        rows.append(row + [NO_OPERAND, NO_OPERAND] * ((7 - len(row)) // 2))
+    return rows, consts
+
+
+def _interpret(
+    code: np.ndarray,
+    consts: np.ndarray,
+    inputs: np.ndarray,
+    states: np.ndarray,
+    out: np.ndarray,
+    empty: float,
+    results: np.ndarray,
+    operands: np.ndarray,
+) -> None:
+    """Run encoded code over every bar; `out[i]` is bar i's result (its own past for `self`)."""
+    for i in range(out.shape[0]):
+        r = 0.0
+        for j in range(code.shape[0]):
+            row = code[j]
+            for slot in range(3):
+                kind = row[1 + 2 * slot]
+                where = row[2 + 2 * slot]
+                if kind == 0:
+                    operands[slot] = consts[where]
+                elif kind == 1:
+                    operands[slot] = inputs[where, i]
+                elif kind == 2:
+                    operands[slot] = states[where, i]
+                elif kind == 3:
+                    operands[slot] = results[where]
+                elif kind == 4:
+                    operands[slot] = out[i - where] if i >= where else empty
+                else:
+                    operands[slot] = 0.0
+            a = operands[0]
+            b = operands[1]
+            op = row[0]
+            if op == 0:
+                r = a
+            elif op == 1:
+                r = -a
+            elif op == 2:
+                r = 0.0 if a != 0.0 else 1.0
+            elif op == 3:
+                r = a + b
+            elif op == 4:
+                r = a - b
+            elif op == 5:
+                r = a * b
+            elif op == 6:
+                if b == 0.0:
+                    if a != a or a == 0.0:
+                        r = math.nan
+                    else:
+                        r = math.copysign(math.inf, a) * math.copysign(1.0, b)
+                else:
+                    r = a / b
+            elif op == 7:
+                r = 1.0 if a < b else 0.0
+            elif op == 8:
+                r = 1.0 if a <= b else 0.0
+            elif op == 9:
+                r = 1.0 if a > b else 0.0
+            elif op == 10:
+                r = 1.0 if a >= b else 0.0
+            elif op == 11:
+                r = 1.0 if a == b else 0.0
+            elif op == 12:
+                r = 1.0 if a != b else 0.0
+            elif op == 13:
+                r = 1.0 if (a != 0.0 and b != 0.0) else 0.0
+            elif op == 14:
+                r = 1.0 if (a != 0.0 or b != 0.0) else 0.0
+            elif op == 15:
+                r = abs(a)
+            elif op == 16:
+                r = math.nan if (a != a or b != b) else (a if a >= b else b)
+            elif op == 17:
+                r = math.nan if (a != a or b != b) else (a if a <= b else b)
+            elif op == 18:
+                r = b if a != a else a
+            elif op == 19:
+                r = 1.0 if a != a else 0.0
+            else:
+                r = b if a != 0.0 else operands[2]
+            results[j] = r
+        out[i] = r
 
 
 def numba_available() -> bool:
@@ -176,25 +265,51 @@ def numba_available() -> bool:
     return True
 
 
+@cache
+def _interpreter() -> Callable[..., None]:
+    if numba_available():
+        import numba
+
+        return numba.njit(cache=True)(_interpret)
+    return _interpret
+
+
 def run_loop(
     program: Program,
     inputs: Sequence[np.ndarray],
     n: int,
     state: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """The program over `n` bars at once (numba-compiled when available)."""
-    out = np.zeros(n, dtype=np.bool_ if program.type == "bool" else np.float64)
-    columns = [np.ascontiguousarray(np.broadcast_to(x, (n,)), dtype=_dtype(x)) for x in inputs]
+    """The program over `n` bars at once (the interpreter, compiled by numba when available)."""
+    rows, consts = encode(program)
+    columns = np.zeros((max(len(inputs), 1), n))
+    for k, column in enumerate(inputs):
+        columns[k] = np.broadcast_to(np.asarray(column, dtype=np.float64), (n,))
     flat = _flat_state(n)
-    states = [np.ascontiguousarray((state or flat).get(name, flat[name])) for name in STATE_NAMES]
-    runner = _compiled(loop_source(program), "run", numba_available())
-    runner(n, out, constants(program), *states, *columns)
-    return out
+    states = np.stack(
+        [
+            np.asarray((state or flat).get(name, flat[name]), dtype=np.float64)
+            for name in STATE_NAMES
+        ]
+    )
+    out = np.zeros(n)
+    empty = 0.0 if program.type == "bool" else math.nan
+    _interpreter()(
+        np.array(rows, dtype=np.int64),
+        np.array([*consts, 0.0], dtype=np.float64),
+        columns,
+        states,
+        out,
+        empty,
+        np.empty(len(rows)),
+        np.empty(3),
+    )
+    return out != 0.0 if program.type == "bool" else out
 
 
 def stepper(program: Program) -> Callable[..., Any]:
     """The program for one bar at a time (plain Python: a numba call costs more than it saves)."""
-    return _compiled(step_source(program), "step", False)
+    return _compiled(step_source(program), "step")
 
 
 def _dtype(x: np.ndarray) -> type:
