@@ -22,3 +22,17 @@ def test_inspect_rules_describes_every_shipped_strategy() -> None:
         assert f"{strategy.name} ({path.name})" in result.stdout
         assert f"warm-up {strategy.warmup_bars} bars" in result.stdout
     assert "let stop: warm after" in result.stdout and "[recurrence]" in result.stdout
+
+
+def test_custom_backtest_sweeps_its_params() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "custom_backtest.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    assert [(r[0], r[1]) for r in rows] == [(f, s) for f in ("5", "10", "20") for s in ("30", "60")]
+    assert all(int(r[-1]) > 0 for r in rows)  # every setting traded
+    assert len({r[2] for r in rows}) > 1  # and the params changed the outcome
