@@ -9,7 +9,7 @@ position (`bars_in_trade`, `entry_price`, `position`) run inside the fill loop a
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -81,7 +81,6 @@ class BacktestResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, with stable key names (documented in the README)."""
-        trades = self.result.trades
         return {
             "strategy": self.strategy,
             "market": self.market,
@@ -96,23 +95,28 @@ class BacktestResult:
                 {"timestamp": int(t), "equity": float(e)}
                 for t, e in zip(self.columns.timestamp, self.result.equity, strict=True)
             ],
-            "trades": [
-                {
-                    "entry_time": int(self.columns.timestamp[t["entry_index"]]),
-                    "exit_time": int(self.columns.timestamp[t["exit_index"]]),
-                    "side": "long" if t["side"] > 0 else "short",
-                    "size": float(t["size"]),
-                    "entry_price": float(t["entry_price"]),
-                    "exit_price": float(t["exit_price"]),
-                    "pnl": float(t["pnl"]),
-                    "fees": float(t["fees"]),
-                    "funding": float(t["funding"]),
-                    "exit_reason": str(t["exit_reason"]),
-                }
-                for t in trades
-            ],
+            "trades": self.trade_dicts(),
             **({"leg_trades": self._leg_trades()} if self.legs is not None else {}),
         }
+
+    def trade_dicts(self, time: Callable[[int], Any] = int) -> list[dict[str, Any]]:
+        """Each trade as plain values; fill times (ms UTC) pass through `time`."""
+        stamps = self.columns.timestamp
+        return [
+            {
+                "entry_time": time(int(stamps[t["entry_index"]])),
+                "exit_time": time(int(stamps[t["exit_index"]])),
+                "side": "long" if t["side"] > 0 else "short",
+                "size": float(t["size"]),
+                "entry_price": float(t["entry_price"]),
+                "exit_price": float(t["exit_price"]),
+                "pnl": float(t["pnl"]),
+                "fees": float(t["fees"]),
+                "funding": float(t["funding"]),
+                "exit_reason": str(t["exit_reason"]),
+            }
+            for t in self.result.trades
+        ]
 
     def _leg_trades(self) -> list[dict[str, Any]]:
         assert self.legs is not None

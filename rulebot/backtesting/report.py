@@ -179,22 +179,7 @@ def write_trades_csv(results: Sequence[BacktestResult], path: str | Path) -> Pat
 
 def trade_rows(result: BacktestResult) -> list[dict[str, Any]]:
     """Each trade as plain values: side "long"/"short", fill times as ISO 8601 UTC strings."""
-    timestamp = result.columns.timestamp
-    return [
-        {
-            "side": "long" if t["side"] > 0 else "short",
-            "entry_time": _iso(timestamp[t["entry_index"]]),
-            "exit_time": _iso(timestamp[t["exit_index"]]),
-            "size": float(t["size"]),
-            "entry_price": float(t["entry_price"]),
-            "exit_price": float(t["exit_price"]),
-            "pnl": float(t["pnl"]),
-            "fees": float(t["fees"]),
-            "funding": float(t["funding"]),
-            "exit_reason": str(t["exit_reason"]),
-        }
-        for t in result.trades
-    ]
+    return result.trade_dicts(_iso)
 
 
 def _finite(value: Any) -> Any:
