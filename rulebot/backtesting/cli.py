@@ -62,9 +62,10 @@ def run_backtests(
             given = {str(market): bars for market, bars in candles.items()}
         rates = load_funding(funding) if funding else None
         results: list[BacktestResult] = []
-        with Progress(console=errors, transient=True, disable=len(strategies) < 2) as progress:
+        with Progress(console=errors, transient=True) as progress:
             task = progress.add_task("backtesting", total=len(strategies))
             for found in strategies:
+                progress.update(task, description=f"backtesting {found.name}")
                 try:
                     results.append(
                         backtest(
