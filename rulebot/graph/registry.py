@@ -274,15 +274,20 @@ def live_problem(spec: FunctionSpec, params: Mapping[str, float]) -> str | None:
     """Why the streaming evaluator cannot compute `spec` with these settings, or None."""
     if spec.talib_name is None:
         return None
+    return _live_problem(spec.name, spec.talib_name, tuple(sorted(params.items())))
+
+
+@cache
+def _live_problem(name: str, talib_name: str, params: tuple[tuple[str, float], ...]) -> str | None:
     from rulebot.graph.incremental import STREAMING, Unsupported  # it reads this table
 
-    factory = STREAMING.get(spec.talib_name)
+    factory = STREAMING.get(talib_name)
     if factory is None:
-        return f"`{spec.name}` has no streaming version yet"
+        return f"`{name}` has no streaming version yet"
     try:
-        factory(params)
+        factory(dict(params))
     except Unsupported as reason:
-        return f"`{spec.name}` with these settings has no streaming version ({reason})"
+        return f"`{name}` with these settings has no streaming version ({reason})"
     return None
 
 
