@@ -14,9 +14,7 @@ import pytest
 from rulebot.backtesting import fills
 from rulebot.backtesting.fills import FillSettings, SignalColumns, SimResult, simulate
 
-DATA = Path("/work/shared/data")
-if not DATA.is_dir():
-    DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2] / "rulebot" / "data" / "candles"  # the shipped candles
 
 Bar = tuple[float, float, float, float]  # open, high, low, close
 
