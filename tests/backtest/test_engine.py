@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import talib
@@ -139,3 +141,55 @@ def test_the_python_api_is_as_small_as_promised() -> None:
     result = run(ut_bot)
     assert result.strategy == "ut_bot" and result.metrics.trades == len(result.trades)
     assert "Sharpe" in str(result) or "sharpe" in str(result)
+
+
+def test_a_backtest_is_what_the_streaming_evaluator_would_have_signalled_live() -> None:
+    """Stream the graph bar by bar with the position the backtest held at each close (what the
+    live engine will feed it); those signals, filled without position rules, give the very
+    trades the backtest made with its rules read inside the fill loop."""
+    from dataclasses import replace as replace_columns
+
+    from rulebot.backtesting.engine import _fill
+    from rulebot.backtesting.fills import simulate
+    from rulebot.graph.clocks import BarColumns
+    from rulebot.graph.plan import plan
+    from rulebot.graph.streaming import StreamingEvaluator
+
+    text = (
+        Path("rules/mean_reversion.rule")
+        .read_text()
+        .replace("bars_in_trade >= 100", "bars_in_trade >= 10 or close < entry_price * 0.995")
+    )
+    rule = strategy(text)
+    bars = BarColumns.of(shipped_candles("eth_btc_5m"))
+    graph = plan(rule)
+    columns, result = _fill(graph, rule, {"ETH": bars}, FillSettings(), None)
+    assert len(result.trades) > 20
+
+    entered = np.full(len(bars), -1)
+    price = np.full(len(bars), np.nan)
+    for trade in result.trades:
+        entered[trade["entry_index"] : trade["exit_index"]] = trade["entry_index"]
+        price[trade["entry_index"] : trade["exit_index"]] = trade["entry_price"]
+    held = np.sign(result.position)
+    evaluator = StreamingEvaluator(graph)
+    streamed = {name: [] for name in ("entry.long", "exit.long", "entry.short", "exit.short")}
+    for i in range(len(bars)):
+        state = {
+            "bars_in_trade": float(i - entered[i]) if held[i] != 0 else 0.0,
+            "entry_price": float(price[i]) if held[i] != 0 else float("nan"),
+            "position": float(held[i]),
+        }
+        row = tuple(
+            getattr(bars, f)[i] for f in ("timestamp", "open", "high", "low", "close", "volume")
+        )
+        evaluator.update(row, state)
+        for name in streamed:
+            streamed[name].append(bool(evaluator.value(name)))
+    trading = np.arange(len(bars)) >= graph.warmup_bars
+    live = replace_columns(
+        columns,
+        **{name.replace(".", "_"): np.array(v) & trading for name, v in streamed.items()},
+    )
+    replayed = simulate(live, FillSettings())
+    np.testing.assert_array_equal(replayed.trades, result.trades)
