@@ -39,6 +39,11 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+try:
+    import numba
+except ImportError:  # pragma: no cover - the plain-Python loop gives the same numbers
+    numba = None
+
 from rulebot.backtesting.fills import FillSettings, SignalColumns, SimResult
 
 _DAY_MS = 86_400_000
@@ -107,16 +112,14 @@ def compute_metrics(
 
     annualise = math.sqrt(bars_per_year)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        returns = curve[1:] / curve[:-1] - 1.0
         growth = np.float64(final) / initial
         cagr = _defined(growth ** (bars_per_year / measured) - 1.0) if growth > 0 else -1.0
-        mean_return = float(np.mean(returns))
-        spread = float(np.std(returns, ddof=1)) if measured >= 2 else 0.0
-        downside = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2)))
-
-        peaks = np.maximum.accumulate(curve)
-        max_drawdown = _defined(np.max(1.0 - curve / peaks)) or 0.0
-        longest = _longest_run(curve < peaks)
+        stats = _curve_stats(curve)
+        mean_return, spread, downside = float(stats[0]), float(stats[1]), float(stats[2])
+        if measured < 2:
+            spread = 0.0
+        max_drawdown = _defined(stats[3]) or 0.0
+        longest = int(stats[4])
 
         trades = result.trades
         pnl = np.asarray(trades["pnl"], dtype=np.float64)
@@ -174,12 +177,47 @@ def _ratio(numerator: float | None, denominator: float) -> float | None:
     return _defined(numerator / denominator)
 
 
-def _longest_run(flags: np.ndarray) -> int:
-    """The length of the longest stretch of consecutive True values."""
-    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1)
-    return int((ends - starts).max()) if len(starts) else 0
+def _curve_stats_loop(curve: np.ndarray) -> np.ndarray:
+    """One pass (two for the deviation) over the equity curve, with numpy's NaN rules: the mean,
+    sample deviation and downside deviation of per-bar returns, the deepest drawdown (NaN if any
+    point is NaN), and the longest run of bars below the running peak."""
+    m = curve.shape[0] - 1
+    total = 0.0
+    negative = 0.0
+    peak = curve[0]
+    deepest = 0.0
+    run = 0
+    longest = 0
+    for i in range(curve.shape[0]):
+        x = curve[i]
+        peak = np.nan if (peak != peak or x != x) else max(peak, x)
+        drawdown = 1.0 - x / peak
+        deepest = np.nan if (deepest != deepest or drawdown != drawdown) else max(deepest, drawdown)
+        if x < peak:
+            run += 1
+            longest = max(longest, run)
+        else:
+            run = 0
+        if i > 0:
+            r = x / curve[i - 1] - 1.0
+            total += r
+            low = r if (r < 0.0 or r != r) else 0.0
+            negative += low * low
+    mean = total / m if m > 0 else np.nan
+    squares = 0.0
+    for i in range(1, curve.shape[0]):
+        d = curve[i] / curve[i - 1] - 1.0 - mean
+        squares += d * d
+    spread = math.sqrt(squares / (m - 1)) if m > 1 else np.nan
+    downside = math.sqrt(negative / m) if m > 0 else np.nan
+    return np.array([mean, spread, downside, deepest, float(longest)])
+
+
+_curve_stats = (
+    numba.njit(cache=True, error_model="numpy")(_curve_stats_loop)
+    if numba is not None
+    else _curve_stats_loop
+)
 
 
 def _utc(timestamp_ms: int) -> datetime:
