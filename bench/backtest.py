@@ -49,6 +49,8 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from timing import median_time  # noqa: E402
+
 from rulebot.backtesting.engine import BacktestResult, backtest, load_rules  # noqa: E402
 from rulebot.backtesting.fills import FillSettings, simulate  # noqa: E402
 from rulebot.data.candles import Candles, shipped_candles  # noqa: E402
@@ -74,23 +76,6 @@ STREAMING_TIMED = 2_000
 REAL_DATA = "eth_btc_5m"
 SHIPPED_RULES = ("mean_reversion", "ut_bot")
 EQUITY_TOLERANCE = 1e-9  # relative
-
-
-# ---- timing ------------------------------------------------------------------------------------
-
-
-def median_time(work: Callable[[], object], repeat: int) -> float:
-    """The median wall time of `work` over `repeat` runs, garbage collection held off."""
-    times = []
-    gc.disable()
-    try:
-        for _ in range(repeat):
-            start = time.perf_counter()
-            work()
-            times.append(time.perf_counter() - start)
-    finally:
-        gc.enable()
-    return statistics.median(times)
 
 
 def warm_time(work: Callable[[], object], repeat: int) -> float:

@@ -9,12 +9,9 @@ alone (no AST building, no checking). "check overhead" is total / parse-only.
 
 from __future__ import annotations
 
-import gc
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
@@ -25,6 +22,8 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from timing import median_time  # noqa: E402
+
 from rulebot.lang import yaml_rules  # noqa: E402
 from rulebot.lang.load import compile_text  # noqa: E402
 from rulebot.lang.parse import parser  # noqa: E402
@@ -33,23 +32,6 @@ from rulebot.lint import lint, render_text  # noqa: E402
 AIM_PER_RULE = 0.005  # seconds, per shipped rule
 AIM_FOLDER = 1.0  # seconds, for 100 files
 FOLDER_FILES = 100
-
-
-# ---- timing ------------------------------------------------------------------------------------
-
-
-def median_time(work: Callable[[], object], repeat: int) -> float:
-    """The median wall time of `work` over `repeat` runs, garbage collection held off."""
-    times = []
-    gc.disable()
-    try:
-        for _ in range(repeat):
-            start = time.perf_counter()
-            work()
-            times.append(time.perf_counter() - start)
-    finally:
-        gc.enable()
-    return statistics.median(times)
 
 
 def lark_parts(text: str, name: str) -> list[tuple[str, str]]:
