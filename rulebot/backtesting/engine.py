@@ -343,21 +343,31 @@ def _signal_columns(
     bars: BarColumns,
     values: Mapping[int, np.ndarray],
     funding: np.ndarray | None,
+    floats: Callable[[int], np.ndarray] | None = None,
 ) -> SignalColumns:
+    """The fill loop's inputs from the graph's evaluated values. `floats(node_id)` gives a
+    node's column as one float64 per bar that nothing will write to (a search passes one that
+    keeps them); by default each is a fresh copy."""
     named = outputs(graph, values)
     n = len(bars)
-    trading = np.arange(n) >= graph.warmup_bars
 
     def signal(name: str) -> np.ndarray:
         if name not in named:
             return np.zeros(n, dtype=bool)
-        return np.asarray(named[name], dtype=bool) & trading
+        flags = np.array(named[name], dtype=bool)
+        flags[: graph.warmup_bars] = False
+        return flags
+
+    def number(name: str) -> np.ndarray:
+        if floats is not None:
+            return floats(graph.outputs[name])
+        return np.asarray(named[name], dtype=np.float64).copy()
 
     def protection(kind: str) -> tuple[str, np.ndarray]:
         found = strategy.protections.get(kind)
         if found is None:
             return "none", np.zeros(n)
-        return found.mode, np.asarray(named[kind], dtype=np.float64).copy()
+        return found.mode, number(kind)
 
     stop_mode, stop_value = protection("stop_loss")
     take_mode, take_value = protection("take_profit")
@@ -373,7 +383,7 @@ def _signal_columns(
         entry_short=signal("entry.short"),
         exit_short=signal("exit.short"),
         size_mode=strategy.sizing.mode,
-        size_value=np.asarray(named["size"], dtype=np.float64).copy(),
+        size_value=number("size"),
         stop_mode=stop_mode,  # type: ignore[arg-type]
         stop_value=stop_value,
         take_mode=take_mode,  # type: ignore[arg-type]

@@ -227,8 +227,12 @@ _TRAIL_FRACTION, _TRAIL_DISTANCE = 1, 2
 
 
 def _compiled(function: _Function) -> _Function:
-    """numba's `njit(cache=True)` when numba is installed, the plain function otherwise."""
-    return numba.njit(cache=True)(function) if numba is not None else function
+    """numba's `njit(cache=True)` when numba is installed, the plain function otherwise. Helpers
+    are inlined into the loop that calls them (numba's own inlining): a call that passes arrays
+    costs more than the few comparisons most of them make on a bar."""
+    if numba is None:
+        return function
+    return numba.njit(cache=True, inline="always")(function)
 
 
 @_compiled
@@ -474,14 +478,17 @@ def _apply_rules(
     position[1] = state[_ENTRY_PRICE] if side != 0.0 else np.nan  # entry_price
     position[2] = 1.0 if side > 0.0 else (-1.0 if side < 0.0 else 0.0)  # position
     for k in range(table.shape[0]):
+        target = table[k, 2]
+        if (target == 1 and not side > 0.0) or (target == 3 and not side < 0.0):
+            continue  # an exit for the side not held: `decide` does not read it at this close
         first = table[k, 0]
         count = table[k, 1]
         r = 0.0
         for j in range(count):
-            row = code[first + j]
+            row = first + j
             for slot in range(3):
-                kind = row[1 + 2 * slot]
-                where = row[2 + 2 * slot]
+                kind = code[row, 1 + 2 * slot]
+                where = code[row, 2 + 2 * slot]
                 if kind == _K_CONST:
                     operands[slot] = consts[where]
                 elif kind == _K_INPUT:
@@ -494,7 +501,7 @@ def _apply_rules(
                     operands[slot] = 0.0
             a = operands[0]
             b = operands[1]
-            op = row[0]
+            op = code[row, 0]
             if op == _OP_COPY:
                 r = a
             elif op == _OP_NEG:
@@ -544,7 +551,6 @@ def _apply_rules(
             else:  # _OP_CHOOSE
                 r = b if a != 0.0 else operands[2]
             results[j] = r
-        target = table[k, 2]
         if target < 4:
             flags[target, bar] = r != 0.0
         else:
@@ -598,8 +604,28 @@ def _fill_loop(
     position_now = np.empty(3)
     operands = np.empty(3)
     protected = stop_mode != _NONE or take_mode != _NONE or trail_mode != _NONE
-    for i in range(n):
-        rate = funding_rate[i]
+    # While flat with nothing pending, a bar without an entry signal changes nothing but the
+    # mark, so the loop runs ahead to the next entry signal, unless a position rule decides
+    # entries (it must run at every close). Value rules are read at signal bars only.
+    has_funding = funding_rate.shape[0] > 0  # empty: no funding
+    skip_flat = True
+    for k in range(rule_table.shape[0]):
+        if rule_table[k, 2] == 0 or rule_table[k, 2] == 2:
+            skip_flat = False
+    i = 0
+    while i < n:
+        if skip_flat and state[_SIDE] == 0.0 and pending_exit == _NO_EXIT and pending_side == 0.0:
+            start = i
+            while i < n and not (entry_long[i] or entry_short[i]):
+                i += 1
+            flat_cash = state[_CASH]
+            flat_size = state[_SIDE] * state[_SIZE]
+            for k in range(start, i):
+                equity_out[k] = flat_cash + flat_size * close[k]
+                position_out[k] = flat_size
+            if i == n:
+                break
+        rate = funding_rate[i] if has_funding else 0.0
         if rate != 0.0 and state[_SIDE] != 0.0:
             payment = state[_SIDE] * state[_SIZE] * open_[i] * rate
             state[_CASH] -= payment
@@ -682,6 +708,7 @@ def _fill_loop(
 
         equity_out[i] = state[_CASH] + state[_SIDE] * state[_SIZE] * close[i]
         position_out[i] = state[_SIDE] * state[_SIZE]
+        i += 1
 
     if n > 0 and state[_SIDE] != 0.0:
         _close_position(state, trades, n - 1, close[n - 1], _END_OF_DATA, costs)
@@ -737,9 +764,16 @@ class PositionRules:
 
 
 def simulate(
-    columns: SignalColumns, settings: FillSettings, rules: PositionRules | None = None
+    columns: SignalColumns,
+    settings: FillSettings,
+    rules: PositionRules | None = None,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> SimResult:
     """Fill a strategy's signals bar by bar (rules in this module's docstring).
+
+    `out`: two float64 arrays of one value per bar that the equity and the position are written
+    into, and that the result then holds (a search reuses them from trial to trial rather than
+    have every trial allocate and fault in fresh pages).
 
     >>> import numpy as np
     >>> price = np.array([100.0, 101.0, 103.0, 102.0])
@@ -761,19 +795,20 @@ def simulate(
     prices = [_floats(columns, name, n) for name in (*names, "trail_value")]
     # signals and values stacked (and copied) so that position rules can write them in place
     rules = rules if rules is not None else PositionRules.none(n)
-    if len(rules.table):
-        stacked_flags = np.stack([_flags(columns, name, n) for name in _SIGNAL_NAMES])
-        stacked_values = np.stack(prices[4:8])
+    targets = rules.table[:, 2]
+    flags = [_flags(columns, name, n) for name in _SIGNAL_NAMES]
+    stacked_flags = np.zeros((4, 0), dtype=np.bool_)
+    stacked_values = np.zeros((4, 0))
+    if (targets < 4).any():
+        stacked_flags = np.stack(flags)
         flags = list(stacked_flags)
+    if (targets >= 4).any():
+        stacked_values = np.stack(prices[4:8])
         prices[4:8] = list(stacked_values)
-    else:  # nothing writes the signals: no copies needed
-        flags = [_flags(columns, name, n) for name in _SIGNAL_NAMES]
-        stacked_flags = np.zeros((4, 0), dtype=np.bool_)
-        stacked_values = np.zeros((4, 0))
     if rules.inputs.shape[1:] != (n,):
         raise ValueError(f"position rule inputs have shape {rules.inputs.shape}, expected (k, {n})")
     if columns.funding_rate is None:
-        funding = np.zeros(n)
+        funding = np.zeros(0)  # the loop reads an empty array as no funding
     else:
         funding = _floats(columns, "funding_rate", n)
         if not np.isfinite(funding).all():
@@ -791,8 +826,10 @@ def simulate(
             settings.max_equity_share,
         ]
     )
-    equity = np.empty(n)
-    position = np.empty(n)
+    equity, position = out if out is not None else (np.empty(n), np.empty(n))
+    for name, array in (("equity", equity), ("position", position)):
+        if array.shape != (n,) or array.dtype != np.float64 or not array.flags.c_contiguous:
+            raise ValueError(f"out: the {name} array must be {n} contiguous float64 values")
     entries = np.count_nonzero(flags[0] | flags[2])  # every trade opens on its own signal bar
     if np.isin(rules.table[:, 2], (0, 2)).any():  # entries decided at each close: up to one a bar
         entries = n

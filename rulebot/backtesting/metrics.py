@@ -34,7 +34,7 @@ intermediate) is None, never NaN or infinity.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
 import numpy as np
@@ -85,7 +85,7 @@ class Metrics:
 
     def to_dict(self) -> dict[str, float | int | str | None]:
         """Plain JSON-ready values; datetimes become ISO 8601 strings."""
-        values = asdict(self)
+        values = {name: getattr(self, name) for name in _FIELDS}
         values["start"] = self.start.isoformat()
         values["end"] = self.end.isoformat()
         return values
@@ -97,10 +97,15 @@ class Metrics:
 
 
 def compute_metrics(
-    result: SimResult, columns: SignalColumns, settings: FillSettings, bars_per_year: float
+    result: SimResult,
+    columns: SignalColumns,
+    settings: FillSettings,
+    bars_per_year: float,
+    interval_ms: float | None = None,
 ) -> Metrics:
     """Summarise a simulation (`bars_per_year`: 365 * 24 * 60 for 24/7 1m bars, 252 for daily
-    stock bars)."""
+    stock bars). `interval_ms` is `bar_interval_ms(columns.timestamp)`, worked out when not
+    given (a search passes it, the same for every trial on the same bars)."""
     if not bars_per_year > 0:
         raise ValueError(f"bars_per_year must be positive, not {bars_per_year!r}")
     n = len(result.equity)
@@ -108,13 +113,14 @@ def compute_metrics(
     measured = n - first
     initial = float(settings.initial_equity)
     final = float(result.equity[-1])
-    curve = np.concatenate([[initial], np.asarray(result.equity[first:], dtype=np.float64)])
+    equity = np.ascontiguousarray(result.equity, dtype=np.float64)
+    position = np.ascontiguousarray(result.position, dtype=np.float64)
 
     annualise = math.sqrt(bars_per_year)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         growth = np.float64(final) / initial
         cagr = _defined(growth ** (bars_per_year / measured) - 1.0) if growth > 0 else -1.0
-        stats = _curve_stats(curve)
+        stats = _curve_stats(initial, equity, position, first)
         mean_return, spread, downside = float(stats[0]), float(stats[1]), float(stats[2])
         if measured < 2:
             spread = 0.0
@@ -128,7 +134,8 @@ def compute_metrics(
         losses = pnl[pnl < 0]
 
     timestamps = np.asarray(columns.timestamp, dtype=np.int64)
-    interval_ms = float(np.median(np.diff(timestamps))) if n >= 2 else None
+    if interval_ms is None and n >= 2:
+        interval_ms = bar_interval_ms(timestamps)
     has_trades = len(pnl) > 0
     return Metrics(
         start=_utc(timestamps[first]),
@@ -158,7 +165,7 @@ def compute_metrics(
         worst_trade_pnl=_defined(np.min(pnl)) if has_trades else None,
         best_trade_return=_defined(np.max(trade_returns)) if has_trades else None,
         worst_trade_return=_defined(np.min(trade_returns)) if has_trades else None,
-        exposure=float(np.mean(np.asarray(result.position[first:]) != 0)),
+        exposure=float(stats[5]) / measured,
         buy_and_hold_return=_defined(columns.close[-1] / columns.close[first] - 1.0),
         fees_paid=float(result.fees_paid),
         funding_paid=float(result.funding_paid),
@@ -177,19 +184,34 @@ def _ratio(numerator: float | None, denominator: float) -> float | None:
     return _defined(numerator / denominator)
 
 
-def _curve_stats_loop(curve: np.ndarray) -> np.ndarray:
-    """One pass (two for the deviation) over the equity curve, with numpy's NaN rules: the mean,
-    sample deviation and downside deviation of per-bar returns, the deepest drawdown (NaN if any
-    point is NaN), and the longest run of bars below the running peak."""
-    m = curve.shape[0] - 1
+def bar_interval_ms(timestamps: np.ndarray) -> float | None:
+    """The median interval between bars, in milliseconds (None for fewer than two bars)."""
+    if len(timestamps) < 2:
+        return None
+    return float(np.median(np.diff(np.asarray(timestamps, dtype=np.int64))))
+
+
+def _curve_stats_loop(
+    initial: float, equity: np.ndarray, position: np.ndarray, first: int
+) -> np.ndarray:
+    """One pass (two for the deviation) over the equity curve `[initial, equity[first:]...]`,
+    with numpy's NaN rules: the mean, sample deviation and downside deviation of per-bar
+    returns, the deepest drawdown (NaN if any point is NaN), the longest run of bars below the
+    running peak, and how many bars from `first` hold a position."""
+    m = equity.shape[0] - first
     total = 0.0
     negative = 0.0
-    peak = curve[0]
+    peak = initial
     deepest = 0.0
     run = 0
     longest = 0
-    for i in range(curve.shape[0]):
-        x = curve[i]
+    held = 0
+    for j in range(first, equity.shape[0]):
+        if position[j] != 0.0:
+            held += 1
+    previous = initial
+    for i in range(m + 1):
+        x = initial if i == 0 else equity[first + i - 1]
         peak = np.nan if (peak != peak or x != x) else max(peak, x)
         drawdown = 1.0 - x / peak
         deepest = np.nan if (deepest != deepest or drawdown != drawdown) else max(deepest, drawdown)
@@ -199,18 +221,21 @@ def _curve_stats_loop(curve: np.ndarray) -> np.ndarray:
         else:
             run = 0
         if i > 0:
-            r = x / curve[i - 1] - 1.0
+            r = x / previous - 1.0
             total += r
             low = r if (r < 0.0 or r != r) else 0.0
             negative += low * low
+        previous = x
     mean = total / m if m > 0 else np.nan
     squares = 0.0
-    for i in range(1, curve.shape[0]):
-        d = curve[i] / curve[i - 1] - 1.0 - mean
+    previous = initial
+    for j in range(first, equity.shape[0]):
+        d = equity[j] / previous - 1.0 - mean
         squares += d * d
+        previous = equity[j]
     spread = math.sqrt(squares / (m - 1)) if m > 1 else np.nan
     downside = math.sqrt(negative / m) if m > 0 else np.nan
-    return np.array([mean, spread, downside, deepest, float(longest)])
+    return np.array([mean, spread, downside, deepest, float(longest), float(held)])
 
 
 _curve_stats = (
@@ -218,6 +243,9 @@ _curve_stats = (
     if numba is not None
     else _curve_stats_loop
 )
+
+
+_FIELDS = tuple(f.name for f in fields(Metrics))
 
 
 def _utc(timestamp_ms: int) -> datetime:

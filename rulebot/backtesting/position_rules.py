@@ -9,7 +9,7 @@ float semantics as both evaluators.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -30,12 +30,19 @@ OUTPUT_TARGETS = {
 }
 
 
-def position_rules(graph: Graph, values: Mapping[int, np.ndarray], n: int) -> PositionRules:
-    """The position-reading outputs of `graph` as fill-loop code, with their input columns."""
+def position_rules(
+    graph: Graph,
+    values: Mapping[int, np.ndarray],
+    n: int,
+    stack: Callable[[Sequence[int]], np.ndarray] | None = None,
+) -> PositionRules:
+    """The position-reading outputs of `graph` as fill-loop code, with their input columns.
+    `stack(node_ids)` gives those nodes' columns as one (k, n) float64 array that nothing will
+    write to (a search passes one that keeps them); by default it is built here."""
     table: list[tuple[int, int, int]] = []
     code: list[list[int]] = []
     consts: list[float] = []
-    inputs: list[np.ndarray] = []
+    inputs: list[int] = []
     for name, target in OUTPUT_TARGETS.items():
         node_id = graph.outputs.get(name)
         if node_id is None:
@@ -47,8 +54,7 @@ def position_rules(graph: Graph, values: Mapping[int, np.ndarray], n: int) -> Po
         if program.recurrent:  # the checker refuses these (E318)
             raise ValueError(f"{name} is a recurrence that reads the position")
         offset = len(inputs)
-        for column in node.args:
-            inputs.append(np.broadcast_to(np.asarray(values[column], dtype=np.float64), (n,)))
+        inputs += node.args
         rows, constants = encode(program, input_offset=offset, const_offset=len(consts))
         first = len(code)
         code += rows
@@ -60,5 +66,13 @@ def position_rules(graph: Graph, values: Mapping[int, np.ndarray], n: int) -> Po
         np.array(table, dtype=np.int64),
         np.array(code, dtype=np.int64),
         np.array(consts, dtype=np.float64),
-        np.ascontiguousarray(np.stack(inputs)) if inputs else np.zeros((0, n)),
+        (stack or _stacked(values, n))(inputs) if inputs else np.zeros((0, n)),
     )
+
+
+def _stacked(values: Mapping[int, np.ndarray], n: int) -> Callable[[Sequence[int]], np.ndarray]:
+    def stack(node_ids: Sequence[int]) -> np.ndarray:
+        columns = [np.broadcast_to(np.asarray(values[i], dtype=np.float64), (n,)) for i in node_ids]
+        return np.ascontiguousarray(np.stack(columns))
+
+    return stack

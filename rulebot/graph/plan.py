@@ -115,6 +115,32 @@ class _Planner:
     nodes: list[Node] = field(default_factory=list)
     keys: dict[tuple[Any, ...], int] = field(default_factory=dict)
     lets: dict[tuple[str, Clock], int] = field(default_factory=dict)
+    stateful: dict[tuple[int, str | None], bool] = field(default_factory=dict)
+    """`reads_self_or_state` by (id of the IR node, let name): planning asks it at every level
+    of an expression, so unremembered it would walk each subtree once per ancestor."""
+
+    def reads_self_or_state(self, node: ir.Node, let_name: str | None = None) -> bool:
+        """Whether `node` reads its own past (`let_name`'s) or the position, through lets."""
+        key = (id(node), let_name)
+        found = self.stateful.get(key)
+        if found is not None:
+            return found
+        match node:
+            case ir.SelfRef() | ir.StateRef():
+                found = True
+            case ir.LetRef() if node.name == let_name:
+                found = True
+            case ir.LetRef():
+                let = self.strategy.lets.get(node.name)
+                found = (
+                    let is not None
+                    and not let.recurrent
+                    and self.reads_self_or_state(let.value, let_name)
+                )
+            case _:
+                found = any(self.reads_self_or_state(c, let_name) for c in ir.children(node))
+        self.stateful[key] = found
+        return found
 
     def run(self) -> Graph:
         strategy = self.strategy
@@ -164,7 +190,7 @@ class _Planner:
     def expr(self, node: ir.Node, clock: Clock) -> int:
         if node.info.constant:
             return self.const(evaluate(node, self.params), clock)
-        if _reads_self_or_state(node, self.strategy):
+        if self.reads_self_or_state(node):
             return self._program(node, clock, let_name=None)
         match node:
             case ir.Column():
@@ -331,7 +357,7 @@ class _ProgramBuilder:
         if node.info.constant:
             value = evaluate(node, planner.params)
             return ("const", math.nan if value is None else value)
-        if not _reads_self_or_state(node, planner.strategy, self.let_name):
+        if not planner.reads_self_or_state(node, self.let_name):
             column = planner.expr(node, self.clock)
             if column not in self.inputs:
                 self.inputs.append(column)
@@ -377,24 +403,6 @@ class _ProgramBuilder:
         operands = tuple(self.emit(part) for part in parts)
         self.code.append(Instr(op, operands, type_))
         return ("r", len(self.code) - 1)
-
-
-def _reads_self_or_state(node: ir.Node, strategy: ir.Strategy, let_name: str | None = None) -> bool:
-    match node:
-        case ir.SelfRef():
-            return True
-        case ir.StateRef():
-            return True
-        case ir.LetRef():
-            if node.name == let_name:
-                return True
-            let = strategy.lets.get(node.name)
-            return (
-                let is not None
-                and not let.recurrent
-                and _reads_self_or_state(let.value, strategy, let_name)
-            )
-    return any(_reads_self_or_state(child, strategy, let_name) for child in ir.children(node))
 
 
 def _describe(node: ir.Node) -> str:

@@ -552,6 +552,78 @@ def assert_same(compiled: SimResult, pure: SimResult) -> None:
     assert (compiled.fees_paid, compiled.funding_paid) == (pure.fees_paid, pure.funding_paid)
 
 
+# ---- the loop's shortcuts change nothing ---------------------------------------------------------
+
+
+def as_rules(columns: SignalColumns, names: tuple[str, ...]) -> fills.PositionRules:
+    """Position rules that copy the named columns: the loop then computes those signals (or
+    values) itself at each close, the way it runs a rule that reads the position."""
+    targets = [fills.RULE_TARGETS.index(name) for name in names]
+    copy, from_input = 0, 1  # the encoding's op and operand kind (see fills.py)
+    return fills.PositionRules(
+        table=np.array([(k, 1, target) for k, target in enumerate(targets)], dtype=np.int64),
+        code=np.array([(copy, from_input, k, 0, 0, 0, 0) for k in range(len(names))]),
+        consts=np.zeros(0),
+        inputs=np.stack([np.asarray(getattr(columns, n), dtype=np.float64) for n in names]),
+    )
+
+
+@pytest.mark.parametrize(("data", "funding", "modes", "settings"), CASES)
+@pytest.mark.parametrize(
+    "computed",
+    [
+        ("entry_long", "exit_long", "entry_short", "exit_short"),  # entries: every close runs
+        ("exit_long", "exit_short"),  # flat stretches skipped, exits run for the side held only
+        ("size_value", "stop_value", "take_value"),  # values: read on signal bars only
+    ],
+)
+def test_skipping_flat_bars_and_unread_rules_gives_the_every_bar_result(
+    data: str,
+    funding: str | None,
+    modes: dict[str, str],
+    settings: FillSettings,
+    computed: tuple[str, ...],
+):
+    """While flat the loop runs ahead to the next entry signal and a rule for an exit the
+    position cannot take is not run; neither may change a fill, a mark or a trade."""
+    market = real_market(data, seed=len(data), funding_file=funding)
+    n = len(market["close"])
+    columns = SignalColumns(
+        **market,
+        size_mode=modes["size_mode"],
+        stop_mode="percent",
+        stop_value=np.full(n, 0.01),
+        take_mode="percent",
+        take_value=np.full(n, 0.02),
+        trail_mode="none",
+        trail_value=np.zeros(n),
+    )
+    if modes["size_mode"] == "quote":
+        columns = replace(columns, size_value=np.full(n, 5000.0))
+    plain = simulate(columns, settings)
+    # what the rules compute starts wrong: only what the loop writes at the close may count
+    # (entries start off, so a loop that ran ahead over them would find nothing to open)
+    scrambled = {name: np.zeros(n, dtype=bool) for name in computed if name.startswith("entry")}
+    scrambled |= {name: ~getattr(columns, name) for name in computed if name.startswith("exit")}
+    scrambled |= {name: np.full(n, np.nan) for name in computed if name.endswith("_value")}
+    ruled = simulate(replace(columns, **scrambled), settings, as_rules(columns, computed))
+    assert len(plain.trades) > 20
+    assert_same(plain, ruled)
+
+
+def test_results_go_into_the_arrays_given():
+    columns = strategy([*flat(100, 3), (100, 104, 100, 104)], entry_long=(0,))
+    equity, position = np.full(4, -1.0), np.full(4, -1.0)
+    result = simulate(columns, FillSettings(), out=(equity, position))
+    assert result.equity is equity and result.position is position
+    assert equity.tolist() == [10_000.0, 10_000.0, 10_000.0, 10_004.0]  # closed at the last close
+    assert position.tolist() == [0.0, 1.0, 1.0, 0.0]
+    with pytest.raises(ValueError, match="out: the equity array must be 4"):
+        simulate(columns, FillSettings(), out=(np.empty(3), position))
+    with pytest.raises(ValueError, match="out: the position array"):
+        simulate(columns, FillSettings(), out=(equity, np.empty(4, dtype=np.float32)))
+
+
 def test_inputs_are_checked():
     columns = strategy(flat(100, 3), entry_long=(0,))
     with pytest.raises(ValueError, match="size_mode"):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rulebot.backtesting.fills import TRADE_DTYPE, FillSettings, SignalColumns, SimResult, simulate
-from rulebot.backtesting.metrics import Metrics, compute_metrics
+from rulebot.backtesting.metrics import Metrics, bar_interval_ms, compute_metrics
 
 DAY_MS = 86_400_000
 
@@ -188,3 +188,22 @@ def test_metrics_agree_with_the_simulation_they_summarise():
     assert metrics.fees_paid == exactly(0.204)
     # Position after bars 0..4: 0, 1, 1, 0, 0.
     assert metrics.exposure == exactly(0.4)
+
+
+def test_a_bar_interval_given_is_the_one_worked_out():
+    """A search passes the bar interval it worked out once; the metrics are the same."""
+    timestamps = [0, 3_600_000, 7_200_000, 14_400_000, 18_000_000]  # one gap of two hours
+    columns = replace(
+        columns_for([100.0, 99.0, 101.0, 98.0, 97.0], timestamps, warmup_bars=1),
+        entry_long=np.array([False, True, False, False, False]),
+        size_value=np.ones(5),
+    )
+    settings = FillSettings()
+    result = simulate(columns, settings)
+    interval = bar_interval_ms(columns.timestamp)
+    assert interval == 3_600_000
+    worked_out = compute_metrics(result, columns, settings, bars_per_year=365 * 24)
+    given = compute_metrics(result, columns, settings, 365 * 24, interval_ms=interval)
+    assert given == worked_out
+    assert worked_out.max_drawdown_duration_days == exactly(2 / 24)
+    assert bar_interval_ms(np.array([5], dtype=np.int64)) is None
