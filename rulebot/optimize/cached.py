@@ -9,7 +9,9 @@ least-recently-used store bounded in bytes; the search runs trials in grid order
 a run of trials shares stay while they are needed.
 
 Evaluation itself is the vectorised evaluator's own, node by node, so a column here is the column
-`rulebot.backtest` computes, bit for bit.
+`rulebot.backtest` computes, bit for bit. What the fill loop reads is kept the same way: a node's
+column as float64 values, and the stacked inputs of the position rules. A trial then allocates
+little beyond the signals its own params decide, and writes its equity into buffers kept here.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter, OrderedDict
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from rulebot.backtesting.metrics import bar_interval_ms
 from rulebot.graph import vectorised
 from rulebot.graph.clocks import BarColumns
 from rulebot.graph.plan import Clock, Graph
@@ -45,9 +48,13 @@ class SharedColumns:
         self.computed: Counter[str] = Counter()
         """Columns computed (not found), by node op: what the sharing saved is visible."""
         self._signatures: dict[tuple[Any, ...], int] = {}
-        self._columns: OrderedDict[int, Column] = OrderedDict()
+        self._columns: OrderedDict[Hashable, Column] = OrderedDict()
         self._clocks: vectorised._Clocks | None = None
         self._base: Clock | None = None
+        self._last: dict[int, int] = {}
+        """The signature of each node of the graph evaluated last."""
+        self._buffers: tuple[np.ndarray, np.ndarray] | None = None
+        self._intervals: dict[str, float | None] = {}
 
     def evaluate(self, graph: Graph, placeholders: set[int] | None = None) -> dict[int, Column]:
         """Every node's column, as `vectorised.evaluate(graph, bars, placeholders=...)` gives
@@ -79,7 +86,43 @@ class SharedColumns:
             column = vectorised._evaluate_node(node, values, clocks, None)
             values[node.id] = column
             self._keep(signature, column)
+        self._last = signatures
         return values
+
+    def floats(self, node_id: int, values: Mapping[int, Column], n: int) -> np.ndarray:
+        """Node `node_id` of the graph evaluated last as `n` float64 values (read-only)."""
+        if node_id not in self._last:  # a placeholder: the fill loop computes it
+            return np.array(np.broadcast_to(values[node_id], (n,)), dtype=np.float64)
+        key = ("floats", self._last[node_id])
+        found = self._columns.get(key)
+        if found is None:
+            found = np.array(np.broadcast_to(values[node_id], (n,)), dtype=np.float64)
+            self._keep(key, found)
+        return found
+
+    def stacked(self, node_ids: Sequence[int], values: Mapping[int, Column], n: int) -> np.ndarray:
+        """Nodes of the graph evaluated last stacked as a (k, n) float64 array (read-only)."""
+        key = ("stack", *(self._last[i] for i in node_ids))
+        found = self._columns.get(key)
+        if found is None:
+            found = np.empty((len(node_ids), n))
+            for row, node_id in zip(found, node_ids, strict=True):
+                row[:] = np.broadcast_to(values[node_id], (n,))
+            self._keep(key, found)
+        return found
+
+    def buffers(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Two arrays of `n` floats a trial's fill loop writes its equity and position into,
+        the same ones every trial: a trial's results are read before the next trial runs."""
+        if self._buffers is None or len(self._buffers[0]) != n:
+            self._buffers = (np.empty(n), np.empty(n))
+        return self._buffers
+
+    def interval_ms(self, market: str) -> float | None:
+        """The median bar interval of `market`'s bars (the metrics' drawdown duration unit)."""
+        if market not in self._intervals:
+            self._intervals[market] = bar_interval_ms(self.bars[market].timestamp)
+        return self._intervals[market]
 
     def _clocks_for(self, graph: Graph) -> vectorised._Clocks:
         """The clocks depend on the graph's base clock only, the same for every trial of a
@@ -89,7 +132,7 @@ class SharedColumns:
             self._base = graph.base
         return self._clocks
 
-    def _keep(self, signature: int, column: Column) -> None:
+    def _keep(self, signature: Hashable, column: Column) -> None:
         size = _nbytes(column)
         if size > self.budget_bytes:
             return

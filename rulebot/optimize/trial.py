@@ -7,8 +7,11 @@ evaluation differs, reading columns other trials already computed (`cached.py`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from rulebot.backtesting import engine
 from rulebot.backtesting.fills import FillSettings, SignalColumns, SimResult, simulate
@@ -46,7 +49,8 @@ def run_trial(
     except (engine.BacktestError, PlanError, ValueError) as problem:
         return TrialOutcome(dict(params), None, str(problem))
     bars_per_year = engine.YEAR_SECONDS / strategy.timeframe_seconds
-    metrics = compute_metrics(result, columns, settings, bars_per_year)
+    interval = shared.interval_ms(dataset.market)
+    metrics = compute_metrics(result, columns, settings, bars_per_year, interval)
     return TrialOutcome(dict(params), metrics.to_dict())
 
 
@@ -57,7 +61,8 @@ def fill(
     params: Params,
     shared: SharedColumns,
 ) -> tuple[SignalColumns, SimResult]:
-    """The signal columns and the simulation `backtest` would produce for these params."""
+    """The signal columns and the simulation `backtest` would produce for these params. The
+    result's equity and position are `shared`'s buffers, valid until the next trial."""
     graph = plan(strategy, params)
     n = len(dataset)
     if n <= graph.warmup_bars + 1:
@@ -69,9 +74,16 @@ def fill(
         return _fill_spread(graph, strategy, dataset, settings, shared)
     values = shared.evaluate(graph, placeholders=position_dependents(graph))
     bars = dataset.bars[dataset.market]
-    columns = engine._signal_columns(graph, strategy, bars, values, dataset.funding)
-    rules = position_rules(graph, values, n)
-    return columns, simulate(columns, settings, rules)
+
+    def floats(node_id: int) -> np.ndarray:
+        return shared.floats(node_id, values, n)
+
+    def stack(node_ids: Sequence[int]) -> np.ndarray:
+        return shared.stacked(node_ids, values, n)
+
+    columns = engine._signal_columns(graph, strategy, bars, values, dataset.funding, floats)
+    rules = position_rules(graph, values, n, stack)
+    return columns, simulate(columns, settings, rules, out=shared.buffers(n))
 
 
 def _fill_spread(

@@ -61,3 +61,32 @@ def test_shared_columns_cannot_be_changed_in_place() -> None:
 
 def _parts(column):
     return column if isinstance(column, tuple) else (np.asarray(column),)
+
+
+def test_what_the_fill_loop_reads_is_kept_per_distinct_value() -> None:
+    """The float columns (size, stop) and the position rules' stacked inputs are made once per
+    distinct value too: trials that differ in `threshold` alone read the same arrays."""
+    strategy, dataset, _ = _setup("mean_reversion.rule", [])
+    shared = SharedColumns(dataset.bars)
+    n = len(dataset)
+
+    def read(params: dict[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        graph = plan(strategy, params)
+        values = shared.evaluate(graph, placeholders=position_dependents(graph))
+        program = graph.node("exit.long")
+        stop = shared.floats(graph.outputs["stop_loss"], values, n)
+        stacked = shared.stacked(program.args, values, n)
+        expected = [np.asarray(values[i], dtype=np.float64) for i in program.args]
+        np.testing.assert_array_equal(stacked, np.stack(expected))
+        return shared.floats(graph.outputs["size"], values, n), stop, stacked
+
+    first = read({"lookback": 20, "threshold": 2.0})
+    again = read({"lookback": 20, "threshold": 2.5})
+    other = read({"lookback": 30, "threshold": 2.0})
+    assert all(a is b for a, b in zip(first, again, strict=True))
+    assert first[0] is other[0] and first[1] is other[1]  # size and stop: no lookback in them
+    assert other[2] is not first[2]  # the exit reads z, which the lookback decides
+    assert first[0].shape == (n,) and first[0].dtype == np.float64
+    assert not any(array.flags.writeable for array in (*first, other[2]))
+    equity, position = shared.buffers(n)
+    assert shared.buffers(n)[0] is equity and len(position) == n
