@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 
 from rulebot.backtesting import engine
-from rulebot.backtesting.fills import FillSettings, SignalColumns, SimResult, simulate
+from rulebot.backtesting.fills import (
+    FillSettings,
+    PositionRules,
+    SignalColumns,
+    SimResult,
+    simulate,
+)
 from rulebot.backtesting.legs import simulate_legs
 from rulebot.backtesting.metrics import compute_metrics
 from rulebot.backtesting.position_rules import position_rules
@@ -63,6 +69,22 @@ def fill(
 ) -> tuple[SignalColumns, SimResult]:
     """The signal columns and the simulation `backtest` would produce for these params. The
     result's equity and position are `shared`'s buffers, valid until the next trial."""
+    graph = _planned(strategy, dataset, params)
+    if len(strategy.markets) > 1:
+        return _fill_spread(graph, strategy, dataset, settings, shared)
+    columns, rules = _signals(graph, strategy, dataset, shared)
+    return columns, simulate(columns, settings, rules, out=shared.buffers(len(dataset)))
+
+
+def signals(
+    strategy: ir.Strategy, dataset: Dataset, params: Params, shared: SharedColumns
+) -> tuple[SignalColumns, PositionRules]:
+    """What a one-market trial hands its fill loop: everything but the fill and the metrics
+    (`bench/optimize.py` times those alone, the part of a trial no search can share)."""
+    return _signals(_planned(strategy, dataset, params), strategy, dataset, shared)
+
+
+def _planned(strategy: ir.Strategy, dataset: Dataset, params: Params) -> Graph:
     graph = plan(strategy, params)
     n = len(dataset)
     if n <= graph.warmup_bars + 1:
@@ -70,8 +92,13 @@ def fill(
             f"{n} bars of {dataset.market} are too few: `{strategy.name}` needs "
             f"{graph.warmup_bars} bars of warm-up before it can trade"
         )
-    if len(strategy.markets) > 1:
-        return _fill_spread(graph, strategy, dataset, settings, shared)
+    return graph
+
+
+def _signals(
+    graph: Graph, strategy: ir.Strategy, dataset: Dataset, shared: SharedColumns
+) -> tuple[SignalColumns, PositionRules]:
+    n = len(dataset)
     values = shared.evaluate(graph, placeholders=position_dependents(graph))
     bars = dataset.bars[dataset.market]
 
@@ -82,8 +109,7 @@ def fill(
         return shared.stacked(node_ids, values, n)
 
     columns = engine._signal_columns(graph, strategy, bars, values, dataset.funding, floats)
-    rules = position_rules(graph, values, n, stack)
-    return columns, simulate(columns, settings, rules, out=shared.buffers(n))
+    return columns, position_rules(graph, values, n, stack)
 
 
 def _fill_spread(
@@ -108,4 +134,4 @@ def _fill_spread(
     return columns, engine._spread_result(spread)
 
 
-__all__ = ["TrialOutcome", "fill", "run_trial"]
+__all__ = ["TrialOutcome", "fill", "run_trial", "signals"]

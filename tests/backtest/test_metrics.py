@@ -9,7 +9,10 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from rulebot.backtesting import metrics
 from rulebot.backtesting.fills import TRADE_DTYPE, FillSettings, SignalColumns, SimResult, simulate
 from rulebot.backtesting.metrics import Metrics, bar_interval_ms, compute_metrics
 
@@ -207,3 +210,58 @@ def test_a_bar_interval_given_is_the_one_worked_out():
     assert given == worked_out
     assert worked_out.max_drawdown_duration_days == exactly(2 / 24)
     assert bar_interval_ms(np.array([5], dtype=np.int64)) is None
+
+
+def curve_stats_by_definition(curve: np.ndarray) -> list[float]:
+    """The curve statistics straight from the module's definitions, one bar at a time with
+    numpy's NaN rules: every return divided out, every drawdown computed."""
+    total = negative = deepest = 0.0
+    peak, run, longest = curve[0], 0, 0
+    returns = []
+    for i, x in enumerate(curve):
+        peak = math.nan if (math.isnan(peak) or math.isnan(x)) else max(peak, x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            drawdown = float(1.0 - np.float64(x) / peak)
+            r = float(np.float64(x) / curve[i - 1] - 1.0) if i else 0.0
+        broken = math.isnan(deepest) or math.isnan(drawdown)
+        deepest = math.nan if broken else max(deepest, drawdown)
+        run = run + 1 if x < peak else 0
+        longest = max(longest, run)
+        if i:
+            returns.append(r)
+            total += r
+            low = r if (r < 0 or math.isnan(r)) else 0.0
+            negative += low * low
+    m = len(returns)
+    mean = total / m
+    squares = 0.0
+    for r in returns:
+        squares += (r - mean) * (r - mean)
+    spread = math.sqrt(squares / (m - 1)) if m > 1 else math.nan
+    return [mean, spread, math.sqrt(negative / m), deepest, longest]
+
+
+@given(
+    steps=st.lists(
+        st.one_of(
+            st.just(0.0),  # a flat bar: the equity does not move
+            st.floats(-0.05, 0.05),
+            st.sampled_from([math.nan, math.inf, -1.0]),  # broken curves, to zero and beyond
+        ),
+        min_size=2,
+        max_size=60,
+    ),
+    first=st.integers(0, 5),
+)
+@settings(max_examples=300, deadline=None)
+def test_curve_statistics_are_the_definitions_bit_for_bit(steps: list[float], first: int):
+    """The compiled loop reads the curve in place (no copy with the initial equity in front);
+    its numbers are the definition's, bit for bit, NaN where the definition gives NaN."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        equity = 100.0 * np.cumprod(1.0 + np.array(steps))
+    first = min(first, len(equity) - 1)
+    position = np.where(np.array(steps) == 0.0, 0.0, 1.0)
+    stats = metrics._curve_stats(100.0, equity, position, first)
+    expected = curve_stats_by_definition(np.concatenate([[100.0], equity[first:]]))
+    np.testing.assert_array_equal(stats[:5], np.array(expected))
+    assert stats[5] == np.count_nonzero(position[first:])
