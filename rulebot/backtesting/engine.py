@@ -179,13 +179,13 @@ def backtest(
         strategy = found[0]
     settings = with_strategy_limits(settings or FillSettings(), strategy)
     market = strategy.markets[0]
-    candles = _market_data(strategy, data)
+    candles = market_data(strategy, data)
     if funding is None and data is None and market in SHIPPED_FUNDING:
         funding = shipped_funding(SHIPPED_FUNDING[market])
-    candles = {m: _window(c, days, start_ms, end_ms) for m, c in candles.items()}
+    candles = {m: in_period(c, days, start_ms, end_ms) for m, c in candles.items()}
     gaps = {m: find_gaps(c) for m, c in candles.items()}
     missing = {m: sum(count for _, count in found) for m, found in gaps.items() if found}
-    bars = {m: _on_timeframe(c, strategy, m) for m, c in candles.items()}
+    bars = {m: on_timeframe(c, strategy, m) for m, c in candles.items()}
     graph = plan(strategy, params)
     n = len(bars[market])
     if n <= graph.warmup_bars + 1:
@@ -193,11 +193,11 @@ def backtest(
             f"{n} bars of {market} are too few: `{strategy.name}` needs {graph.warmup_bars} bars "
             "of warm-up before it can trade"
         )
-    rates = _funding_on_bars(funding, bars[market]) if funding is not None else None
+    rates = funding_on_bars(funding, bars[market]) if funding is not None else None
     legs: LegsResult | None = None
     if len(strategy.markets) > 1:
-        columns, legs = _fill_legs(graph, strategy, bars, settings, data is None)
-        result = _spread_result(legs)
+        columns, legs = fill_legs(graph, strategy, bars, settings, data is None)
+        result = spread_result(legs)
     else:
         columns, result = _fill(graph, strategy, bars, settings, rates)
     bars_per_year = YEAR_SECONDS / strategy.timeframe_seconds
@@ -242,12 +242,12 @@ def _fill(
     market = strategy.markets[0]
     n = len(bars[market])
     values = evaluate(graph, bars, placeholders=position_dependents(graph))
-    columns = _signal_columns(graph, strategy, bars[market], values, funding)
+    columns = signal_columns(graph, strategy, bars[market], values, funding)
     rules = position_rules(graph, values, n)
     return columns, simulate(columns, settings, rules)
 
 
-def _fill_legs(
+def fill_legs(
     graph: Graph,
     strategy: ir.Strategy,
     bars: Mapping[str, BarColumns],
@@ -265,7 +265,7 @@ def _fill_legs(
     if shipped and any(m in SHIPPED_FUNDING for m in markets):
         funding = np.stack(
             [
-                _funding_on_bars(shipped_funding(SHIPPED_FUNDING[m]), bars[m])
+                funding_on_bars(shipped_funding(SHIPPED_FUNDING[m]), bars[m])
                 if m in SHIPPED_FUNDING
                 else np.zeros(n)
                 for m in markets
@@ -289,7 +289,7 @@ def leg_columns(
     `simulate_legs` takes them, from the graph's evaluated values."""
     markets = list(strategy.markets)
     first = bars[markets[0]]
-    columns = _signal_columns(graph, strategy, first, values, None)
+    columns = signal_columns(graph, strategy, first, values, None)
     named = outputs(graph, values)
     weights = np.stack([np.asarray(named[f"leg.{m}"], dtype=np.float64) for m in markets])
 
@@ -321,7 +321,7 @@ def leg_columns(
     return columns, legs
 
 
-def _spread_result(legs: LegsResult) -> SimResult:
+def spread_result(legs: LegsResult) -> SimResult:
     """Whole-spread trades in the single-market shape the metrics read: a trade's `size` is its
     entry notional and its prices are 1 (entry) and 1 + gross return (exit)."""
     spread = legs.trades
@@ -337,7 +337,7 @@ def _spread_result(legs: LegsResult) -> SimResult:
     return SimResult(legs.equity, held, trades, legs.fees_paid, legs.funding_paid)
 
 
-def _signal_columns(
+def signal_columns(
     graph: Graph,
     strategy: ir.Strategy,
     bars: BarColumns,
@@ -396,9 +396,11 @@ def _signal_columns(
 
 
 # ---- data ----------------------------------------------------------------------------------------
-def _market_data(
+def market_data(
     strategy: ir.Strategy, data: Candles | Mapping[str, Candles] | None
 ) -> dict[str, Candles]:
+    """The candles of every market `strategy` reads: `data`, or the shipped candles when it is
+    None; several markets are aligned on common timestamps."""
     markets = sorted({m for m, _ in strategy.feeds} | set(strategy.markets))
     if isinstance(data, Candles):
         if len(markets) > 1:
@@ -419,9 +421,10 @@ def _market_data(
     return given
 
 
-def _window(
+def in_period(
     candles: Candles, days: float | None, start_ms: int | None, end_ms: int | None
 ) -> Candles:
+    """The candles from `start_ms` to `end_ms`, then their last `days`."""
     if start_ms is not None or end_ms is not None:
         candles = candles.between(start_ms, end_ms)
     if days is not None:
@@ -429,7 +432,7 @@ def _window(
     return candles
 
 
-def _on_timeframe(candles: Candles, strategy: ir.Strategy, market: str) -> BarColumns:
+def on_timeframe(candles: Candles, strategy: ir.Strategy, market: str) -> BarColumns:
     """The candles as bars of the strategy's timeframe (finer candles are aggregated)."""
     bars = BarColumns.of(candles)
     if len(bars) == 0:
@@ -447,7 +450,7 @@ def _on_timeframe(candles: Candles, strategy: ir.Strategy, market: str) -> BarCo
     )
 
 
-def _funding_on_bars(funding: FundingRates, bars: BarColumns) -> np.ndarray:
+def funding_on_bars(funding: FundingRates, bars: BarColumns) -> np.ndarray:
     """Each funding payment on the first bar opening at or after its time."""
     rates = np.zeros(len(bars))
     index = np.searchsorted(bars.timestamp, np.asarray(funding.timestamp), side="left")
@@ -460,5 +463,14 @@ __all__ = [
     "BacktestError",
     "BacktestResult",
     "backtest",
+    "fill_legs",
+    "funding_on_bars",
+    "in_period",
+    "leg_columns",
     "load_rules",
+    "market_data",
+    "on_timeframe",
+    "signal_columns",
+    "spread_result",
+    "with_strategy_limits",
 ]

@@ -36,7 +36,7 @@ _BINARY: dict[str, Callable[[Column, Column], Column]] = {
 }
 
 
-class _Clocks:
+class Clocks:
     """The bars of every clock a graph reads, and when each of its bars is known on base bars."""
 
     def __init__(self, graph: Graph, bars: Mapping[str, BarColumns]) -> None:
@@ -73,16 +73,16 @@ def evaluate(
     if not isinstance(bars, Mapping):
         bars = {graph.base.market: bars}
     columns = {market: BarColumns.of(b) for market, b in bars.items()}
-    clocks = _Clocks(graph, columns)
+    clocks = Clocks(graph, columns)
     values: dict[int, Column] = {}
     again = position_dependents(graph) if previous is not None else None
     for node in graph.nodes:
         if placeholders is not None and node.id in placeholders:
-            values[node.id] = _placeholder(node, _length(node, clocks))
+            values[node.id] = placeholder(node, clock_length(node, clocks))
         elif again is not None and previous is not None and node.id not in again:
             values[node.id] = previous[node.id]
         else:
-            values[node.id] = _evaluate_node(node, values, clocks, state)
+            values[node.id] = evaluate_node(node, values, clocks, state)
     return values
 
 
@@ -102,12 +102,13 @@ def outputs(graph: Graph, values: Mapping[int, Column]) -> dict[str, Column]:
     return {name: np.broadcast_to(values[i], (n,)) for name, i in graph.outputs.items()}
 
 
-def _evaluate_node(
+def evaluate_node(
     node: Node,
     values: Mapping[int, Column],
-    clocks: _Clocks,
+    clocks: Clocks,
     state: Mapping[str, np.ndarray] | None,
 ) -> Column:
+    """One node's column from the columns of the nodes it reads (`values`)."""
     args = [values[a] for a in node.args]
     op = node.op
     if op == "const":
@@ -131,9 +132,9 @@ def _evaluate_node(
     if op == "choose":
         return np.where(args[0], args[1], args[2])
     if op == "lag":
-        return _lag(args[0], node.value, _length(node, clocks))
+        return _lag(args[0], node.value, clock_length(node, clocks))
     if op == "indicator":
-        return _indicator(node, args, _length(node, clocks))
+        return _indicator(node, args, clock_length(node, clocks))
     if op == "pick":
         return args[0][node.value]
     if op == "resample":
@@ -141,20 +142,22 @@ def _evaluate_node(
         return _resample(args[0], clocks.columns(inner)[1], clocks.columns(outer)[1])
     if op == "program":
         program: Program = node.value
-        return run_loop(program, args, _length(node, clocks), _state_for(node, clocks, state))
+        return run_loop(program, args, clock_length(node, clocks), _state_for(node, clocks, state))
     raise ValueError(f"unknown node op {op!r}")
 
 
-def _placeholder(node: Node, n: int) -> Column:
+def placeholder(node: Node, n: int) -> Column:
+    """What stands for a node the fill loop computes bar by bar: na, or false."""
     return np.zeros(n, dtype=np.bool_) if node.type == "bool" else np.full(n, np.nan)
 
 
-def _length(node: Node, clocks: _Clocks) -> int:
+def clock_length(node: Node, clocks: Clocks) -> int:
+    """How many bars the node's clock has."""
     return len(clocks.columns(node.clock)[0])
 
 
 def _state_for(
-    node: Node, clocks: _Clocks, state: Mapping[str, np.ndarray] | None
+    node: Node, clocks: Clocks, state: Mapping[str, np.ndarray] | None
 ) -> dict[str, np.ndarray] | None:
     if state is None or node.clock.seconds != clocks.graph.base.seconds:
         return None

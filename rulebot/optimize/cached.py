@@ -49,7 +49,7 @@ class SharedColumns:
         """Columns computed (not found), by node op: what the sharing saved is visible."""
         self._signatures: dict[tuple[Any, ...], int] = {}
         self._columns: OrderedDict[Hashable, Column] = OrderedDict()
-        self._clocks: vectorised._Clocks | None = None
+        self._clocks: vectorised.Clocks | None = None
         self._base: Clock | None = None
         self._last: dict[int, int] = {}
         """The signature of each node of the graph evaluated last."""
@@ -64,7 +64,8 @@ class SharedColumns:
         signatures: dict[int, int] = {}
         for node in graph.nodes:
             if placeholders is not None and node.id in placeholders:
-                values[node.id] = vectorised._placeholder(node, vectorised._length(node, clocks))
+                length = vectorised.clock_length(node, clocks)
+                values[node.id] = vectorised.placeholder(node, length)
                 continue
             key = (
                 node.op,
@@ -83,7 +84,7 @@ class SharedColumns:
                 continue
             self.misses += 1
             self.computed[node.op] += 1
-            column = vectorised._evaluate_node(node, values, clocks, None)
+            column = vectorised.evaluate_node(node, values, clocks, None)
             values[node.id] = column
             self._keep(signature, column)
         self._last = signatures
@@ -124,11 +125,11 @@ class SharedColumns:
             self._intervals[market] = bar_interval_ms(self.bars[market].timestamp)
         return self._intervals[market]
 
-    def _clocks_for(self, graph: Graph) -> vectorised._Clocks:
+    def _clocks_for(self, graph: Graph) -> vectorised.Clocks:
         """The clocks depend on the graph's base clock only, the same for every trial of a
         strategy: aggregated higher-timeframe bars are built once too."""
         if self._clocks is None or self._base != graph.base:
-            self._clocks = vectorised._Clocks(graph, self.bars)
+            self._clocks = vectorised.Clocks(graph, self.bars)
             self._base = graph.base
         return self._clocks
 

@@ -70,7 +70,7 @@ def load_market_data(
     funding: FundingRates | None = None,
 ) -> MarketData:
     """The candles `backtest` would read for `strategy` (the shipped ones when `data` is None)."""
-    candles = engine._market_data(strategy, data)
+    candles = engine.market_data(strategy, data)
     market = strategy.markets[0]
     if funding is None and data is None and market in engine.SHIPPED_FUNDING:
         funding = shipped_funding(engine.SHIPPED_FUNDING[market])
@@ -87,18 +87,18 @@ def prepare(
 ) -> Dataset:
     """The bars of one period, as `backtest(..., days=, start_ms=, end_ms=)` builds them."""
     market = strategy.markets[0]
-    windowed = {m: engine._window(c, days, start_ms, end_ms) for m, c in data.candles.items()}
-    bars = {m: engine._on_timeframe(c, strategy, m) for m, c in windowed.items()}
+    windowed = {m: engine.in_period(c, days, start_ms, end_ms) for m, c in data.candles.items()}
+    bars = {m: engine.on_timeframe(c, strategy, m) for m, c in windowed.items()}
     rates = None
     if data.funding is not None:
-        rates = engine._funding_on_bars(data.funding, bars[market])
+        rates = engine.funding_on_bars(data.funding, bars[market])
     leg_funding = None
     markets = list(strategy.markets)
     if len(markets) > 1 and data.shipped and any(m in engine.SHIPPED_FUNDING for m in markets):
         n = len(bars[markets[0]])
         leg_funding = np.stack(
             [
-                engine._funding_on_bars(shipped_funding(engine.SHIPPED_FUNDING[m]), bars[m])
+                engine.funding_on_bars(shipped_funding(engine.SHIPPED_FUNDING[m]), bars[m])
                 if m in engine.SHIPPED_FUNDING
                 else np.zeros(n)
                 for m in markets

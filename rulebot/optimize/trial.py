@@ -108,7 +108,7 @@ def _signals(
     def stack(node_ids: Sequence[int]) -> np.ndarray:
         return shared.stacked(node_ids, values, n)
 
-    columns = engine._signal_columns(graph, strategy, bars, values, dataset.funding, floats)
+    columns = engine.signal_columns(graph, strategy, bars, values, dataset.funding, floats)
     return columns, position_rules(graph, values, n, stack)
 
 
@@ -119,7 +119,7 @@ def _fill_spread(
     settings: FillSettings,
     shared: SharedColumns,
 ) -> tuple[SignalColumns, SimResult]:
-    """Every leg at once, as the backtest fills a spread (`engine._fill_legs`), from shared
+    """Every leg at once, as the backtest fills a spread (`engine.fill_legs`), from shared
     columns."""
     if position_dependents(graph):
         raise engine.BacktestError(
@@ -131,7 +131,7 @@ def _fill_spread(
         spread = simulate_legs(legs, settings)
     except ValueError as problem:
         raise engine.BacktestError(f"`{strategy.name}`: {problem}") from None
-    return columns, engine._spread_result(spread)
+    return columns, engine.spread_result(spread)
 
 
 __all__ = ["TrialOutcome", "fill", "run_trial", "signals"]
