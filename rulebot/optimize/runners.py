@@ -87,6 +87,20 @@ def run_batch(workload: Workload, period: str, batch: Sequence[Params]) -> list[
     ]
 
 
+def held_bytes() -> int:
+    """What this thread's column stores hold, in bytes (0 once its searches are over)."""
+    stores: dict[tuple[str, str], SharedColumns] = getattr(_local, "stores", None) or {}
+    return sum(store.held_bytes for store in stores.values())
+
+
+def forget(workload: Workload) -> None:
+    """Drop this thread's column stores of `workload`: the search running here is over, and its
+    columns (up to the budget) would otherwise stay for as long as the thread lives."""
+    stores: dict[tuple[str, str], SharedColumns] = getattr(_local, "stores", None) or {}
+    for key in [key for key in stores if key[0] == workload.token]:
+        del stores[key]
+
+
 _installed: Workload | None = None
 
 
@@ -143,7 +157,7 @@ class SerialRunner:
             yield run_batch(self.workload, period, batch)
 
     def close(self) -> None:
-        return None
+        forget(self.workload)
 
 
 class ProcessRunner:
@@ -249,6 +263,8 @@ __all__ = [
     "Workload",
     "batches",
     "column_budget",
+    "forget",
+    "held_bytes",
     "keep_freed_memory",
     "run_batch",
     "runner_for",

@@ -7,9 +7,19 @@ import distributed
 import pytest
 
 from rulebot import load_rules
+from rulebot.backtesting.engine import with_strategy_limits
 from rulebot.backtesting.fills import FillSettings
-from rulebot.optimize.runners import DaskRunner, RunnerError, Workload, batches
+from rulebot.optimize.dataset import load_market_data, prepare
+from rulebot.optimize.runners import (
+    DaskRunner,
+    RunnerError,
+    SerialRunner,
+    Workload,
+    batches,
+    held_bytes,
+)
 from rulebot.optimize.search import optimize
+from rulebot.optimize.space import build_space
 from tests.conftest import RULES
 
 OVERRIDES = ["key_value=1..3:1", "atr_period=5,10", "allow_short=true,false"]
@@ -72,3 +82,20 @@ def test_batches_are_neighbours_and_keep_every_worker_busy() -> None:
     assert [p for batch in cut for p in batch] == params
     assert len(cut) >= 8
     assert batches([], 4) == []
+
+
+def test_a_search_in_this_process_lets_its_columns_go_when_it_ends(strategy) -> None:
+    """The columns a search keeps in this process (up to the budget) are dropped when it
+    ends: a backtest after it must not run on a heap full of a finished search's columns."""
+    dataset = prepare(strategy, load_market_data(strategy), days=3)
+    settings = with_strategy_limits(FillSettings(), strategy)
+    workload = Workload(strategy, settings, {dataset.key: dataset})
+    runner = SerialRunner(workload)
+    params = list(build_space(strategy, OVERRIDES).grid())[:4]
+    outcomes = [o for batch in runner.map(dataset.key, params) for o in batch]
+    assert [o.error for o in outcomes] == [None] * 4
+    assert held_bytes() > 0  # kept between the batches of a search
+    runner.close()
+    assert held_bytes() == 0
+    optimize(strategy, overrides=OVERRIDES, jobs=1, days=3, method="random", trials=3)
+    assert held_bytes() == 0
