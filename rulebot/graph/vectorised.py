@@ -98,7 +98,9 @@ def position_dependents(graph: Graph) -> set[int]:
 
 def outputs(graph: Graph, values: Mapping[int, Column]) -> dict[str, Column]:
     """The named outputs (`entry.long`, `size`, ...) as full-length base columns."""
-    n = max((len(v) for v in values.values() if np.ndim(v)), default=0)
+    # the longest column (an indicator's tuple of outputs is read through its `pick` nodes;
+    # np.ndim would copy the tuple into one array to answer)
+    n = max((len(v) for v in values.values() if isinstance(v, np.ndarray) and v.ndim), default=0)
     return {name: np.broadcast_to(values[i], (n,)) for name, i in graph.outputs.items()}
 
 
