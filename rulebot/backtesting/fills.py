@@ -233,7 +233,7 @@ def _compiled(function: _Function) -> _Function:
     With its runtime, compiled code counts references to every array it handles, with atomic
     operations at each call of a helper; on every bar held that cost more than the arithmetic
     (measured: the loop ran over twice as slow with it). Nothing here allocates (the caller
-    passes every array, scratch included), so nothing needs the runtime."""
+    passes every array, the rules' registers included), so nothing needs the runtime."""
     return numba.njit(cache=True, _nrt=False)(function) if numba is not None else function
 
 
@@ -446,6 +446,10 @@ _K_CONST, _K_INPUT, _K_STATE, _K_RESULT = 0, 1, 2, 3
 _OP_COPY, _OP_NEG, _OP_NOT, _OP_ADD, _OP_SUB, _OP_MUL, _OP_DIV = 0, 1, 2, 3, 4, 5, 6
 _OP_LT, _OP_LE, _OP_GT, _OP_GE, _OP_EQ, _OP_NE, _OP_AND, _OP_OR = 7, 8, 9, 10, 11, 12, 13, 14
 _OP_ABS, _OP_MAX, _OP_MIN, _OP_NZ, _OP_NA, _OP_CHOOSE = 15, 16, 17, 18, 19, 20
+# The loop runs the code on registers: 0 holds 0.0 (an operand a row does not use), then the
+# position state (bars_in_trade, entry_price, position), the constants, each input column's value
+# at this bar and each instruction's result (see `_registers`).
+_R_ZERO, _R_STATE, _R_CONSTS = 0, 1, 4
 RULE_TARGETS = (
     "entry_long",
     "exit_long",
@@ -464,45 +468,28 @@ def _apply_rules(
     state: np.ndarray,
     table: np.ndarray,
     code: np.ndarray,
-    consts: np.ndarray,
     inputs: np.ndarray,
-    results: np.ndarray,
-    position: np.ndarray,
-    operands: np.ndarray,
+    registers: np.ndarray,
     flags: np.ndarray,
     values: np.ndarray,
 ) -> None:
     """Write this bar's position-reading signals, from the position held at this close, with
-    numpy's float semantics (x/0 is ±inf, NaN compares false). Operands are read inline: this
-    runs on every bar, and calls that numba does not inline cost more than the arithmetic."""
+    numpy's float semantics (x/0 is ±inf, NaN compares false). The code runs on registers
+    (`_registers`): every operand is one register, so reading it takes no test of its kind."""
     side = state[_SIDE]
-    position[0] = bar - state[_ENTRY_INDEX] if side != 0.0 else 0.0  # bars_in_trade
-    position[1] = state[_ENTRY_PRICE] if side != 0.0 else np.nan  # entry_price
-    position[2] = 1.0 if side > 0.0 else (-1.0 if side < 0.0 else 0.0)  # position
+    registers[_R_STATE] = bar - state[_ENTRY_INDEX] if side != 0.0 else 0.0  # bars_in_trade
+    registers[_R_STATE + 1] = state[_ENTRY_PRICE] if side != 0.0 else np.nan  # entry_price
+    registers[_R_STATE + 2] = 1.0 if side > 0.0 else (-1.0 if side < 0.0 else 0.0)  # position
     for k in range(table.shape[0]):
         target = table[k, 2]
         if (target == 1 and not side > 0.0) or (target == 3 and not side < 0.0):
             continue  # an exit for the side not held: `decide` does not read it at this close
-        first = table[k, 0]
-        count = table[k, 1]
+        for column in range(table[k, 3], table[k, 4]):  # this rule's input columns, at this bar
+            registers[table[k, 5] + column] = inputs[column, bar]
         r = 0.0
-        for j in range(count):
-            row = first + j
-            for slot in range(3):
-                kind = code[row, 1 + 2 * slot]
-                where = code[row, 2 + 2 * slot]
-                if kind == _K_CONST:
-                    operands[slot] = consts[where]
-                elif kind == _K_INPUT:
-                    operands[slot] = inputs[where, bar]
-                elif kind == _K_STATE:
-                    operands[slot] = position[where]
-                elif kind == _K_RESULT:
-                    operands[slot] = results[where]
-                else:
-                    operands[slot] = 0.0
-            a = operands[0]
-            b = operands[1]
+        for row in range(table[k, 0], table[k, 0] + table[k, 1]):
+            a = registers[code[row, 1]]
+            b = registers[code[row, 2]]
             op = code[row, 0]
             # dispatch by halves: a chain of 21 tests costs more than most of the ops
             if op <= _OP_DIV:
@@ -553,8 +540,8 @@ def _apply_rules(
             elif op == _OP_NA:
                 r = 1.0 if a != a else 0.0
             else:  # _OP_CHOOSE
-                r = b if a != 0.0 else operands[2]
-            results[j] = r
+                r = b if a != 0.0 else registers[code[row, 3]]
+            registers[code[row, 4]] = r
         if target < 4:
             flags[target, bar] = r != 0.0
         else:
@@ -589,16 +576,15 @@ def _fill_loop(
     trades: np.ndarray,
     rule_table: np.ndarray,
     rule_code: np.ndarray,
-    rule_consts: np.ndarray,
     rule_inputs: np.ndarray,
+    registers: np.ndarray,
     flags: np.ndarray,
     values: np.ndarray,
-    scratch: np.ndarray,
 ) -> int:
     """Run every bar; write equity, position and the trade table; return the trade count.
     `flags`/`values` are the signal and value columns stacked (rows in RULE_TARGETS order), so
-    position rules can write them at each close; `scratch` holds the rules' working values
-    (6 + one per instruction), allocated by the caller: the loop allocates nothing."""
+    position rules can write them at each close; the rules run on `registers` (`_registers`),
+    allocated by the caller: the loop allocates nothing."""
     n = close.shape[0]
     state[:] = 0.0
     state[_CASH] = initial_equity
@@ -606,9 +592,6 @@ def _fill_loop(
     pending_side = 0.0
     pending_bar = 0
     pending_equity = 0.0
-    position_now = scratch[0:3]
-    operands = scratch[3:6]
-    results = scratch[6:]
     protected = stop_mode != _NONE or take_mode != _NONE or trail_mode != _NONE
     # While flat with nothing pending, a bar without an entry signal changes nothing but the
     # mark, so the loop runs ahead to the next entry signal, unless a position rule decides
@@ -665,19 +648,7 @@ def _fill_loop(
 
         side = state[_SIDE]
         if rule_table.shape[0] > 0:
-            _apply_rules(
-                i,
-                state,
-                rule_table,
-                rule_code,
-                rule_consts,
-                rule_inputs,
-                results,
-                position_now,
-                operands,
-                flags,
-                values,
-            )
+            _apply_rules(i, state, rule_table, rule_code, rule_inputs, registers, flags, values)
         equity = state[_CASH] + side * state[_SIZE] * close[i]
         exit_reason, open_side = decide(
             side, entry_long[i], exit_long[i], entry_short[i], exit_short[i]
@@ -865,13 +836,9 @@ def simulate(
         equity,
         position,
         table,
-        rules.table,
-        rules.code,
-        rules.consts,
-        rules.inputs,
+        *_registers(rules),
         stacked_flags,
         stacked_values,
-        np.empty(6 + len(rules.code)),
     )
     trades = _trade_records(table[:count])
     return SimResult(
@@ -881,6 +848,37 @@ def simulate(
         fees_paid=float(trades["fees"].sum()),
         funding_paid=float(trades["funding"].sum()),
     )
+
+
+def _registers(rules: PositionRules) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The rules as register code for the loop: a table of (first instruction, count, target,
+    first and end input column, the register of input column 0), the instructions as
+    (op, register of each operand, register of the result), the inputs, and the registers
+    with the zero and the constants in place."""
+    consts = len(rules.consts)
+    inputs = len(rules.inputs)
+    input_base = _R_CONSTS + consts
+    result_base = input_base + inputs
+    registers = np.zeros(result_base + len(rules.code))
+    registers[_R_CONSTS:input_base] = rules.consts
+    table = np.zeros((len(rules.table), 6), dtype=np.int64)
+    code = np.zeros((len(rules.code), 5), dtype=np.int64)
+    for k, (first, count, target) in enumerate(rules.table):
+        rows = rules.code[first : first + count]
+        read = rows[:, 1:7:2] == _K_INPUT
+        columns = rows[:, 2:7:2][read]
+        low, high = (int(columns.min()), int(columns.max()) + 1) if len(columns) else (0, 0)
+        table[k] = (first, count, target, low, high, input_base)
+        # where each kind of operand starts among the registers (a result: in this rule's rows)
+        base = {_K_CONST: _R_CONSTS, _K_INPUT: input_base, _K_STATE: _R_STATE}
+        base[_K_RESULT] = result_base + first
+        for row, instruction in enumerate(rows, start=first):
+            code[row, 0] = instruction[0]
+            for slot in range(3):
+                kind, where = instruction[1 + 2 * slot], instruction[2 + 2 * slot]
+                code[row, 1 + slot] = base[kind] + where if kind in base else _R_ZERO
+            code[row, 4] = result_base + row
+    return table, code, np.ascontiguousarray(rules.inputs, dtype=np.float64), registers
 
 
 def _trade_records(table: np.ndarray) -> np.ndarray:

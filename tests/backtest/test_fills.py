@@ -632,3 +632,69 @@ def test_inputs_are_checked():
         simulate(replace(columns, close=np.ones(2)), FillSettings())
     with pytest.raises(ValueError, match="fill_at"):
         FillSettings(fill_at="midpoint")  # type: ignore[arg-type]
+
+
+OPS = {  # the loop's op codes (fills.py) and what each means, in numpy
+    0: lambda a, b, c: a,
+    1: lambda a, b, c: -a,
+    2: lambda a, b, c: (a == 0).astype(float),
+    3: np.add,
+    4: np.subtract,
+    5: np.multiply,
+    6: lambda a, b, c: np.divide(a, b),
+    7: lambda a, b, c: (a < b).astype(float),
+    8: lambda a, b, c: (a <= b).astype(float),
+    9: lambda a, b, c: (a > b).astype(float),
+    10: lambda a, b, c: (a >= b).astype(float),
+    11: lambda a, b, c: (a == b).astype(float),
+    12: lambda a, b, c: (a != b).astype(float),
+    13: lambda a, b, c: ((a != 0) & (b != 0)).astype(float),
+    14: lambda a, b, c: ((a != 0) | (b != 0)).astype(float),
+    15: lambda a, b, c: np.abs(a),
+    16: lambda a, b, c: np.maximum(a, b),
+    17: lambda a, b, c: np.minimum(a, b),
+    18: lambda a, b, c: np.where(np.isnan(a), b, a),
+    19: lambda a, b, c: np.isnan(a).astype(float),
+    20: lambda a, b, c: np.where(a != 0, b, c),
+}
+
+
+@pytest.mark.parametrize("op", sorted(OPS))
+def test_every_rule_op_computes_what_numpy_does(op: int):
+    """A rule `entry long when op(a, b, c) > 0.5` decides exactly as the column numpy computes
+    for the same condition, with NaN, zeros and infinities among the inputs."""
+    market = real_market("eth_btc_5m.csv", seed=op)
+    n = len(market["close"])
+    rng = np.random.default_rng(op)
+    inputs = rng.choice([0.0, 0.3, 1.0, -2.0, np.nan, np.inf, -np.inf], size=(3, n))
+    inputs[:, ::3] = rng.normal(0.0, 1.0, size=(3, len(inputs[0, ::3])))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = OPS[op](*inputs) > 0.5
+    const, from_input, result, greater = fills._K_CONST, fills._K_INPUT, fills._K_RESULT, 9
+    rules = fills.PositionRules(
+        table=np.array([(0, 2, 0)]),  # two instructions, target entry_long
+        code=np.array(
+            [
+                (op, from_input, 0, from_input, 1, from_input, 2),
+                (greater, result, 0, const, 0, -1, -1),
+            ]
+        ),
+        consts=np.array([0.5]),
+        inputs=inputs,
+    )
+    assert greater == fills._OP_GT
+    columns = SignalColumns(
+        **{**market, "entry_long": expected},
+        size_mode="equity",
+        stop_mode="none",
+        stop_value=np.zeros(n),
+        take_mode="none",
+        take_value=np.zeros(n),
+        trail_mode="none",
+        trail_value=np.zeros(n),
+    )
+    settings = FillSettings(taker_fee=0.001)
+    by_column = simulate(columns, settings)
+    by_rule = simulate(replace(columns, entry_long=np.zeros(n, dtype=bool)), settings, rules)
+    assert len(by_column.trades) > 5
+    assert_same(by_column, by_rule)
