@@ -48,7 +48,8 @@ class Redactor:
     `0xABC...`, `abc...` and `0xabc...` are all caught; any other secret matches as written.
     """
 
-    def __init__(self, secrets: Iterable[str]) -> None:
+    def __init__(self, secrets: Iterable[str], replacement: str = REDACTED) -> None:
+        self.replacement = replacement
         patterns = []
         for secret in sorted({s.strip() for s in secrets}, key=len, reverse=True):
             if len(secret) < MIN_SECRET_CHARS:
@@ -66,7 +67,7 @@ class Redactor:
     def __call__(self, text: str) -> str:
         if self._pattern is None:
             return text
-        return self._pattern.sub(REDACTED, text)
+        return self._pattern.sub(self.replacement, text)
 
     def __repr__(self) -> str:
         return f"Redactor({'on' if self else 'off'})"  # never the secrets themselves

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
+from rulebot import logs
 from rulebot.notify.message import Message
 
 _HIDDEN = "***"
@@ -19,10 +20,12 @@ _SHORTEST = 6  # shorter "secrets" would mask ordinary words
 
 
 class Redactor:
-    """Replaces each secret it knows (and the parts of a secret URL) with `***`."""
+    """Replaces each secret it knows (and the parts of a secret URL) with `***`. A hex secret
+    (the API private key) matches in any case, with or without `0x`, as in the logs."""
 
     def __init__(self, secrets: Iterable[SecretStr | str | None] = ()) -> None:
         self._secrets: set[str] = set()
+        self._matcher: logs.Redactor | None = None
         for secret in secrets:
             self.add(secret)
 
@@ -37,11 +40,12 @@ class Redactor:
             path = rest.partition("/")[2]
             parts |= {path, path.partition("?")[0], path.partition("?")[2]}
         self._secrets |= {p for p in parts if len(p) >= _SHORTEST}
+        self._matcher = None
 
     def __call__(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, _HIDDEN)
-        return text
+        if self._matcher is None:
+            self._matcher = logs.Redactor(self._secrets, replacement=_HIDDEN)
+        return self._matcher(text)
 
 
 class SendError(Exception):

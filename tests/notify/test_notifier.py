@@ -178,12 +178,14 @@ async def test_secrets_are_redacted_from_what_is_sent(receiver: Receiver) -> Non
     channels = build_channels(settings, {"HOOK": f"{receiver.url}/hook"}, redact)
     notifier = Notifier(channels, settings, redact)
     async with notifier.running():
-        notifier(Notice("crash", T0, f"signer refused key 0x{key}", {"detail": key}))
+        shouted = f"0X{key.upper()}"  # a key in any case, with or without 0x, as in the logs
+        message = f"signer refused key 0x{key}, then {shouted}"
+        notifier(Notice("crash", T0, message, {"detail": key, "again": key.upper()}))
         await wait_for(lambda: notifier.delivered == 1)
     (post,) = receiver.posts
-    assert key not in str(post.body)
-    assert post.body["notices"][0]["message"] == "signer refused key 0x***"
-    assert post.body["notices"][0]["data"] == {"detail": "***"}
+    assert key not in str(post.body).lower()
+    assert post.body["notices"][0]["message"] == "signer refused key ***, then ***"
+    assert post.body["notices"][0]["data"] == {"detail": "***", "again": "***"}
 
 
 async def test_without_channels_the_notifier_does_nothing() -> None:
