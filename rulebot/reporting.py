@@ -32,6 +32,7 @@ from typing import Annotated, Any, Final
 import typer
 
 from rulebot import __version__
+from rulebot.runtime.journal import dry_run_journal
 from rulebot.runtime.messages import EquitySnapshot, Fill, StrategyPosition
 from rulebot.runtime.positions import ENTRY_PRICE_QUANTUM, apply_fill, signed_size
 
@@ -384,11 +385,6 @@ def _equity_drawdown(snapshots: Sequence[EquitySnapshot]) -> tuple[Decimal | Non
 
 
 # --- reading the journal ----------------------------------------------------------------------
-
-
-def dry_run_journal(path: Path) -> Path:
-    """Where a dry run keeps its paper fills, beside the live journal (see docs/running.md)."""
-    return path.with_name(path.stem + ".dry-run" + path.suffix)
 
 
 def journal_path(journal: str | None, config_path: str | None) -> Path:

@@ -27,7 +27,7 @@ from rulebot.lint import discover
 from rulebot.notify.build import NotifySetupError, build_notifier
 from rulebot.notify.notifier import Notifier
 from rulebot.runtime.engine import Engine
-from rulebot.runtime.journal import Journal
+from rulebot.runtime.journal import Journal, dry_run_journal
 from rulebot.runtime.reload import (
     ConfigChanged,
     Reloaded,
@@ -199,7 +199,7 @@ async def _run(
     stop = stop or asyncio.Event()
     journal_path = options.journal or Path(config.runtime.journal)
     if config.dry_run:  # paper fills: a journal of their own, fresh each run (see docs/running.md)
-        journal_path = journal_path.with_name(journal_path.stem + ".dry-run" + journal_path.suffix)
+        journal_path = dry_run_journal(journal_path)
         for stale in (journal_path, Path(f"{journal_path}-wal"), Path(f"{journal_path}-shm")):
             stale.unlink(missing_ok=True)
     async with venue_for(config, options) as (venue, url, _sim):

@@ -147,6 +147,12 @@ class Run:
     stop_reason: str
 
 
+def dry_run_journal(path: Path) -> Path:
+    """Where a dry run keeps its paper fills: beside the live journal, never in it (see
+    docs/running.md). `rulebot run` writes it and `rulebot report` reads it."""
+    return path.with_name(path.stem + ".dry-run" + path.suffix)
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
