@@ -491,7 +491,7 @@ def _apply_rules(
             a = registers[code[row, 1]]
             b = registers[code[row, 2]]
             op = code[row, 0]
-            # dispatch by halves: a chain of 21 tests costs more than most of the ops
+            # ops in groups: arithmetic, then comparisons and logic, then functions
             if op <= _OP_DIV:
                 if op == _OP_COPY:
                     r = a
