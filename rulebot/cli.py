@@ -12,6 +12,7 @@ import typer
 
 from rulebot import __version__
 from rulebot.checks import check_cli
+from rulebot.cli_options import Config, Data, Days, Funding
 from rulebot.lint import UsageError, exit_code, lint, render_json, render_text
 from rulebot.optimize.command import optimize_command
 from rulebot.reporting import report_app
@@ -105,29 +106,16 @@ def _tolerate_unencodable_output() -> None:
 @app.command("backtest")
 def backtest_command(
     rules: Annotated[str, typer.Argument(help="A rule file or a folder of them.")],
-    days: Annotated[
-        float | None, typer.Option("--days", help="Only the last N days of data.")
-    ] = None,
+    days: Days = None,
     start: Annotated[
         str | None, typer.Option("--start", help="First day (YYYY-MM-DD, UTC).")
     ] = None,
     end: Annotated[
         str | None, typer.Option("--end", help="Day after the last (YYYY-MM-DD, UTC).")
     ] = None,
-    data: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--data",
-            help="Candles (CSV or Parquet): FILE for the strategy's market, or MARKET=FILE. "
-            "Default: the candles the project ships.",
-        ),
-    ] = None,
-    funding: Annotated[
-        str | None, typer.Option("--funding", help="Funding rates (timestamp,rate) for perps.")
-    ] = None,
-    config: Annotated[
-        str | None, typer.Option("--config", "-c", help="rulebot.yaml (fees, equity, sizes).")
-    ] = None,
+    data: Data = None,
+    funding: Funding = None,
+    config: Config = None,
     strategy: Annotated[
         str, typer.Option("--strategy", "-s", help="Which strategy of a folder, or all.")
     ] = "all",

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from rulebot.cli_options import Config, Data, Days, Funding
+
 USAGE_ERROR = 2
 INTERRUPTED = 130
 
@@ -24,23 +26,10 @@ class Method(StrEnum):
 
 def optimize_command(
     rule: Annotated[str, typer.Argument(help="A rule file (or a folder holding one strategy).")],
-    days: Annotated[
-        float | None, typer.Option("--days", help="Only the last N days of data.")
-    ] = None,
-    data: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--data",
-            help="Candles (CSV or Parquet): FILE for the strategy's market, or MARKET=FILE. "
-            "Default: the candles the project ships.",
-        ),
-    ] = None,
-    funding: Annotated[
-        str | None, typer.Option("--funding", help="Funding rates (timestamp,rate) for perps.")
-    ] = None,
-    config: Annotated[
-        str | None, typer.Option("--config", "-c", help="rulebot.yaml (fees, equity, sizes).")
-    ] = None,
+    days: Days = None,
+    data: Data = None,
+    funding: Funding = None,
+    config: Config = None,
     strategy: Annotated[
         str | None, typer.Option("--strategy", "-s", help="Which strategy of a folder.")
     ] = None,
