@@ -228,30 +228,22 @@ class LiveSpread(Warming):
         return float(sum(leg.size for leg in self.legs.values()))
 
     def snapshot(self) -> dict[str, object]:
-        tf = self.strategy.timeframe_seconds * 1000
-        last = self.last_time or 0
         return {
             "side": self.side,
             "legs": {
                 m: [leg.side, str(leg.size), str(leg.entry_price)] for m, leg in self.legs.items()
             },
-            "entry_time": last - (self.bar - self.entry_bar) * tf,
+            "entry_time": self.bar_time(self.entry_bar),
             "notional": self.notional,
             "stop": None if math.isnan(self.stop) else self.stop,
             "take": None if math.isnan(self.take) else self.take,
             "trail": None if math.isnan(self.trail) else self.trail,
             "best": self.best,
-            "cooldown_until_time": last + (self.cooldown_until - self.bar) * tf,
+            "cooldown_until_time": self.bar_time(self.cooldown_until),
             "closed_pnl": str(self.closed_pnl),
         }
 
     def restore(self, state: Mapping[str, object]) -> None:
-        tf = self.strategy.timeframe_seconds * 1000
-        last = self.last_time or 0
-
-        def index(time: object) -> int:
-            return self.bar - (last - int(time)) // tf  # type: ignore[call-overload]
-
         def number(value: object) -> float:
             return math.nan if value is None else float(value)  # type: ignore[arg-type]
 
@@ -262,11 +254,11 @@ class LiveSpread(Warming):
             m: Leg(float(side), Decimal(size), Decimal(price))
             for m, (side, size, price) in legs.items()
         }
-        self.entry_bar = index(state["entry_time"])
+        self.entry_bar = self.bar_index(state["entry_time"])
         self.notional = float(state["notional"])  # type: ignore[arg-type]
         self.stop, self.take = number(state["stop"]), number(state["take"])
         self.trail, self.best = number(state["trail"]), float(state["best"])  # type: ignore[arg-type]
-        self.cooldown_until = index(state["cooldown_until_time"])
+        self.cooldown_until = self.bar_index(state["cooldown_until_time"])
         self.closed_pnl = Decimal(str(state["closed_pnl"]))
 
     def _amount(self, kind: str) -> float:

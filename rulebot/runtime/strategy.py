@@ -106,7 +106,18 @@ class Warming:
     history bars. Needs `graph`, `bar` and `_feed` from the class it is mixed into."""
 
     graph: Graph
+    strategy: ir.Strategy
     bar: int
+    last_time: int | None
+
+    def bar_time(self, bar: int) -> int:
+        """The open time of bar index `bar` (snapshots store times: a restart counts afresh)."""
+        return (self.last_time or 0) + (bar - self.bar) * self.strategy.timeframe_seconds * 1000
+
+    def bar_index(self, time: object) -> int:
+        """The bar index of open time `time`, as `bar_time` wrote it."""
+        tf = self.strategy.timeframe_seconds * 1000
+        return self.bar - ((self.last_time or 0) - int(time)) // tf  # type: ignore[call-overload]
 
     @property
     def warm_after(self) -> int:
@@ -327,42 +338,34 @@ class LiveStrategy(Warming):
         """What a restart needs to carry on as if it had not stopped (JSON-ready); bar indexes
         become bar times, since a restarted strategy counts its bars afresh."""
         h = self.holding
-        tf = self.strategy.timeframe_seconds * 1000
-        last = self.last_time or 0
         return {
             "side": h.side,
             "size": h.size,
             "entry_price": _json_float(h.entry_price),
-            "entry_time": last - (self.bar - h.entry_bar) * tf,
+            "entry_time": self.bar_time(h.entry_bar),
             "extreme": _json_float(h.extreme),
             "stop": _json_float(h.stop),
             "take": _json_float(h.take),
             "trail_kind": h.trail_kind,
             "trail_amount": h.trail_amount,
-            "cooldown_until_time": last + (self.cooldown_until - self.bar) * tf,
+            "cooldown_until_time": self.bar_time(self.cooldown_until),
             "closed_pnl": str(self.closed_pnl),
         }
 
     def restore(self, state: Mapping[str, object]) -> None:
         """Take back a `snapshot` after warming up on history (bar times become indexes)."""
-        tf = self.strategy.timeframe_seconds * 1000
-        last = self.last_time or 0
-
-        def index(time: object) -> int:
-            return self.bar - (last - int(time)) // tf  # type: ignore[call-overload]
-
         self.holding = Holding(
             side=float(state["side"]),  # type: ignore[arg-type]
             size=float(state["size"]),  # type: ignore[arg-type]
             entry_price=_from_json(state["entry_price"]),
-            entry_bar=index(state["entry_time"]),
+            entry_bar=self.bar_index(state["entry_time"]),
             extreme=_from_json(state["extreme"]),
             stop=_from_json(state["stop"]),
             take=_from_json(state["take"]),
             trail_kind=int(state["trail_kind"]),  # type: ignore[call-overload]
             trail_amount=float(state["trail_amount"]),  # type: ignore[arg-type]
         )
-        self.cooldown_until = index(state["cooldown_until_time"])
+        self.cooldown_until = self.bar_index(state["cooldown_until_time"])
         self.closed_pnl = Decimal(str(state["closed_pnl"]))
 
     def _pending_protection(self, kind: str) -> tuple[int, float]:
