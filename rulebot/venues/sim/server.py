@@ -229,24 +229,26 @@ class LighterApi:
         return _ok({"code": wire.OK, "trades": [self.sim.trade_json(t) for t in trades]})
 
     async def candles(self, request: web.Request) -> web.Response:
-        market_id = _int(request, "market_id")
-        resolution = _str(request, "resolution")
-        start = _int(request, "start_timestamp")
-        end = _int(request, "end_timestamp")
-        count_back = _int(request, "count_back")
-        self._need_market(market_id)
+        market_id, resolution, start, end, count_back = self._series(request)
         bars = self.sim.candles(market_id, resolution, start, end, count_back)
         return _ok({"code": wire.OK, "r": resolution, "c": bars})
 
     async def fundings(self, request: web.Request) -> web.Response:
-        market_id = _int(request, "market_id")
-        resolution = _str(request, "resolution")
-        start = _int(request, "start_timestamp")
-        end = _int(request, "end_timestamp")
-        count_back = _int(request, "count_back")
-        self._need_market(market_id)
+        market_id, resolution, start, end, count_back = self._series(request)
         rows = self.sim.fundings(market_id, resolution, start, end, count_back)
         return _ok({"code": wire.OK, "resolution": resolution, "fundings": rows})
+
+    def _series(self, request: web.Request) -> tuple[int, str, int, int, int]:
+        """A time-series query's market (which must exist), resolution, window and count."""
+        query = (
+            _int(request, "market_id"),
+            _str(request, "resolution"),
+            _int(request, "start_timestamp"),
+            _int(request, "end_timestamp"),
+            _int(request, "count_back"),
+        )
+        self._need_market(query[0])
+        return query
 
     async def funding_rates(self, request: web.Request) -> web.Response:
         return _ok({"code": wire.OK, "funding_rates": self.sim.funding_rates()})
