@@ -148,21 +148,17 @@ class Trader:
         return self.send(signed)
 
     def group(self, grouping: int, orders: list[CreateOrderTxReq]) -> Applied:
-        # lighter-sdk 1.1.8's native signer refuses a valid group now and then with "OrderExpiry
-        # is invalid" (the same orders sign on the next try): a signer flake, not the sim's
-        # business, so sign again a few times
-        for _ in range(10):
-            signed = self.client.sign_create_grouped_orders(
+        return self.send(
+            self.client.sign_create_grouped_orders(
                 grouping, orders, nonce=self.nonce, api_key_index=self.key
             )
-            if signed[3] != "OrderExpiry is invalid":
-                break
-            self.client.create_client(self.key)  # a fresh native client for the next try
-        return self.send(signed)
+        )
 
 
-def _in_27_days() -> int:
-    return int(time.time() * 1000) + 27 * 86_400_000
+# The signer refuses a group whose OCO legs (or OTOCO children) differ in expiry, so every
+# grouped order takes this one: an expiry read from the clock per order differs whenever a
+# millisecond passes between two reads, and -1 is resolved per order by the signer alike.
+GROUP_EXPIRY_MS = int(time.time() * 1000) + 27 * 86_400_000
 
 
 def req(
@@ -187,9 +183,7 @@ def req(
         TimeInForce=tif,
         ReduceOnly=int(reduce_only),
         TriggerPrice=trigger,
-        # an explicit expiry, as the signer's single-order path computes from -1: its grouped
-        # path was seen to refuse -1 now and then ("OrderExpiry is invalid")
-        OrderExpiry=0 if tif == IOC and type_ in (LIMIT, MARKET) else _in_27_days(),
+        OrderExpiry=0 if tif == IOC and type_ in (LIMIT, MARKET) else GROUP_EXPIRY_MS,
     )
 
 
