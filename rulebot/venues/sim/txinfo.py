@@ -7,7 +7,7 @@ exists, and whether the order fits the market and the margin, is the exchange's 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rulebot.venues.sim import errors
@@ -210,6 +210,7 @@ def _check_group(grouping_type: int, orders: tuple[OrderRequest, ...]) -> None:
     if grouping_type == ONE_CANCELS_THE_OTHER:
         if any(order.order_type not in TRIGGER_TYPES | {LIMIT} for order in orders):
             raise rejected(errors.INVALID_ORDER_INFO, "OCO legs are limit, stop or target orders")
+        _check_one_expiry(orders)
         return
     parent, *children = orders
     if parent.order_type in TRIGGER_TYPES:
@@ -221,6 +222,16 @@ def _check_group(grouping_type: int, orders: tuple[OrderRequest, ...]) -> None:
             raise rejected(errors.INVALID_ORDER_INFO, "attached orders are sized by their parent")
         if child.is_ask == parent.is_ask:
             raise rejected(errors.INVALID_ORDER_INFO, "attached orders close the parent's side")
+    _check_one_expiry(children if parent.order_expiry_ms == 0 else orders)
+
+
+def _check_one_expiry(orders: Sequence[OrderRequest]) -> None:
+    """The venue's rule for a group: OCO legs, and a parent's attached orders, expire together,
+    as does a parent that expires at all (an IOC parent has none)."""
+    expiries = sorted({order.order_expiry_ms for order in orders})
+    if len(expiries) > 1:
+        detail = "grouped orders must share one OrderExpiry, not " + ", ".join(map(str, expiries))
+        raise rejected(errors.INVALID_ORDER_EXPIRY, detail)
 
 
 def _flag(info: TxInfo, name: str, error: errors.ErrorCode) -> bool:

@@ -833,6 +833,61 @@ def test_malformed_groups_are_refused(venue: Venue) -> None:
     assert (refused.code, refused.message) == (21741, "invalid grouping type")
     one_order = {**info, "Orders": info["Orders"][:1]}
     assert rejection(lambda: venue.exchange.apply(tx_type, one_order)).code == 21742
+    legs = [info["Orders"][0], {**info["Orders"][1], "OrderExpiry": GROUP_EXPIRY_MS + 1}]
+    refused = rejection(lambda: venue.exchange.apply(tx_type, {**info, "Orders": legs}))
+    assert refused.code == 21711 and str(GROUP_EXPIRY_MS + 1) in refused.detail
+
+
+@pytest.mark.parametrize(
+    ("parent_expiry", "child_expiries", "refused"),
+    [
+        (GROUP_EXPIRY_MS, (GROUP_EXPIRY_MS, GROUP_EXPIRY_MS), False),
+        (0, (GROUP_EXPIRY_MS, GROUP_EXPIRY_MS), False),  # a parent without expiry
+        (GROUP_EXPIRY_MS, (GROUP_EXPIRY_MS, GROUP_EXPIRY_MS + 1), True),
+        (GROUP_EXPIRY_MS + 1, (GROUP_EXPIRY_MS, GROUP_EXPIRY_MS), True),
+    ],
+    ids=["all-alike", "parent-without", "children-differ", "parent-differs"],
+)
+def test_a_parent_and_its_attached_orders_expire_together(
+    venue: Venue, parent_expiry: int, child_expiries: tuple[int, int], refused: bool
+) -> None:
+    tx_type, info = venue.alice.decoded(
+        venue.alice.client.sign_create_grouped_orders(
+            SignerClient.GROUPING_TYPE_ONE_TRIGGERS_A_ONE_CANCELS_THE_OTHER,
+            [
+                req(ETH, 299_000, ask=False),
+                req(
+                    0,
+                    280_000,
+                    ask=True,
+                    type_=STOP_LOSS,
+                    tif=IOC,
+                    trigger=290_000,
+                    reduce_only=True,
+                ),
+                req(
+                    0,
+                    320_000,
+                    ask=True,
+                    type_=TAKE_PROFIT,
+                    tif=IOC,
+                    trigger=320_000,
+                    reduce_only=True,
+                ),
+            ],
+            nonce=0,
+            api_key_index=KEY,
+        )
+    )
+    expiries = (parent_expiry, *child_expiries)
+    orders = [
+        {**order, "OrderExpiry": e} for order, e in zip(info["Orders"], expiries, strict=True)
+    ]
+    apply = lambda: venue.exchange.apply(tx_type, {**info, "Orders": orders})  # noqa: E731
+    if refused:
+        assert rejection(apply).code == 21711
+    else:
+        assert len(apply().orders) == 3
 
 
 # --- batches and listeners ---------------------------------------------------------------
