@@ -147,12 +147,13 @@ class Trader:
         )
         return self.send(signed)
 
-    def group(self, grouping: int, orders: list[CreateOrderTxReq]) -> Applied:
-        return self.send(
-            self.client.sign_create_grouped_orders(
-                grouping, orders, nonce=self.nonce, api_key_index=self.key
-            )
+    def sign_group(self, grouping: int, orders: list[CreateOrderTxReq]) -> tuple[Any, ...]:
+        return self.client.sign_create_grouped_orders(
+            grouping, orders, nonce=self.nonce, api_key_index=self.key
         )
+
+    def group(self, grouping: int, orders: list[CreateOrderTxReq]) -> Applied:
+        return self.send(self.sign_group(grouping, orders))
 
 
 # The signer refuses a group whose OCO legs (or OTOCO children) differ in expiry, so every
@@ -185,6 +186,22 @@ def req(
         TriggerPrice=trigger,
         OrderExpiry=0 if tif == IOC and type_ in (LIMIT, MARKET) else GROUP_EXPIRY_MS,
     )
+
+
+def stop_and_target() -> list[CreateOrderTxReq]:
+    """The stop (at 290,000) and target (at 320,000) attached to a long parent, sized by it."""
+    return [
+        req(0, 280_000, ask=True, type_=STOP_LOSS, tif=IOC, trigger=290_000, reduce_only=True),
+        req(0, 320_000, ask=True, type_=TAKE_PROFIT, tif=IOC, trigger=320_000, reduce_only=True),
+    ]
+
+
+def oco_exits() -> list[CreateOrderTxReq]:
+    """A long ETH's stop (at 290,000) and limit target (at 310,000), one canceling the other."""
+    return [
+        req(ETH, 280_000, ask=True, type_=STOP_LOSS, tif=IOC, trigger=290_000, reduce_only=True),
+        req(ETH, 310_000, ask=True, type_=TAKE_PROFIT_LIMIT, trigger=310_000, reduce_only=True),
+    ]
 
 
 @dataclass
@@ -694,12 +711,7 @@ def test_oco_the_first_leg_to_trigger_cancels_the_other(venue: Venue) -> None:
     venue.alice.market(ETH, 301_000)
     applied = venue.alice.group(
         SignerClient.GROUPING_TYPE_ONE_CANCELS_THE_OTHER,
-        [
-            req(
-                ETH, 280_000, ask=True, type_=STOP_LOSS, tif=IOC, trigger=290_000, reduce_only=True
-            ),
-            req(ETH, 310_000, ask=True, type_=TAKE_PROFIT_LIMIT, trigger=310_000, reduce_only=True),
-        ],
+        oco_exits(),
     )
     stop, target = sorted(applied.orders, key=lambda o: o.order_index)
     assert (stop.to_cancel, target.to_cancel) == (target.order_index, stop.order_index)
@@ -716,13 +728,7 @@ def test_oco_the_first_leg_to_trigger_cancels_the_other(venue: Venue) -> None:
 def test_otoco_children_live_once_the_parent_fills_sized_to_its_fill(venue: Venue) -> None:
     applied = venue.alice.group(
         SignerClient.GROUPING_TYPE_ONE_TRIGGERS_A_ONE_CANCELS_THE_OTHER,
-        [
-            req(2 * ETH, 299_900, ask=False, coi=77),
-            req(0, 280_000, ask=True, type_=STOP_LOSS, tif=IOC, trigger=290_000, reduce_only=True),
-            req(
-                0, 320_000, ask=True, type_=TAKE_PROFIT, tif=IOC, trigger=320_000, reduce_only=True
-            ),
-        ],
+        [req(2 * ETH, 299_900, ask=False, coi=77), *stop_and_target()],
     )
     parent, stop, target = sorted(applied.orders, key=lambda o: o.order_index)
     assert parent.to_trigger == (stop.order_index, target.order_index)
@@ -766,13 +772,7 @@ def test_oto_a_parent_filled_on_arrival_arms_its_child(venue: Venue) -> None:
 def test_a_parent_cancelled_unfilled_takes_its_children_with_it(venue: Venue) -> None:
     applied = venue.alice.group(
         SignerClient.GROUPING_TYPE_ONE_TRIGGERS_A_ONE_CANCELS_THE_OTHER,
-        [
-            req(ETH, 299_000, ask=False),
-            req(0, 280_000, ask=True, type_=STOP_LOSS, tif=IOC, trigger=290_000, reduce_only=True),
-            req(
-                0, 320_000, ask=True, type_=TAKE_PROFIT, tif=IOC, trigger=320_000, reduce_only=True
-            ),
-        ],
+        [req(ETH, 299_000, ask=False), *stop_and_target()],
     )
     parent = min(applied.orders, key=lambda o: o.order_index)
     cancelled = venue.alice.cancel(parent.order_index)
@@ -787,13 +787,7 @@ def test_a_parent_cancelled_unfilled_takes_its_children_with_it(venue: Venue) ->
 def test_cancel_all_cancels_a_group_once(venue: Venue) -> None:
     venue.alice.group(
         SignerClient.GROUPING_TYPE_ONE_TRIGGERS_A_ONE_CANCELS_THE_OTHER,
-        [
-            req(ETH, 299_000, ask=False),
-            req(0, 280_000, ask=True, type_=STOP_LOSS, tif=IOC, trigger=290_000, reduce_only=True),
-            req(
-                0, 320_000, ask=True, type_=TAKE_PROFIT, tif=IOC, trigger=320_000, reduce_only=True
-            ),
-        ],
+        [req(ETH, 299_000, ask=False), *stop_and_target()],
     )
     venue.alice.cancel_all()
     history = venue.exchange.inactive_orders(1, None, 10)
@@ -804,30 +798,7 @@ def test_cancel_all_cancels_a_group_once(venue: Venue) -> None:
 
 def test_malformed_groups_are_refused(venue: Venue) -> None:
     tx_type, info = venue.alice.decoded(
-        venue.alice.client.sign_create_grouped_orders(
-            SignerClient.GROUPING_TYPE_ONE_CANCELS_THE_OTHER,
-            [
-                req(
-                    ETH,
-                    280_000,
-                    ask=True,
-                    type_=STOP_LOSS,
-                    tif=IOC,
-                    trigger=290_000,
-                    reduce_only=True,
-                ),
-                req(
-                    ETH,
-                    310_000,
-                    ask=True,
-                    type_=TAKE_PROFIT_LIMIT,
-                    trigger=310_000,
-                    reduce_only=True,
-                ),
-            ],
-            nonce=0,
-            api_key_index=KEY,
-        )
+        venue.alice.sign_group(SignerClient.GROUPING_TYPE_ONE_CANCELS_THE_OTHER, oco_exits())
     )
     refused = rejection(lambda: venue.exchange.apply(tx_type, {**info, "GroupingType": 7}))
     assert (refused.code, refused.message) == (21741, "invalid grouping type")
@@ -852,38 +823,19 @@ def test_a_parent_and_its_attached_orders_expire_together(
     venue: Venue, parent_expiry: int, child_expiries: tuple[int, int], refused: bool
 ) -> None:
     tx_type, info = venue.alice.decoded(
-        venue.alice.client.sign_create_grouped_orders(
+        venue.alice.sign_group(
             SignerClient.GROUPING_TYPE_ONE_TRIGGERS_A_ONE_CANCELS_THE_OTHER,
-            [
-                req(ETH, 299_000, ask=False),
-                req(
-                    0,
-                    280_000,
-                    ask=True,
-                    type_=STOP_LOSS,
-                    tif=IOC,
-                    trigger=290_000,
-                    reduce_only=True,
-                ),
-                req(
-                    0,
-                    320_000,
-                    ask=True,
-                    type_=TAKE_PROFIT,
-                    tif=IOC,
-                    trigger=320_000,
-                    reduce_only=True,
-                ),
-            ],
-            nonce=0,
-            api_key_index=KEY,
+            [req(ETH, 299_000, ask=False), *stop_and_target()],
         )
     )
     expiries = (parent_expiry, *child_expiries)
     orders = [
         {**order, "OrderExpiry": e} for order, e in zip(info["Orders"], expiries, strict=True)
     ]
-    apply = lambda: venue.exchange.apply(tx_type, {**info, "Orders": orders})  # noqa: E731
+
+    def apply() -> Applied:
+        return venue.exchange.apply(tx_type, {**info, "Orders": orders})
+
     if refused:
         assert rejection(apply).code == 21711
     else:
