@@ -21,7 +21,6 @@ import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     GetCoreSchemaHandler,
     PlainSerializer,
@@ -38,6 +37,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError, core_schema
 from rulebot.lang.diagnostics import Diagnostic, Source, Span, render
 from rulebot.lang.yaml_source import compose, kind_name, node_span
 from rulebot.notify.settings import Notifications
+from rulebot.section import Section
 
 BASE_URLS: Final[dict[str, str]] = {
     "mainnet": "https://mainnet.zklighter.elliot.ai",
@@ -204,18 +204,6 @@ class LossLimit:
 
 
 # --- the sections of rulebot.yaml -----------------------------------------------------------
-
-
-class Section(BaseModel):
-    """Shared settings: unknown keys are errors (a typo must never silently mean a default)."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-    )
 
 
 class Network(Section):

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
+from pydantic import Field, StrictInt, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
+
+from rulebot.section import Section
 
 NotifiedKind = Literal[
     "fill", "risk", "reload", "reload_error", "disconnected", "reconnected", "crash"
@@ -32,19 +34,7 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
-class _Settings(BaseModel):
-    """As every rulebot.yaml section: unknown keys are errors, values are frozen."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-    )
-
-
-class EmailSettings(_Settings):
+class EmailSettings(Section):
     """Email over SMTP; `starttls` (port 587) or `tls` (port 465) encrypt the connection."""
 
     host: Name
@@ -82,7 +72,7 @@ URL_ENV: Final[dict[str, str]] = {
 TELEGRAM_TOKEN_ENV: Final = "RULEBOT_TELEGRAM_BOT_TOKEN"
 
 
-class WebhookSettings(_Settings):
+class WebhookSettings(Section):
     """An HTTP POST per message: generic JSON, or Telegram's, Discord's or Slack's format.
 
     Telegram needs `chat_id` and the bot token (from `token_env`); the others need their URL
@@ -124,7 +114,7 @@ class WebhookSettings(_Settings):
         return self.url_env or URL_ENV.get(self.format, URL_ENV["json"])
 
 
-class Notifications(_Settings):
+class Notifications(Section):
     """Channels, and the pacing that keeps a storm of events to one message."""
 
     disconnection_after: Seconds = 60.0
