@@ -10,6 +10,7 @@ root; `--system` writes one for the whole machine that runs as the installing us
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import re
@@ -17,7 +18,7 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Final, Literal
@@ -443,6 +444,16 @@ def _unit_dir(unit_dir: str | None, scope: Scope) -> Path:
     return Path(unit_dir).absolute() if unit_dir else default_unit_dir(scope)
 
 
+@contextlib.contextmanager
+def _reported() -> Iterator[None]:
+    """A service command's refusal: its message on stderr and exit status 1, no traceback."""
+    try:
+        yield
+    except ServiceError as error:
+        typer.echo(f"rulebot service: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
 @service_app.command("install")
 def install_command(
     run_args: Annotated[
@@ -474,7 +485,7 @@ def install_command(
 ) -> None:
     """Write a systemd unit that runs `rulebot run` here, restarting it on failure."""
     scope = _scope(user)
-    try:
+    with _reported():
         unit, warnings = plan_unit(
             scope=scope,
             name=name,
@@ -483,18 +494,12 @@ def install_command(
             key_file=key_file,
             run_args=run_args or [],
         )
-        if print_only:
-            sys.stdout.write(render_unit(unit))
-            for warning in warnings:
-                typer.echo(f"warning: {warning}", err=True)
-            raise typer.Exit(0)
         for warning in warnings:
             typer.echo(f"warning: {warning}", err=True)
-        code = install(unit, _unit_dir(unit_dir, scope), enable=enable)
-    except ServiceError as error:
-        typer.echo(f"rulebot service: {error}", err=True)
-        raise typer.Exit(1) from None
-    raise typer.Exit(code)
+        if print_only:
+            sys.stdout.write(render_unit(unit))
+            raise typer.Exit(0)
+        raise typer.Exit(install(unit, _unit_dir(unit_dir, scope), enable=enable))
 
 
 @service_app.command("uninstall")
@@ -503,12 +508,8 @@ def uninstall_command(
 ) -> None:
     """Stop and disable the unit, and remove its file."""
     scope = _scope(user)
-    try:
-        code = uninstall(name, scope, _unit_dir(unit_dir, scope))
-    except ServiceError as error:
-        typer.echo(f"rulebot service: {error}", err=True)
-        raise typer.Exit(1) from None
-    raise typer.Exit(code)
+    with _reported():
+        raise typer.Exit(uninstall(name, scope, _unit_dir(unit_dir, scope)))
 
 
 @service_app.command("status")
@@ -517,11 +518,8 @@ def status_command(
 ) -> None:
     """Whether the unit is installed, what it runs, and whether systemd runs it."""
     scope = _scope(user)
-    try:
+    with _reported():
         raise typer.Exit(status(name, scope, _unit_dir(unit_dir, scope)))
-    except ServiceError as error:
-        typer.echo(f"rulebot service: {error}", err=True)
-        raise typer.Exit(1) from None
 
 
 __all__ = [
