@@ -582,9 +582,7 @@ class PaperVenue:
                 raise OrderRejected(f"no {opposite} to trade with", market=info.symbol)
         else:
             best = info.price_value(trigger)
-        slip = request.max_slippage
-        worst = best * (1 + slip) if side == "buy" else best * (1 - slip)
-        return info.price_units(worst, side)
+        return info.worst_price_units(best, side, request.max_slippage)
 
     async def modify_order(
         self,

@@ -127,6 +127,12 @@ class MarketInfo:
         (sell up, buy down): a stop fires no later, and a target no worse, than asked."""
         return self.price_units(trigger, side, what="trigger price")
 
+    def worst_price_units(self, best: Decimal, side: Side, slippage: Decimal) -> int:
+        """The worst acceptable price for an order that takes `best`: moved `slippage` (a
+        fraction) against the order, as price units rounded for its side."""
+        worst = best * (1 + slippage) if side == "buy" else best * (1 - slippage)
+        return self.price_units(worst, side)
+
     # --- venue -> human ---------------------------------------------------------------------
 
     def size_value(self, units: int) -> Decimal:

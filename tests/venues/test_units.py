@@ -49,6 +49,13 @@ def test_sizes_round_down_and_prices_round_against_the_trader_never() -> None:
     assert ETH.trigger_units("3000.009", "buy") == 300000
 
 
+def test_the_worst_price_moves_against_the_order_then_rounds_for_its_side() -> None:
+    slippage = Decimal("0.001")
+    assert ETH.worst_price_units(Decimal("3000.05"), "buy", slippage) == 300305  # 3003.05005
+    assert ETH.worst_price_units(Decimal("3000.05"), "sell", slippage) == 299705  # 2997.04995
+    assert ETH.worst_price_units(Decimal("3000.05"), "buy", Decimal(0)) == 300005
+
+
 def test_floats_are_read_as_the_user_wrote_them() -> None:
     assert to_decimal(0.1) == Decimal("0.1")
     assert ETH.size_units(0.3) == 3000  # 0.3 as a binary float is 0.29999...; not here

@@ -400,7 +400,6 @@ class LighterVenue:
         side: Side = request.side
         if request.price is not None:
             return market.price_units(request.price, side)
-        slip = request.max_slippage
         if request.kind == "market":
             book = await self.order_book(market.symbol, depth=1)
             best = book.best_ask if side == "buy" else book.best_bid
@@ -409,8 +408,7 @@ class LighterVenue:
                 raise OrderRejected(f"no {opposite} to trade with", market=market.symbol)
         else:
             best = market.price_value(trigger)
-        worst = best * (1 + slip) if side == "buy" else best * (1 - slip)
-        return market.price_units(worst, side)
+        return market.worst_price_units(best, side, request.max_slippage)
 
     async def modify_order(
         self,
