@@ -65,19 +65,6 @@ class LiveSpread(Warming):
         self.evaluator = StreamingEvaluator(self.graph)
         self.legs = {m: Leg() for m in self.strategy.markets}
 
-    @property
-    def name(self) -> str:
-        return self.strategy.name
-
-    @property
-    def market(self) -> str:
-        return self.strategy.markets[0]
-
-    @property
-    def markets(self) -> tuple[str, ...]:
-        others = sorted({m for m, _ in self.strategy.feeds} - set(self.strategy.markets))
-        return (*self.strategy.markets, *others)
-
     def _feed(self, bars: Mapping[str, Bar]) -> None:
         rows = evaluator_rows(self.name, self.markets, bars, self.last_time)
         self.bar += 1

@@ -102,13 +102,29 @@ class Holding:
 
 
 class Warming:
-    """Warm-up shared by live strategies and spreads: the graph's warm-up length, and feeding
-    history bars. Needs `graph`, `bar` and `_feed` from the class it is mixed into."""
+    """What live strategies and spreads share: their names and markets, bar times, the graph's
+    warm-up length, and feeding history bars. Needs `graph`, `bar` and `_feed` from the class
+    it is mixed into."""
 
     graph: Graph
     strategy: ir.Strategy
     bar: int
     last_time: int | None
+
+    @property
+    def name(self) -> str:
+        return self.strategy.name
+
+    @property
+    def market(self) -> str:
+        """The first market traded: the one whose bar times the strategy counts in."""
+        return self.strategy.markets[0]
+
+    @property
+    def markets(self) -> tuple[str, ...]:
+        """Every market whose bars this strategy reads, those it trades first."""
+        others = sorted({m for m, _ in self.strategy.feeds} - set(self.strategy.markets))
+        return (*self.strategy.markets, *others)
 
     def bar_time(self, bar: int) -> int:
         """The open time of bar index `bar` (snapshots store times: a restart counts afresh)."""
@@ -162,20 +178,6 @@ class LiveStrategy(Warming):
             )
         self.graph = plan(self.strategy, self.params or None)
         self.evaluator = StreamingEvaluator(self.graph)
-
-    @property
-    def name(self) -> str:
-        return self.strategy.name
-
-    @property
-    def market(self) -> str:
-        return self.strategy.markets[0]
-
-    @property
-    def markets(self) -> tuple[str, ...]:
-        """Every market whose bars this strategy reads, its own first."""
-        others = sorted({m for m, _ in self.strategy.feeds} - {self.market})
-        return (self.market, *others)
 
     # ---- bars -----------------------------------------------------------------------------------
 
