@@ -14,9 +14,8 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from rulebot.runtime.reload import (
 )
 from rulebot.runtime.status import StatusError, StatusServer
 from rulebot.runtime.strategy import StrategyError
+from rulebot.runtime.venue import venue_for
 
 log = logging.getLogger("rulebot.run")
 
@@ -121,57 +121,6 @@ def banner(config: Config, strategies: Sequence[ir.Strategy], url: str) -> str:
     return "\n".join(lines)
 
 
-@contextlib.asynccontextmanager
-async def venue_for(config: Config, options: RunOptions) -> AsyncIterator[tuple[Any, str, Any]]:
-    """The venue to trade on (and its URL, and the in-process sim if one was started)."""
-    from rulebot.venues.lighter.client import LighterVenue
-
-    sim = None
-    url = config.network.base_url
-    async with contextlib.AsyncExitStack() as stack:
-        key = config.private_key
-        if config.network.name == "sim" and url is None:
-            from rulebot.venues.sim.settings import SimSettings
-            from rulebot.venues.sim.simulation import serve_sim
-
-            settings = SimSettings(speed=config.network.sim_speed, **options.sim_settings)
-            sim = await stack.enter_async_context(serve_sim(settings, host="127.0.0.1", port=0))
-            url = sim.url
-        if key is None and (config.network.name == "sim" or config.dry_run):
-            from lighter.signer_client import create_api_key
-
-            key = create_api_key()[0]  # the sim checks no signature; dry runs sign nothing
-        if key is None:
-            raise RunError(
-                f"no API private key for {config.network.name}: set RULEBOT_API_PRIVATE_KEY "
-                "(or run with --dry-run)"
-            )
-        venue = LighterVenue(
-            config.network.name,
-            url=url,
-            account_index=config.account.index,
-            api_key_index=config.account.api_key_index,
-            private_key=key,
-        )
-        await stack.enter_async_context(venue)
-        if config.dry_run:
-            from rulebot.venues.paper import PaperVenue
-
-            account = await _collateral(venue, config)
-            venue = PaperVenue(venue, collateral=account, account_index=config.account.index)
-        assert url is not None
-        yield venue, url, sim
-
-
-async def _collateral(venue: Any, config: Config) -> Decimal:
-    """A dry run starts from the account's real collateral when it can read it, else from the
-    backtest's initial equity."""
-    try:
-        return (await venue.account()).collateral
-    except Exception:  # no account on this network: simulate one
-        return config.backtest.initial_equity
-
-
 async def run_bot(config: Config, options: RunOptions, stop: asyncio.Event | None = None) -> int:
     """Run until `stop` is set (or a signal arrives); return the exit code. The notifications
     set in rulebot.yaml hear the engine's notices, and an error that ends the run as a crash."""
@@ -202,7 +151,7 @@ async def _run(
         journal_path = dry_run_journal(journal_path)
         for stale in (journal_path, Path(f"{journal_path}-wal"), Path(f"{journal_path}-shm")):
             stale.unlink(missing_ok=True)
-    async with venue_for(config, options) as (venue, url, _sim):
+    async with venue_for(config, options.sim_settings) as (venue, url, _sim):
         journal = Journal.open(journal_path)
         run_id = journal.start_run(config.network.name, config.dry_run)
         engine = Engine(config, venue, journal)
