@@ -236,7 +236,7 @@ class _Key:
 def _check_key(
     config: Config, path: Path | None, env: Mapping[str, str], add: Callable[[Check], None]
 ) -> _Key:
-    key_file = key_file_of(config, path) if path is not None else None
+    key_file = key_file_of(config.account.key_file, path) if path is not None else None
     exposed = key_file_problem(key_file) if key_file is not None else None
     try:
         found = find_private_key(env, key_file)

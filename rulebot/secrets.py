@@ -15,15 +15,11 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from pydantic import SecretStr
 
-from rulebot.config import PRIVATE_KEY_ENV
-
-if TYPE_CHECKING:
-    from rulebot.config import Config
-
+PRIVATE_KEY_ENV: Final = "RULEBOT_API_PRIVATE_KEY"
 DEFAULT_KEY_FILE: Final = "rulebot.env"
 """Where `rulebot init` stores the key, beside rulebot.yaml."""
 KEY_HEX_DIGITS: Final = 80  # a Lighter API private key is 40 bytes
@@ -66,9 +62,9 @@ def find_private_key(env: Mapping[str, str], key_file: str | Path | None) -> Key
     return KeySource(read_key_file(key_file), f"key file {key_file}")
 
 
-def key_file_of(config: Config, config_path: str | Path) -> Path | None:
-    """The key file rulebot.yaml names, found from the folder rulebot.yaml is in."""
-    named = config.account.key_file
+def key_file_of(named: str | None, config_path: str | Path) -> Path | None:
+    """The key file rulebot.yaml names (`account.key_file`), found from the folder rulebot.yaml
+    is in."""
     return None if named is None else Path(config_path).parent / Path(named).expanduser()
 
 
