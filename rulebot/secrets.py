@@ -181,18 +181,23 @@ def key_format_problem(key: SecretStr | str) -> str | None:
 
 
 def write_key_file(path: str | Path, key: SecretStr) -> None:
-    """Store `key` at `path` as `RULEBOT_API_PRIVATE_KEY=...`, readable by its owner only (0600).
+    """Store `key` at `path` as `RULEBOT_API_PRIVATE_KEY=...`, readable by its owner only (0600)."""
+    write_private(
+        path,
+        "# rulebot's Lighter API private key. Only you may read this file (chmod 600);\n"
+        "# never commit it, copy it into rulebot.yaml or paste it in a chat.\n"
+        f"{PRIVATE_KEY_ENV}={key.get_secret_value().strip()}\n",
+    )
+
+
+def write_private(path: str | Path, text: str) -> None:
+    """Write `text` to `path`, readable by its owner only (0600).
 
     The file is written beside its final name and renamed into place, so a reader never sees
-    half a key and the key is never, even briefly, in a file with looser permissions.
+    half of it and the secret is never, even briefly, in a file with looser permissions.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = (
-        "# rulebot's Lighter API private key. Only you may read this file (chmod 600);\n"
-        "# never commit it, copy it into rulebot.yaml or paste it in a chat.\n"
-        f"{PRIVATE_KEY_ENV}={key.get_secret_value().strip()}\n"
-    )
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -220,4 +225,5 @@ __all__ = [
     "key_format_problem",
     "read_key_file",
     "write_key_file",
+    "write_private",
 ]

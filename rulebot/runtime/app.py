@@ -35,13 +35,11 @@ from rulebot.runtime.reload import (
     RuleWatcher,
     compile_rule,
 )
-from rulebot.runtime.status import StatusError, StatusServer
+from rulebot.runtime.status import TOKEN_ENV, StatusError, StatusServer, token_file_for
 from rulebot.runtime.strategy import StrategyError
 from rulebot.runtime.venue import venue_for
 
 log = logging.getLogger("rulebot.run")
-
-STATUS_TOKEN_ENV = "RULEBOT_STATUS_TOKEN"
 
 
 class RunError(Exception):
@@ -174,14 +172,17 @@ async def _run(
                     engine.get_status,
                     config.runtime.status_host,
                     port,
-                    os.environ.get(STATUS_TOKEN_ENV),
+                    os.environ.get(TOKEN_ENV),
                     flatten=engine.flatten,
                     journal=journal,
+                    token_file=token_file_for(journal_path),
                 )
                 try:
                     bound = await status.start()
                     say(f"status: http://{config.runtime.status_host}:{bound}/api/status")
                     say(f"dashboard: http://{config.runtime.status_host}:{bound}/")
+                    kept = status.token_file or f"the environment ({TOKEN_ENV})"
+                    say(f"status token (for `rulebot flatten` and `rulebot status`): in {kept}")
                 except StatusError as problem:  # trading goes on without the status API
                     say(f"warning: {problem}")
                     status = None

@@ -115,16 +115,25 @@ def _confirm_mainnet() -> bool:
     return answer.strip().lower() == "yes"
 
 
-def status_command(port: int, host: str, token: str | None, as_json: bool) -> int:
+def status_command(
+    config_path: str | None, port: int | None, host: str | None, as_json: bool
+) -> int:
     """Ask the running bot's status API and print what it says."""
+    try:
+        config = read_config(config_path)
+    except ConfigError as error:
+        print(str(error))
+        return 1
+    host, port = _address(config, host, port)
     request = urllib.request.Request(f"http://{host}:{port}/api/status")
+    token = status_token(config)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=5) as answer:
             status = json.loads(answer.read())
     except urllib.error.HTTPError as error:
-        print(f"rulebot status: the bot answered {error.code}: {error.reason}")
+        print(f"rulebot status: the bot answered {error.code}: {_refusal(error)}")
         return 1
     except (urllib.error.URLError, OSError):
         print(f"rulebot status: no bot is answering on {host}:{port} (is `rulebot run` running?)")
@@ -134,6 +143,43 @@ def status_command(port: int, host: str, token: str | None, as_json: bool) -> in
         return 0
     print(render_status(status))
     return 0
+
+
+def _address(config: Config, host: str | None, port: int | None) -> tuple[str, int]:
+    """Where the bot's status API listens: as given, else as rulebot.yaml says (a bot bound to
+    every address is asked on loopback)."""
+    host = host or config.runtime.status_host
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return host, config.runtime.status_port if port is None else port
+
+
+def status_token(config: Config) -> str | None:
+    """The token for the bot's status API: RULEBOT_STATUS_TOKEN if set, else the one the bot
+    wrote beside its journal (the live one's or the dry run's, whichever started last)."""
+    import os
+
+    from rulebot.runtime.journal import dry_run_journal
+    from rulebot.runtime.status import TOKEN_ENV, read_token, token_file_for
+
+    given = os.environ.get(TOKEN_ENV)
+    if given:
+        return given
+    journal = Path(config.runtime.journal)
+    found = []
+    for path in (token_file_for(journal), token_file_for(dry_run_journal(journal))):
+        try:
+            found.append((path.stat().st_mtime, path))
+        except OSError:
+            continue
+    return read_token(max(found)[1]) if found else None
+
+
+def _refusal(error: urllib.error.HTTPError) -> str:
+    """The status API's own words for a refusal, else the HTTP reason."""
+    try:
+        return str(json.loads(error.read())["error"])
+    except (ValueError, KeyError, TypeError, OSError):
+        return str(error.reason)
 
 
 def render_status(status: dict[str, Any]) -> str:
@@ -190,7 +236,11 @@ def _money(value: object) -> str:
 
 
 def flatten_command(
-    config_path: str | None, market: str | None, network: str | None, port: int, host: str
+    config_path: str | None,
+    market: str | None,
+    network: str | None,
+    port: int | None,
+    host: str | None,
 ) -> int:
     """Cancel every order and close every position (of one market, or all), saying each result.
     A running bot is asked to do it (so it knows, and stops entering); with none, rulebot
@@ -200,13 +250,12 @@ def flatten_command(
     except ConfigError as error:
         print(str(error))
         return 1
-    import os
-
-    from rulebot.runtime.app import STATUS_TOKEN_ENV
-
+    host, port = _address(config, host, port)
     url = f"http://{host}:{port}/api/flatten" + (f"?market={market}" if market else "")
-    request = urllib.request.Request(url, method="POST", data=b"")
-    token = os.environ.get(STATUS_TOKEN_ENV)
+    request = urllib.request.Request(
+        url, method="POST", data=b"", headers={"Content-Type": "application/json"}
+    )
+    token = status_token(config)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
@@ -216,31 +265,33 @@ def flatten_command(
             print(line)
         return 1 if any("FAILED" in line for line in results) else 0
     except urllib.error.HTTPError as error:
-        print(f"rulebot flatten: the bot answered {error.code}: {error.reason}")
+        print(f"rulebot flatten: the bot answered {error.code}: {_refusal(error)}")
         return 1
     except (urllib.error.URLError, OSError):
-        print(f"no bot answering on {host}:{port}: flattening through the venue directly")
+        pass
     if network is not None:
         config = config.model_copy(
             update={"network": config.network.model_copy(update={"name": network, "url": None})}
         )
+    if config.network.base_url is None:
+        print(
+            f"rulebot flatten: no bot answering on {host}:{port}, and the sim rulebot.yaml names "
+            "runs inside `rulebot run`: it stopped with its bot, so there is nothing to flatten"
+        )
+        return 0
+    print(f"no bot answering on {host}:{port}: flattening through the venue directly")
     return asyncio.run(_flatten(config, market))
 
 
 async def _flatten(config: Config, market: str | None) -> int:
-    from rulebot.venues.lighter.client import LighterVenue
+    from rulebot.runtime.venue import account_venue
     from rulebot.venues.lighter.errors import VenueError
     from rulebot.venues.lighter.records import OrderRequest
 
-    if config.network.base_url is None:
-        print("rulebot flatten: the sim runs inside `rulebot run`; give its address (network.url)")
-        return 1
-    if config.private_key is None:
-        print("rulebot flatten: no API private key: set RULEBOT_API_PRIVATE_KEY")
-        return 1
+    assert config.network.base_url is not None
     failures = 0
     try:
-        async with LighterVenue.from_config(config) as venue:
+        async with account_venue(config, config.network.base_url) as venue:
             markets = [market] if market else [m.symbol for m in await venue.markets()]
             for symbol in markets:
                 try:
@@ -269,4 +320,10 @@ async def _flatten(config: Config, market: str | None) -> int:
     return 1 if failures else 0
 
 
-__all__ = ["flatten_command", "render_status", "run_command", "status_command"]
+__all__ = [
+    "flatten_command",
+    "render_status",
+    "run_command",
+    "status_command",
+    "status_token",
+]
