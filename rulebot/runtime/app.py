@@ -186,7 +186,7 @@ async def _run(
                 except StatusError as problem:  # trading goes on without the status API
                     say(f"warning: {problem}")
                     status = None
-            tasks.append(asyncio.create_task(_reloads(engine, watcher, say)))
+            tasks.append(asyncio.create_task(_reloads(engine, watcher)))
             if options.on_start is not None:
                 options.on_start(engine)
             _on_signals(stop)
@@ -208,35 +208,39 @@ async def _run(
     return 0
 
 
-async def _reloads(engine: Engine, watcher: RuleWatcher, say: Callable[[str], None]) -> None:
+async def _reloads(engine: Engine, watcher: RuleWatcher) -> None:
+    """Apply each saved or deleted file, and log what came of it, once: the console and the log
+    file both get it (a failure or a deleted rule as a warning), and notifications hear it."""
     async for event in watcher.events():
         if isinstance(event, ConfigChanged):
-            say(_reload_config(engine, event.path))
+            message, applied = _reload_config(engine, event.path)
+            log.log(logging.INFO if applied else logging.WARNING, "%s", message)
             continue
         if isinstance(event, Reloaded | ReloadFailed | Removed):
             message = engine.reload(event)
             if message:
-                say(message)
+                applied = isinstance(event, Reloaded)
+                log.log(logging.INFO if applied else logging.WARNING, "%s", message)
                 kind = "reload_error" if isinstance(event, ReloadFailed) else "reload"
                 engine.notify(kind, message, path=str(event.path))
 
 
-def _reload_config(engine: Engine, path: Path) -> str:
+def _reload_config(engine: Engine, path: Path) -> tuple[str, bool]:
     """A saved rulebot.yaml: new account risk limits apply at once; a broken file changes
-    nothing; other settings need a restart."""
+    nothing; other settings need a restart. Returns what happened and whether it applied."""
     from rulebot.config import check_config
     from rulebot.lang.diagnostics import render
     from rulebot.lang.load import read_source
 
     source, problem = read_source(path)
     if source is None:
-        return f"{path}: not reloaded: {problem.message if problem else 'unreadable'}"
+        return f"{path}: not reloaded: {problem.message if problem else 'unreadable'}", False
     config, diagnostics = check_config(source)
     if config is None:
         shown = "\n\n".join(render(d, source, str(path)) for d in diagnostics)
-        return f"{path}: not reloaded, the running settings continue:\n{shown}"
+        return f"{path}: not reloaded, the running settings continue:\n{shown}", False
     engine.risk_manager.replace_account_limits(config.risk)
-    return f"{path}: account risk limits reloaded (other settings apply at the next start)"
+    return f"{path}: account risk limits reloaded (other settings apply at the next start)", True
 
 
 def _on_signals(stop: asyncio.Event) -> None:
