@@ -147,10 +147,8 @@ async def _run(
     journal_path = options.journal or Path(config.runtime.journal)
     if config.dry_run:  # paper fills: a journal of their own, fresh each run (see docs/running.md)
         journal_path = dry_run_journal(journal_path)
-        for stale in (journal_path, Path(f"{journal_path}-wal"), Path(f"{journal_path}-shm")):
-            stale.unlink(missing_ok=True)
     async with venue_for(config, options.sim_settings) as (venue, url, _sim):
-        journal = Journal.open(journal_path)
+        journal = Journal.open(journal_path, fresh=config.dry_run)
         run_id = journal.start_run(config.network.name, config.dry_run)
         engine = Engine(config, venue, journal)
         engine.listeners.append(notifier)
