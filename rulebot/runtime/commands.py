@@ -22,6 +22,9 @@ from rulebot.logs import config_secrets, redacting, setup_logging
 
 log = logging.getLogger("rulebot")
 
+USAGE = 2  # the exit code of a command given something it cannot use
+MAX_PORT = 65535
+
 
 def read_config(path: str | None, env: Any = None) -> Config:
     """rulebot.yaml from `path`, else ./rulebot.yaml if there is one, else the defaults."""
@@ -60,19 +63,34 @@ def run_command(
     stop_after: float | None,
     say: Callable[[str], None] = print,
 ) -> int:
+    from rulebot.lint import UsageError, discover
     from rulebot.runtime.app import RunError, RunOptions, run_bot
     from rulebot.runtime.journal import JournalError
     from rulebot.runtime.status import StatusError
     from rulebot.venues.lighter.errors import VenueError
 
+    if status_port is not None and not 0 <= status_port <= MAX_PORT:
+        say(f"rulebot run: --status-port {status_port} is not a port: give 1 to {MAX_PORT}, or 0")
+        return USAGE
+    try:
+        discover(paths)
+    except UsageError as error:  # nothing to run: a wrong folder, or one with no rule in it
+        say(f"rulebot run: {error}")
+        return USAGE
     try:
         config = read_config(config_path)
     except ConfigError as error:
         say(str(error))
         return 1
-    redact = setup_logging(
-        config.logging, level=log_level, file=log_file, secrets=config_secrets(config)
-    )
+    try:
+        redact = setup_logging(
+            config.logging, level=log_level, file=log_file, secrets=config_secrets(config)
+        )
+    except OSError as error:
+        shown = log_file if log_file is not None else config.logging.file
+        reason = (error.strerror or type(error).__name__).lower()
+        say(f"rulebot run: cannot write the log file {shown}: {reason}")
+        return USAGE
     say = redacting(say, redact)  # what the bot prints is scrubbed like what it logs
     updates: dict[str, Any] = {}
     if network is not None:
