@@ -142,11 +142,7 @@ def status_command(
     except ConfigError as error:
         print(str(error))
         return 1
-    host, port = _address(config, host, port)
-    request = urllib.request.Request(f"http://{host}:{port}/api/status")
-    token = status_token(config)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
+    request, where = _bot_request(config, host, port, "/api/status")
     try:
         with urllib.request.urlopen(request, timeout=5) as answer:
             status = json.loads(answer.read())
@@ -154,7 +150,7 @@ def status_command(
         print(f"rulebot status: the bot answered {error.code}: {_refusal(error)}")
         return 1
     except (urllib.error.URLError, OSError):
-        print(f"rulebot status: no bot is answering on {host}:{port} (is `rulebot run` running?)")
+        print(f"rulebot status: no bot is answering on {where} (is `rulebot run` running?)")
         return 1
     if as_json:
         print(json.dumps(status, indent=2))
@@ -163,12 +159,22 @@ def status_command(
     return 0
 
 
-def _address(config: Config, host: str | None, port: int | None) -> tuple[str, int]:
-    """Where the bot's status API listens: as given, else as rulebot.yaml says (a bot bound to
-    every address is asked on loopback)."""
+def _bot_request(
+    config: Config, host: str | None, port: int | None, path: str, *, post: bool = False
+) -> tuple[urllib.request.Request, str]:
+    """A request for `path` of the running bot's status API, carrying its token, and the
+    address it goes to: as given, else as rulebot.yaml says (a bot bound to every address is
+    asked on loopback)."""
     host = host or config.runtime.status_host
     host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    return host, config.runtime.status_port if port is None else port
+    where = f"{host}:{config.runtime.status_port if port is None else port}"
+    headers = {"Content-Type": "application/json"} if post else {}
+    token = status_token(config)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    method, body = ("POST", b"") if post else ("GET", None)
+    request = urllib.request.Request(f"http://{where}{path}", body, headers, method=method)
+    return request, where
 
 
 def status_token(config: Config) -> str | None:
@@ -268,14 +274,8 @@ def flatten_command(
     except ConfigError as error:
         print(str(error))
         return 1
-    host, port = _address(config, host, port)
-    url = f"http://{host}:{port}/api/flatten" + (f"?market={market}" if market else "")
-    request = urllib.request.Request(
-        url, method="POST", data=b"", headers={"Content-Type": "application/json"}
-    )
-    token = status_token(config)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
+    path = "/api/flatten" + (f"?market={market}" if market else "")
+    request, where = _bot_request(config, host, port, path, post=True)
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:
             results = json.loads(answer.read())["results"]
@@ -293,11 +293,11 @@ def flatten_command(
         )
     if config.network.base_url is None:
         print(
-            f"rulebot flatten: no bot answering on {host}:{port}, and the sim rulebot.yaml names "
+            f"rulebot flatten: no bot answering on {where}, and the sim rulebot.yaml names "
             "runs inside `rulebot run`: it stopped with its bot, so there is nothing to flatten"
         )
         return 0
-    print(f"no bot answering on {host}:{port}: flattening through the venue directly")
+    print(f"no bot answering on {where}: flattening through the venue directly")
     return asyncio.run(_flatten(config, market))
 
 

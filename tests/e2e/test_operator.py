@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -24,6 +22,7 @@ import yaml
 
 from rulebot.venues.sim.settings import SimSettings
 from rulebot.venues.sim.simulation import SimThread
+from tests.e2e.test_secrets_in_output import fills_in, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 RULE = """strategy tiny
@@ -37,12 +36,6 @@ stop_loss 2%
 """
 ROOMY = {"max_position_notional": "1000000 USDC", "max_leverage": 50}
 WAIT_S = 90.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def environment() -> dict[str, str]:
@@ -88,16 +81,6 @@ def wait_for(what: str, condition: Callable[[], bool], bot: subprocess.Popen[byt
         assert bot.poll() is None, f"the bot stopped before {what}"
         assert time.monotonic() < deadline, f"no {what} within {WAIT_S:.0f} s"
         time.sleep(0.05)
-
-
-def fills_in(journal: Path) -> int:
-    if not journal.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
-            return int(db.execute("select count(*) from fills").fetchone()[0])
-    except sqlite3.Error:
-        return 0
 
 
 def post(url: str, headers: dict[str, str], data: bytes | None = None) -> int:
