@@ -357,18 +357,23 @@ def run_command(
 
 @app.command("status")
 def status_command(
-    port: Annotated[int, typer.Option("--port", help="The bot's status API port.")] = 8000,
-    host: Annotated[str, typer.Option("--host", help="The bot's status API address.")] = (
-        "127.0.0.1"
-    ),
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="The bot's status API port (default: rulebot.yaml's)."),
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="The bot's status API address (default: rulebot.yaml's)."),
+    ] = None,
+    config: Annotated[
+        str | None, typer.Option("--config", "-c", help="rulebot.yaml (its journal and port).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON.")] = False,
 ) -> None:
     """Print the running bot's state: strategies, positions, orders, equity, risk."""
-    import os
-
     from rulebot.runtime.commands import status_command as status
 
-    raise typer.Exit(status(port, host, os.environ.get("RULEBOT_STATUS_TOKEN"), as_json))
+    raise typer.Exit(status(config, port, host, as_json))
 
 
 @app.command("flatten")
@@ -380,12 +385,15 @@ def flatten_command(
     network: Annotated[
         Network | None, typer.Option("--network", help="Override rulebot.yaml's network.")
     ] = None,
-    port: Annotated[int, typer.Option("--port", help="The running bot's status port.")] = 8000,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="The running bot's status port (default: rulebot.yaml's)."),
+    ] = None,
 ) -> None:
     """Emergency: cancel every order and close every position, reporting each result."""
     from rulebot.runtime.commands import flatten_command as flatten
 
-    raise typer.Exit(flatten(config, market, network.value if network else None, port, "127.0.0.1"))
+    raise typer.Exit(flatten(config, market, network.value if network else None, port, None))
 
 
 app.add_typer(report_app, name="report")

@@ -37,6 +37,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError, core_schema
 from rulebot.lang.diagnostics import Diagnostic, Source, Span, render
 from rulebot.lang.yaml_source import compose, kind_name, node_span
 from rulebot.notify.settings import Notifications
+from rulebot.secrets import PRIVATE_KEY_ENV, SecretsError, find_private_key, key_file_of
 from rulebot.section import Section
 
 BASE_URLS: Final[dict[str, str]] = {
@@ -45,7 +46,6 @@ BASE_URLS: Final[dict[str, str]] = {
 }
 """Where each real Lighter network lives; `sim` has none because rulebot starts it itself."""
 
-PRIVATE_KEY_ENV: Final = "RULEBOT_API_PRIVATE_KEY"
 SECRET_KEYS: Final = frozenset({"private_key", "api_private_key"})
 SECRET_HELP: Final = (
     "keys never go in rulebot.yaml: set RULEBOT_API_PRIVATE_KEY or use a 0600 key file"
@@ -420,10 +420,8 @@ def _private_key(
     config: Config, path: Path, env: Mapping[str, str], source: Source
 ) -> SecretStr | None:
     """The key from `env`, else from the key file rulebot.yaml names (beside it, if relative)."""
-    from rulebot.secrets import SecretsError, find_private_key, key_file_of
-
     try:
-        return find_private_key(env, key_file_of(config, path)).key
+        return find_private_key(env, key_file_of(config.account.key_file, path)).key
     except SecretsError as error:
         lines = enumerate(source.text.splitlines(), 1)
         line = next((n for n, text in lines if text.lstrip().startswith("key_file:")), 1)

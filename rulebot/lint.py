@@ -85,6 +85,8 @@ def lint_file(path: Path, live: bool = False) -> FileReport:
 
         config, diagnostics = check_config(source)
         allowed = frozenset(m.symbol for m in config.markets) if config else frozenset()
+        if config is not None and config.network.name == "sim" and config.network.url is None:
+            diagnostics += _not_on_the_sim(source, sorted(allowed))
         return FileReport(str(path), redact_secrets(source), diagnostics, allowed, is_config=True)
     compiled = compile_file(path, live=live)
     markets = frozenset(m for m, _ in compiled.strategy.feeds) if compiled.strategy else frozenset()
@@ -118,6 +120,27 @@ def _check_markets_against_config(reports: list[FileReport]) -> None:
                     f"the bot will not run this strategy; add {symbol} under `markets:` there",
                 )
             )
+
+
+def _not_on_the_sim(source: Source, symbols: Sequence[str]) -> list[Diagnostic]:
+    """The markets rulebot.yaml lists that the sim the bot starts itself does not have: what
+    `rulebot check` warns of too, since it asks that sim."""
+    from rulebot.venues.sim.markets import shipped_symbols
+
+    known = shipped_symbols()
+    folded = {symbol.casefold() for symbol in known}
+    return [
+        Diagnostic(
+            "W509",
+            f"market `{symbol}` is not one of the sim's markets ({', '.join(sorted(known))})",
+            _first_mention(source, symbol),
+            Severity.WARNING,
+            "no strategy can trade it on the sim rulebot starts; remove it, or give "
+            "`network.url` of a sim started with its data (`rulebot sim --data`)",
+        )
+        for symbol in symbols
+        if symbol.casefold() not in folded
+    ]
 
 
 def _first_mention(source: Source, symbol: str) -> Span:

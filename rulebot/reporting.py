@@ -388,10 +388,19 @@ def _equity_drawdown(snapshots: Sequence[EquitySnapshot]) -> tuple[Decimal | Non
 
 
 def journal_path(journal: str | None, config_path: str | None) -> Path:
-    """The journal to read: `journal` if given, else the one rulebot.yaml's `runtime.journal`
-    and `dry_run` make `rulebot run` write (its dry-run twin when dry_run is on)."""
+    """The journal to read (see `choose_journal`)."""
+    return choose_journal(journal, config_path)[0]
+
+
+def choose_journal(journal: str | None, config_path: str | None) -> tuple[Path, str | None]:
+    """The journal to read, and a note naming the other one when there is one to pick.
+
+    `journal` if given; else, of the two journals rulebot.yaml's `runtime.journal` makes
+    `rulebot run` write (live, and its dry-run twin), the one whose last run started last, so
+    `report` after `run --live` shows that run whatever `dry_run` says. With neither written
+    yet, the one rulebot.yaml's `dry_run` picks."""
     if journal is not None:
-        return Path(journal)
+        return Path(journal), None
     from rulebot.config import Config, ConfigError, check_config
     from rulebot.lang.diagnostics import Source
 
@@ -408,8 +417,30 @@ def journal_path(journal: str | None, config_path: str | None) -> Path:
         if config is None:
             raise ReportError(str(ConfigError(diagnostics, source)))
     assert config is not None
-    chosen = Path(config.runtime.journal)
-    return dry_run_journal(chosen) if config.dry_run else chosen
+    live = Path(config.runtime.journal)
+    chosen, other = (
+        (dry_run_journal(live), live) if config.dry_run else (live, dry_run_journal(live))
+    )
+    chosen_ms, other_ms = _last_run_ms(chosen), _last_run_ms(other)
+    if other_ms is None:
+        return chosen, None
+    if chosen_ms is None or other_ms > chosen_ms:
+        chosen, other = other, chosen
+    return chosen, f"reading {chosen}, of the last run here; for {other}: --journal {other}"
+
+
+def _last_run_ms(path: Path) -> int | None:
+    """When the last run recorded in the journal at `path` started; None without one."""
+    from rulebot.runtime.journal import Journal, JournalError
+
+    if not path.is_file():
+        return None
+    try:
+        with Journal.open(path, readonly=True) as journal:
+            runs = journal.runs()
+    except JournalError:
+        return None
+    return runs[-1].started_ms if runs else None
 
 
 def read_report(path: Path, days: float | None = None) -> Report:
@@ -733,10 +764,13 @@ def run_report(
 ) -> int:
     """`rulebot report`: print the report; 0 when printed, 1 when there is no journal."""
     try:
-        report = read_report(journal_path(journal, config), days)
+        path, note = choose_journal(journal, config)
+        report = read_report(path, days)
     except ReportError as error:
         typer.echo(f"rulebot report: {error}", err=True)
         return 1
+    if note is not None:
+        typer.echo(f"rulebot report: {note}", err=True)
     output_format = ReportFormat(output_format)
     if report.fills == 0:
         note = _empty_note(report)
@@ -764,10 +798,13 @@ def run_trades(
 ) -> int:
     """`rulebot report trades`: the closed trades as CSV or JSON, to a file or stdout."""
     try:
-        report = read_report(journal_path(journal, config), days)
+        path, note = choose_journal(journal, config)
+        report = read_report(path, days)
     except ReportError as error:
         typer.echo(f"rulebot report trades: {error}", err=True)
         return 1
+    if note is not None:
+        typer.echo(f"rulebot report trades: {note}", err=True)
     output_format = TradesFormat(output_format)
     text = trades_json(report.trades) if output_format is TradesFormat.json else None
     text = text if text is not None else trades_csv(report.trades)

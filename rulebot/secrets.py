@@ -15,15 +15,11 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from pydantic import SecretStr
 
-from rulebot.config import PRIVATE_KEY_ENV
-
-if TYPE_CHECKING:
-    from rulebot.config import Config
-
+PRIVATE_KEY_ENV: Final = "RULEBOT_API_PRIVATE_KEY"
 DEFAULT_KEY_FILE: Final = "rulebot.env"
 """Where `rulebot init` stores the key, beside rulebot.yaml."""
 KEY_HEX_DIGITS: Final = 80  # a Lighter API private key is 40 bytes
@@ -66,9 +62,9 @@ def find_private_key(env: Mapping[str, str], key_file: str | Path | None) -> Key
     return KeySource(read_key_file(key_file), f"key file {key_file}")
 
 
-def key_file_of(config: Config, config_path: str | Path) -> Path | None:
-    """The key file rulebot.yaml names, found from the folder rulebot.yaml is in."""
-    named = config.account.key_file
+def key_file_of(named: str | None, config_path: str | Path) -> Path | None:
+    """The key file rulebot.yaml names (`account.key_file`), found from the folder rulebot.yaml
+    is in."""
     return None if named is None else Path(config_path).parent / Path(named).expanduser()
 
 
@@ -185,18 +181,23 @@ def key_format_problem(key: SecretStr | str) -> str | None:
 
 
 def write_key_file(path: str | Path, key: SecretStr) -> None:
-    """Store `key` at `path` as `RULEBOT_API_PRIVATE_KEY=...`, readable by its owner only (0600).
+    """Store `key` at `path` as `RULEBOT_API_PRIVATE_KEY=...`, readable by its owner only (0600)."""
+    write_private(
+        path,
+        "# rulebot's Lighter API private key. Only you may read this file (chmod 600);\n"
+        "# never commit it, copy it into rulebot.yaml or paste it in a chat.\n"
+        f"{PRIVATE_KEY_ENV}={key.get_secret_value().strip()}\n",
+    )
+
+
+def write_private(path: str | Path, text: str) -> None:
+    """Write `text` to `path`, readable by its owner only (0600).
 
     The file is written beside its final name and renamed into place, so a reader never sees
-    half a key and the key is never, even briefly, in a file with looser permissions.
+    half of it and the secret is never, even briefly, in a file with looser permissions.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = (
-        "# rulebot's Lighter API private key. Only you may read this file (chmod 600);\n"
-        "# never commit it, copy it into rulebot.yaml or paste it in a chat.\n"
-        f"{PRIVATE_KEY_ENV}={key.get_secret_value().strip()}\n"
-    )
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -224,4 +225,5 @@ __all__ = [
     "key_format_problem",
     "read_key_file",
     "write_key_file",
+    "write_private",
 ]

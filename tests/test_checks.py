@@ -128,8 +128,15 @@ async def test_an_api_key_index_without_a_key_and_an_unknown_account_fail(
     sim = await make_sim()
     key = the_key(make_signer(sim, account_index=1, api_key_index=3))
     rules = rules_folder(tmp_path)
-    other_index = await run_checks(write_bot(tmp_path, sim.url, key, key_index=4), [rules], {})
-    assert by_name(other_index)["api key"].message == "account 1 has no API key at index 4"
+    config = write_bot(tmp_path, sim.url, key, key_index=4, network="testnet")
+    other_index = by_name(await run_checks(config, [rules], {}))["api key"]
+    assert other_index.status is Status.FAIL
+    assert other_index.message == "account 1 has no API key at index 4"
+    # the sim itself takes any key at an index where it holds none: the bot runs there
+    on_sim = await run_checks(write_bot(tmp_path, sim.url, key, key_index=4), [rules], {})
+    assert by_name(on_sim)["api key"].status is Status.SKIP
+    assert "takes any key there" in by_name(on_sim)["api key"].message
+    assert exit_code(on_sim) == 0
     no_account = await run_checks(write_bot(tmp_path, sim.url, key, account=7), [rules], {})
     found = by_name(no_account)
     assert found["account"].status is Status.FAIL
@@ -236,3 +243,34 @@ def test_rulebot_check_on_the_shipped_defaults_starts_a_local_sim(
     broken = CliRunner().invoke(app, ["check", "-c", "missing.yaml"])
     assert broken.exit_code == 1
     assert broken.output.startswith("FAIL  config")
+
+
+async def test_lint_and_check_flag_the_same_markets_the_built_in_sim_lacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the sim rulebot starts itself, `check` asks that sim for its markets and `lint` the
+    list it is made from: both warn of the same markets, and neither of the ones it has."""
+    from rulebot.lint import lint
+
+    monkeypatch.delenv(PRIVATE_KEY_ENV, raising=False)
+    config = tmp_path / "rulebot.yaml"
+    config.write_text("network:\n  name: sim\nmarkets: [ETH, NOPE, XRP]\n")
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "tiny.rule").write_text(
+        "strategy tiny\nmarket ETH\ntimeframe 5m\nentry long when close > ema(close, 3)\n"
+        "exit long when close < ema(close, 3)\nsize 2% of equity\nstop_loss 2%\n"
+    )
+    flagged = [d for r in lint([config]) for d in r.diagnostics]
+    assert [(d.code, d.severity.name) for d in flagged] == [("W509", "WARNING")]
+    assert "`NOPE`" in flagged[0].message and flagged[0].span.line == 3
+    checks = by_name(await run_checks(config, [rules]))
+    assert checks["markets"].status is Status.WARN
+    assert "lists NOPE, which the venue does not" in checks["markets"].message
+
+    config.write_text("network:\n  name: sim\nmarkets: [ETH, XRP]\n")
+    assert [d for r in lint([config]) for d in r.diagnostics] == []
+    assert by_name(await run_checks(config, [rules]))["markets"].status is Status.PASS
+    # a sim of its own address may have any market: only `check` can ask it
+    config.write_text("network:\n  name: sim\n  url: http://127.0.0.1:1\nmarkets: [NOPE]\n")
+    assert [d for r in lint([config]) for d in r.diagnostics] == []

@@ -241,6 +241,32 @@ def test_a_window_with_no_fills_says_when_the_last_one_was(journal_file: Path) -
     assert "no fills in the last 7 days" in result.stdout
 
 
+def test_report_reads_the_journal_of_the_last_run_and_names_the_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `run --live` after dry runs (rulebot.yaml says dry_run: true): report shows the live
+    run, and says how to read the dry run's journal; a later dry run turns it round."""
+    monkeypatch.chdir(tmp_path)
+    Path("rulebot.yaml").write_text("runtime:\n  journal: bot.sqlite\ndry_run: true\n")
+    with write_journal(tmp_path / "bot.dry-run.sqlite", FILLS[:1]) as dry:
+        dry.start_run("sim", True, started_ms=T0)
+    with write_journal(tmp_path / "bot.sqlite", FILLS[:3]) as live:
+        live.start_run("sim", False, started_ms=T0 + HOUR)
+
+    result = CliRunner().invoke(app, ["report", "--format", "json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["journal"] == "bot.sqlite"
+    assert "for bot.dry-run.sqlite: --journal bot.dry-run.sqlite" in result.stderr
+    trades = CliRunner().invoke(app, ["report", "trades"])
+    assert trades.exit_code == 0 and "--journal bot.dry-run.sqlite" in trades.stderr
+
+    with Journal.open(tmp_path / "bot.dry-run.sqlite") as dry:
+        dry.start_run("sim", True, started_ms=T0 + 2 * HOUR)
+    result = CliRunner().invoke(app, ["report", "--format", "json"])
+    assert json.loads(result.stdout)["journal"] == "bot.dry-run.sqlite"
+    assert "for bot.sqlite: --journal bot.sqlite" in result.stderr
+
+
 def test_the_journal_is_the_one_rulebot_yaml_makes_run_write(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

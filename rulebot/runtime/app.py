@@ -14,9 +14,8 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +35,11 @@ from rulebot.runtime.reload import (
     RuleWatcher,
     compile_rule,
 )
-from rulebot.runtime.status import StatusError, StatusServer
+from rulebot.runtime.status import TOKEN_ENV, StatusError, StatusServer, token_file_for
 from rulebot.runtime.strategy import StrategyError
+from rulebot.runtime.venue import venue_for
 
 log = logging.getLogger("rulebot.run")
-
-STATUS_TOKEN_ENV = "RULEBOT_STATUS_TOKEN"
 
 
 class RunError(Exception):
@@ -121,57 +119,6 @@ def banner(config: Config, strategies: Sequence[ir.Strategy], url: str) -> str:
     return "\n".join(lines)
 
 
-@contextlib.asynccontextmanager
-async def venue_for(config: Config, options: RunOptions) -> AsyncIterator[tuple[Any, str, Any]]:
-    """The venue to trade on (and its URL, and the in-process sim if one was started)."""
-    from rulebot.venues.lighter.client import LighterVenue
-
-    sim = None
-    url = config.network.base_url
-    async with contextlib.AsyncExitStack() as stack:
-        key = config.private_key
-        if config.network.name == "sim" and url is None:
-            from rulebot.venues.sim.settings import SimSettings
-            from rulebot.venues.sim.simulation import serve_sim
-
-            settings = SimSettings(speed=config.network.sim_speed, **options.sim_settings)
-            sim = await stack.enter_async_context(serve_sim(settings, host="127.0.0.1", port=0))
-            url = sim.url
-        if key is None and (config.network.name == "sim" or config.dry_run):
-            from lighter.signer_client import create_api_key
-
-            key = create_api_key()[0]  # the sim checks no signature; dry runs sign nothing
-        if key is None:
-            raise RunError(
-                f"no API private key for {config.network.name}: set RULEBOT_API_PRIVATE_KEY "
-                "(or run with --dry-run)"
-            )
-        venue = LighterVenue(
-            config.network.name,
-            url=url,
-            account_index=config.account.index,
-            api_key_index=config.account.api_key_index,
-            private_key=key,
-        )
-        await stack.enter_async_context(venue)
-        if config.dry_run:
-            from rulebot.venues.paper import PaperVenue
-
-            account = await _collateral(venue, config)
-            venue = PaperVenue(venue, collateral=account, account_index=config.account.index)
-        assert url is not None
-        yield venue, url, sim
-
-
-async def _collateral(venue: Any, config: Config) -> Decimal:
-    """A dry run starts from the account's real collateral when it can read it, else from the
-    backtest's initial equity."""
-    try:
-        return (await venue.account()).collateral
-    except Exception:  # no account on this network: simulate one
-        return config.backtest.initial_equity
-
-
 async def run_bot(config: Config, options: RunOptions, stop: asyncio.Event | None = None) -> int:
     """Run until `stop` is set (or a signal arrives); return the exit code. The notifications
     set in rulebot.yaml hear the engine's notices, and an error that ends the run as a crash."""
@@ -200,10 +147,8 @@ async def _run(
     journal_path = options.journal or Path(config.runtime.journal)
     if config.dry_run:  # paper fills: a journal of their own, fresh each run (see docs/running.md)
         journal_path = dry_run_journal(journal_path)
-        for stale in (journal_path, Path(f"{journal_path}-wal"), Path(f"{journal_path}-shm")):
-            stale.unlink(missing_ok=True)
-    async with venue_for(config, options) as (venue, url, _sim):
-        journal = Journal.open(journal_path)
+    async with venue_for(config, options.sim_settings) as (venue, url, _sim):
+        journal = Journal.open(journal_path, fresh=config.dry_run)
         run_id = journal.start_run(config.network.name, config.dry_run)
         engine = Engine(config, venue, journal)
         engine.listeners.append(notifier)
@@ -225,18 +170,21 @@ async def _run(
                     engine.get_status,
                     config.runtime.status_host,
                     port,
-                    os.environ.get(STATUS_TOKEN_ENV),
+                    os.environ.get(TOKEN_ENV),
                     flatten=engine.flatten,
                     journal=journal,
+                    token_file=token_file_for(journal_path),
                 )
                 try:
                     bound = await status.start()
                     say(f"status: http://{config.runtime.status_host}:{bound}/api/status")
                     say(f"dashboard: http://{config.runtime.status_host}:{bound}/")
+                    kept = status.token_file or f"the environment ({TOKEN_ENV})"
+                    say(f"status token (for `rulebot flatten` and `rulebot status`): in {kept}")
                 except StatusError as problem:  # trading goes on without the status API
                     say(f"warning: {problem}")
                     status = None
-            tasks.append(asyncio.create_task(_reloads(engine, watcher, say)))
+            tasks.append(asyncio.create_task(_reloads(engine, watcher)))
             if options.on_start is not None:
                 options.on_start(engine)
             _on_signals(stop)
@@ -258,35 +206,39 @@ async def _run(
     return 0
 
 
-async def _reloads(engine: Engine, watcher: RuleWatcher, say: Callable[[str], None]) -> None:
+async def _reloads(engine: Engine, watcher: RuleWatcher) -> None:
+    """Apply each saved or deleted file, and log what came of it, once: the console and the log
+    file both get it (a failure or a deleted rule as a warning), and notifications hear it."""
     async for event in watcher.events():
         if isinstance(event, ConfigChanged):
-            say(_reload_config(engine, event.path))
+            message, applied = _reload_config(engine, event.path)
+            log.log(logging.INFO if applied else logging.WARNING, "%s", message)
             continue
         if isinstance(event, Reloaded | ReloadFailed | Removed):
             message = engine.reload(event)
             if message:
-                say(message)
+                applied = isinstance(event, Reloaded)
+                log.log(logging.INFO if applied else logging.WARNING, "%s", message)
                 kind = "reload_error" if isinstance(event, ReloadFailed) else "reload"
                 engine.notify(kind, message, path=str(event.path))
 
 
-def _reload_config(engine: Engine, path: Path) -> str:
+def _reload_config(engine: Engine, path: Path) -> tuple[str, bool]:
     """A saved rulebot.yaml: new account risk limits apply at once; a broken file changes
-    nothing; other settings need a restart."""
+    nothing; other settings need a restart. Returns what happened and whether it applied."""
     from rulebot.config import check_config
     from rulebot.lang.diagnostics import render
     from rulebot.lang.load import read_source
 
     source, problem = read_source(path)
     if source is None:
-        return f"{path}: not reloaded: {problem.message if problem else 'unreadable'}"
+        return f"{path}: not reloaded: {problem.message if problem else 'unreadable'}", False
     config, diagnostics = check_config(source)
     if config is None:
         shown = "\n\n".join(render(d, source, str(path)) for d in diagnostics)
-        return f"{path}: not reloaded, the running settings continue:\n{shown}"
+        return f"{path}: not reloaded, the running settings continue:\n{shown}", False
     engine.risk_manager.replace_account_limits(config.risk)
-    return f"{path}: account risk limits reloaded (other settings apply at the next start)"
+    return f"{path}: account risk limits reloaded (other settings apply at the next start)", True
 
 
 def _on_signals(stop: asyncio.Event) -> None:

@@ -22,6 +22,9 @@ from rulebot.logs import config_secrets, redacting, setup_logging
 
 log = logging.getLogger("rulebot")
 
+USAGE = 2  # the exit code of a command given something it cannot use
+MAX_PORT = 65535
+
 
 def read_config(path: str | None, env: Any = None) -> Config:
     """rulebot.yaml from `path`, else ./rulebot.yaml if there is one, else the defaults."""
@@ -60,19 +63,34 @@ def run_command(
     stop_after: float | None,
     say: Callable[[str], None] = print,
 ) -> int:
+    from rulebot.lint import UsageError, discover
     from rulebot.runtime.app import RunError, RunOptions, run_bot
     from rulebot.runtime.journal import JournalError
     from rulebot.runtime.status import StatusError
     from rulebot.venues.lighter.errors import VenueError
 
+    if status_port is not None and not 0 <= status_port <= MAX_PORT:
+        say(f"rulebot run: --status-port {status_port} is not a port: give 1 to {MAX_PORT}, or 0")
+        return USAGE
+    try:
+        discover(paths)
+    except UsageError as error:  # nothing to run: a wrong folder, or one with no rule in it
+        say(f"rulebot run: {error}")
+        return USAGE
     try:
         config = read_config(config_path)
     except ConfigError as error:
         say(str(error))
         return 1
-    redact = setup_logging(
-        config.logging, level=log_level, file=log_file, secrets=config_secrets(config)
-    )
+    try:
+        redact = setup_logging(
+            config.logging, level=log_level, file=log_file, secrets=config_secrets(config)
+        )
+    except OSError as error:
+        shown = log_file if log_file is not None else config.logging.file
+        reason = (error.strerror or type(error).__name__).lower()
+        say(f"rulebot run: cannot write the log file {shown}: {reason}")
+        return USAGE
     say = redacting(say, redact)  # what the bot prints is scrubbed like what it logs
     updates: dict[str, Any] = {}
     if network is not None:
@@ -115,25 +133,77 @@ def _confirm_mainnet() -> bool:
     return answer.strip().lower() == "yes"
 
 
-def status_command(port: int, host: str, token: str | None, as_json: bool) -> int:
+def status_command(
+    config_path: str | None, port: int | None, host: str | None, as_json: bool
+) -> int:
     """Ask the running bot's status API and print what it says."""
-    request = urllib.request.Request(f"http://{host}:{port}/api/status")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        config = read_config(config_path)
+    except ConfigError as error:
+        print(str(error))
+        return 1
+    request, where = _bot_request(config, host, port, "/api/status")
     try:
         with urllib.request.urlopen(request, timeout=5) as answer:
             status = json.loads(answer.read())
     except urllib.error.HTTPError as error:
-        print(f"rulebot status: the bot answered {error.code}: {error.reason}")
+        print(f"rulebot status: the bot answered {error.code}: {_refusal(error)}")
         return 1
     except (urllib.error.URLError, OSError):
-        print(f"rulebot status: no bot is answering on {host}:{port} (is `rulebot run` running?)")
+        print(f"rulebot status: no bot is answering on {where} (is `rulebot run` running?)")
         return 1
     if as_json:
         print(json.dumps(status, indent=2))
         return 0
     print(render_status(status))
     return 0
+
+
+def _bot_request(
+    config: Config, host: str | None, port: int | None, path: str, *, post: bool = False
+) -> tuple[urllib.request.Request, str]:
+    """A request for `path` of the running bot's status API, carrying its token, and the
+    address it goes to: as given, else as rulebot.yaml says (a bot bound to every address is
+    asked on loopback)."""
+    host = host or config.runtime.status_host
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    where = f"{host}:{config.runtime.status_port if port is None else port}"
+    headers = {"Content-Type": "application/json"} if post else {}
+    token = status_token(config)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    method, body = ("POST", b"") if post else ("GET", None)
+    request = urllib.request.Request(f"http://{where}{path}", body, headers, method=method)
+    return request, where
+
+
+def status_token(config: Config) -> str | None:
+    """The token for the bot's status API: RULEBOT_STATUS_TOKEN if set, else the one the bot
+    wrote beside its journal (the live one's or the dry run's, whichever started last)."""
+    import os
+
+    from rulebot.runtime.journal import dry_run_journal
+    from rulebot.runtime.status import TOKEN_ENV, read_token, token_file_for
+
+    given = os.environ.get(TOKEN_ENV)
+    if given:
+        return given
+    journal = Path(config.runtime.journal)
+    found = []
+    for path in (token_file_for(journal), token_file_for(dry_run_journal(journal))):
+        try:
+            found.append((path.stat().st_mtime, path))
+        except OSError:
+            continue
+    return read_token(max(found)[1]) if found else None
+
+
+def _refusal(error: urllib.error.HTTPError) -> str:
+    """The status API's own words for a refusal, else the HTTP reason."""
+    try:
+        return str(json.loads(error.read())["error"])
+    except (ValueError, KeyError, TypeError, OSError):
+        return str(error.reason)
 
 
 def render_status(status: dict[str, Any]) -> str:
@@ -190,7 +260,11 @@ def _money(value: object) -> str:
 
 
 def flatten_command(
-    config_path: str | None, market: str | None, network: str | None, port: int, host: str
+    config_path: str | None,
+    market: str | None,
+    network: str | None,
+    port: int | None,
+    host: str | None,
 ) -> int:
     """Cancel every order and close every position (of one market, or all), saying each result.
     A running bot is asked to do it (so it knows, and stops entering); with none, rulebot
@@ -200,15 +274,8 @@ def flatten_command(
     except ConfigError as error:
         print(str(error))
         return 1
-    import os
-
-    from rulebot.runtime.app import STATUS_TOKEN_ENV
-
-    url = f"http://{host}:{port}/api/flatten" + (f"?market={market}" if market else "")
-    request = urllib.request.Request(url, method="POST", data=b"")
-    token = os.environ.get(STATUS_TOKEN_ENV)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
+    path = "/api/flatten" + (f"?market={market}" if market else "")
+    request, where = _bot_request(config, host, port, path, post=True)
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:
             results = json.loads(answer.read())["results"]
@@ -216,31 +283,33 @@ def flatten_command(
             print(line)
         return 1 if any("FAILED" in line for line in results) else 0
     except urllib.error.HTTPError as error:
-        print(f"rulebot flatten: the bot answered {error.code}: {error.reason}")
+        print(f"rulebot flatten: the bot answered {error.code}: {_refusal(error)}")
         return 1
     except (urllib.error.URLError, OSError):
-        print(f"no bot answering on {host}:{port}: flattening through the venue directly")
+        pass
     if network is not None:
         config = config.model_copy(
             update={"network": config.network.model_copy(update={"name": network, "url": None})}
         )
+    if config.network.base_url is None:
+        print(
+            f"rulebot flatten: no bot answering on {where}, and the sim rulebot.yaml names "
+            "runs inside `rulebot run`: it stopped with its bot, so there is nothing to flatten"
+        )
+        return 0
+    print(f"no bot answering on {where}: flattening through the venue directly")
     return asyncio.run(_flatten(config, market))
 
 
 async def _flatten(config: Config, market: str | None) -> int:
-    from rulebot.venues.lighter.client import LighterVenue
+    from rulebot.runtime.venue import account_venue
     from rulebot.venues.lighter.errors import VenueError
     from rulebot.venues.lighter.records import OrderRequest
 
-    if config.network.base_url is None:
-        print("rulebot flatten: the sim runs inside `rulebot run`; give its address (network.url)")
-        return 1
-    if config.private_key is None:
-        print("rulebot flatten: no API private key: set RULEBOT_API_PRIVATE_KEY")
-        return 1
+    assert config.network.base_url is not None
     failures = 0
     try:
-        async with LighterVenue.from_config(config) as venue:
+        async with account_venue(config, config.network.base_url) as venue:
             markets = [market] if market else [m.symbol for m in await venue.markets()]
             for symbol in markets:
                 try:
@@ -269,4 +338,10 @@ async def _flatten(config: Config, market: str | None) -> int:
     return 1 if failures else 0
 
 
-__all__ = ["flatten_command", "render_status", "run_command", "status_command"]
+__all__ = [
+    "flatten_command",
+    "render_status",
+    "run_command",
+    "status_command",
+    "status_token",
+]

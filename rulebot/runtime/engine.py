@@ -130,11 +130,9 @@ class Engine:
         from rulebot.venues.lighter.stream import MarketStream
 
         if self.venue is None:
-            from rulebot.runtime.app import RunOptions, venue_for
+            from rulebot.runtime.venue import venue_for
 
-            venue, _url, _sim = await self._owned.enter_async_context(
-                venue_for(self.config, RunOptions())
-            )
+            venue, _url, _sim = await self._owned.enter_async_context(venue_for(self.config))
             self.venue = self.orders.venue = venue
         self.started_ms = self.now_ms()
         markets = sorted({m for r in self.strategies.values() for m in r.live.markets})

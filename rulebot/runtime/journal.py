@@ -175,8 +175,11 @@ class Journal:
     # --- opening and closing ------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, readonly: bool = False) -> Journal:
-        """The journal at `path`, created (with its folder) if missing unless `readonly`.
+    def open(
+        cls, path: str | os.PathLike[str], *, readonly: bool = False, fresh: bool = False
+    ) -> Journal:
+        """The journal at `path`, created (with its folder) if missing unless `readonly`;
+        `fresh` starts it anew (a dry run's), deleting the old one only once its lock is held.
 
         Raises JournalError if the file is not a rulebot journal, was written by a newer
         rulebot, or (for writing) another process has it open for writing.
@@ -194,6 +197,9 @@ class Journal:
             raise JournalError(f"{path}: cannot create its folder: {error.strerror}") from error
         lock = _lock_writer(path)
         try:
+            if fresh:
+                for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                    stale.unlink(missing_ok=True)
             return cls._connect(path, readonly=False, lock=lock)
         except BaseException:
             lock.close()

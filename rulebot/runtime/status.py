@@ -4,30 +4,48 @@
 `/api/risk` and `/api/strategies` are its parts. Given the journal, it also serves the dashboard's
 readings: `/api/equity?since=MS` (the equity curve and its drawdown), `/api/fills?limit=N` and
 `/api/risk/events?limit=N` (newest first). `/` is the dashboard page and `/static/<file>` its
-files. Bound to loopback it is open; bound to any other address it refuses to start without a
-token, and then every request for data must carry `Authorization: Bearer <token>` (the page and
-its files hold no data and load without it: the page asks for the token and sends it on each of
-its own requests). Nothing it serves contains a secret.
+files. Nothing it serves contains a secret.
+
+Any web page the operator opens can send requests to loopback, so the guard does not trust the
+address alone:
+- every request must name the server in its Host header (the bound address or a loopback name,
+  with the port): a DNS-rebinding page, whose Host is its own name, gets nothing (421);
+- a request from a browser page of another origin (its `Origin` header) is refused (403);
+- a state-changing request (`POST /api/flatten`) needs `Authorization: Bearer <token>` always,
+  and a body of `application/json` or none (a page's `text/plain` form post is refused, 415).
+The token is the one given, or one generated at start and written (0600) to `token_file` for
+`rulebot flatten` and `rulebot status`, and removed at stop. Reads need the token too when one was
+given, and the server refuses to bind beyond loopback without one (the page and its files hold no
+data and load without it: the page asks for the token and sends it on each of its own requests).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
 import json
+import os
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from rulebot.runtime.dashboard import STATIC_DIR
 from rulebot.runtime.dashboard.feed import MAX_RECENT, DashboardFeed
+from rulebot.secrets import write_private
 
 if TYPE_CHECKING:
     from rulebot.runtime.journal import Journal
 
 DEFAULT_PORT = 8000
+TOKEN_ENV = "RULEBOT_STATUS_TOKEN"
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+WILDCARDS = ("", "0.0.0.0", "::")  # bound to every address: the token guards every route
+POST_BODY_TYPES = ("", "application/json")
 PARTS = {
     "/api/account/balance": "account",
     "/api/positions": "positions",
@@ -50,6 +68,12 @@ PAGE_HEADERS = {
 
 class StatusError(Exception):
     """The status server cannot start as configured."""
+
+
+def token_file_for(journal: str | os.PathLike[str]) -> Path:
+    """Where a bot writing `journal` keeps its generated status token: beside it, 0600."""
+    path = Path(journal)
+    return path.with_name(path.name + ".token")
 
 
 def is_loopback(host: str) -> bool:
@@ -83,16 +107,20 @@ class StatusServer:
         token: str | None = None,
         flatten: Callable[[str | None], Awaitable[list[str]]] | None = None,
         journal: Journal | None = None,
+        token_file: Path | None = None,
     ) -> None:
         if not is_loopback(host) and not token:
             raise StatusError(
                 f"the status API on {host} would be reachable from other machines: "
-                "set a token (status_token in rulebot.yaml or RULEBOT_STATUS_TOKEN)"
+                f"set a token in the environment ({TOKEN_ENV}=<a long random string>)"
             )
         self.status = status
         self.host = host
         self.port = port
-        self.token = token
+        self.reads_need_token = bool(token)
+        self.token = token or secrets.token_urlsafe(32)
+        self.token_file = None if token else token_file
+        self.hosts: frozenset[str] = frozenset()  # the Host headers that name this server
         self.flatten = flatten
         self.feed = DashboardFeed(journal) if journal is not None else None
         self.runner: web.AppRunner | None = None
@@ -147,14 +175,32 @@ class StatusServer:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        resource = request.match_info.route.resource
-        if resource is not None and resource.name in PAGE_ROUTES:
-            return await handler(request)
-        if self.token:
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-                return web.json_response({"error": "a valid bearer token is required"}, status=401)
+        refusal = self._refusal(request)
+        if refusal is not None:
+            status, message = refusal
+            return web.json_response({"error": message}, status=status)
         return await handler(request)
+
+    def _refusal(self, request: web.Request) -> tuple[int, str] | None:
+        """Why `request` is refused (HTTP status, message), or None to serve it."""
+        host = request.headers.get("Host", "").lower()
+        if self.hosts and host not in self.hosts:
+            return 421, "this server answers only to its own address (the Host header)"
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.lower() != f"http://{host}":
+            return 403, "requests from other web pages are refused (the Origin header)"
+        writes = request.method not in ("GET", "HEAD", "OPTIONS")
+        if writes and request.body_exists and request.content_type not in POST_BODY_TYPES:
+            return 415, "a request body must be application/json"
+        resource = request.match_info.route.resource
+        page = resource is not None and resource.name in PAGE_ROUTES
+        if (writes or (self.reads_need_token and not page)) and not self._carries_token(request):
+            return 401, "a valid bearer token is required"
+        return None
+
+    def _carries_token(self, request: web.Request) -> bool:
+        given = request.headers.get("Authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode())
 
     async def _all(self, request: web.Request) -> web.Response:
         return web.Response(text=dumps(self.status()), content_type="application/json")
@@ -181,12 +227,46 @@ class StatusServer:
             ) from None
         server = site._server
         sockets = getattr(server, "sockets", None) or []
-        return sockets[0].getsockname()[1] if sockets else self.port
+        self.port = sockets[0].getsockname()[1] if sockets else self.port
+        self.hosts = _names(self.host, self.port)
+        if self.token_file is not None:
+            try:
+                write_private(self.token_file, self.token + "\n")
+            except OSError as error:
+                await self.stop()
+                raise StatusError(
+                    f"cannot write the status token to {self.token_file}: {error.strerror}"
+                ) from None
+        return self.port
 
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
+        if self.token_file is not None:
+            with contextlib.suppress(OSError):
+                if self.token_file.read_text().strip() == self.token:  # not another bot's
+                    self.token_file.unlink()
+
+
+def _names(host: str, port: int) -> frozenset[str]:
+    """The Host headers a request to this server may carry; empty (any) when bound to every
+    address, where no name can be listed and the token guards every route instead."""
+    if host in WILDCARDS:
+        return frozenset()
+    shown = f"[{host}]" if ":" in host else host
+    names = {shown.lower(), *LOOPBACK_NAMES}
+    return frozenset(f"{name}:{port}" for name in names) | (
+        frozenset(names) if port == 80 else frozenset()
+    )
+
+
+def read_token(path: Path) -> str | None:
+    """The token a running bot wrote to `path`, or None when there is none."""
+    try:
+        return path.read_text().strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _json(value: object) -> web.Response:

@@ -4,12 +4,15 @@ replaying shipped candles fast, a real SQLite journal and real rule files."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from rulebot.config import Config
 from rulebot.runtime.app import RunOptions, run_bot
@@ -127,13 +130,17 @@ async def test_a_dry_run_sends_no_transaction(tmp_path: Path) -> None:
 
 
 async def test_hot_reload_swaps_the_rule_at_the_next_bar_and_keeps_the_position(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="rulebot.run")
     async with serve_sim(SimSettings(speed=FAST / 4)) as sim:
         folder = rules_dir(tmp_path, "ut_bot.rule")
         rule = folder / "ut_bot.rule"
-        lines: list[str] = []
-        options = RunOptions(paths=[folder], journal=tmp_path / "j.sqlite", say=lines.append)
+        options = RunOptions(paths=[folder], journal=tmp_path / "j.sqlite")
+
+        def logged() -> list[str]:  # reload outcomes are logged, for the console and the file
+            return [r.getMessage() for r in caplog.records if r.name == "rulebot.run"]
+
         original = rule.read_text()
         state: dict[str, Any] = {}
 
@@ -150,7 +157,7 @@ async def test_hot_reload_swaps_the_rule_at_the_next_bar_and_keeps_the_position(
                 assert running.live.holding.side == state["holding"].side
                 state.update(step="broken", bar=running.live.bar)
                 rule.write_text(original.replace("atr(atr_period)", "atrr(atr_period)"))
-            elif step == "broken" and any("not reloaded" in line for line in lines):
+            elif step == "broken" and any("not reloaded" in line for line in logged()):
                 assert running.live.bar > state["bar"] or True
                 state.update(step="fixed")
                 rule.write_text(
@@ -161,7 +168,7 @@ async def test_hot_reload_swaps_the_rule_at_the_next_bar_and_keeps_the_position(
             return False
 
         engine = await run_until(config(sim), options, scenario, timeout=60)
-        report = "\n".join(lines)
+        report = "\n".join(logged())
         assert "ut_bot: reloaded, live from the next bar" in report
         assert "did you mean `atr`" in report  # the diagnostic, as `rulebot lint` prints it
         assert engine.strategies["ut_bot"].live.graph.params["key_value"] == 3

@@ -100,7 +100,7 @@ def test_the_key_reaches_no_output_of_a_run(tmp_path: Path) -> None:
                 wait_for("a fill", lambda: fills_in(journal) >= 1, bot)
                 text = rule.read_text()
                 rule.write_text(text.replace("\nentry long", f"\nlet leaked = {key} +\nentry long"))
-                wait_for("a failed reload", lambda: b"not reloaded" in out.read_bytes(), bot)
+                wait_for("a failed reload", lambda: b"not reloaded" in err.read_bytes(), bot)
                 asked = (  # both at once, while the bot runs
                     rulebot("status", "--json", "--port", str(port), cwd=tmp_path, env=env),
                     rulebot("report", "-f", "json", "-c", "rulebot.yaml", cwd=tmp_path, env=env),
@@ -119,12 +119,12 @@ def test_the_key_reaches_no_output_of_a_run(tmp_path: Path) -> None:
     assert [row["strategy"] for row in json.loads(report.stdout)["strategies"]] == ["ut_bot"]
     rotated = sorted(p.name for p in logs.iterdir())
     assert rotated[:2] == ["rulebot.log", "rulebot.log.1"]  # the rotations are searched too
-    shown = out.read_bytes()
+    shown = err.read_bytes()  # the console's log lines
     assert REDACTED.encode() in shown  # the broken line was shown, without the key
 
     outputs = {
-        "stdout": shown,
-        "stderr": err.read_bytes(),
+        "stdout": out.read_bytes(),
+        "stderr": shown,
         "rulebot status --json": status.stdout + status.stderr,
         "rulebot report --format json": report.stdout + report.stderr,
     }

@@ -115,16 +115,30 @@ def one_line(text: str) -> str:
 # ---- the shipped files, and the real process ---------------------------------------------------
 
 
+def shipped_lint_is_clean(stdout: str) -> bool:
+    """The shipped files lint clean, but for a market of rulebot.yaml the sim does not have
+    (W509), which `rulebot check` warns of too: none once the sim has every one of them."""
+    from rulebot.config import load_config
+    from rulebot.venues.sim.markets import shipped_symbols
+
+    listed = [m.symbol for m in load_config(REPO / "rulebot.yaml", read_key=False).markets]
+    lacking = [symbol for symbol in listed if symbol not in shipped_symbols()]
+    if not lacking:
+        return "5 files checked: no problems" in stdout
+    flagged = [line for line in stdout.splitlines() if "warning[" in line or "error[" in line]
+    return len(flagged) == len(lacking) and all("warning[W509]" in line for line in flagged)
+
+
 def test_shipped_rules_and_config_lint_clean_as_a_real_process() -> None:
     run = lint_process("rules", "rulebot.yaml")
     assert run.code == 0, run.output
-    assert "5 files checked: no problems" in run.stdout
+    assert shipped_lint_is_clean(run.stdout), run.stdout
 
 
 def test_default_paths_are_rules_and_rulebot_yaml(tmp_path: Path) -> None:
     run = lint(cwd=REPO)
     assert run.code == 0, run.output
-    assert "5 files checked: no problems" in run.stdout
+    assert shipped_lint_is_clean(run.stdout), run.stdout
     empty = lint(cwd=tmp_path)
     assert empty.code == 2
     assert "nothing to check" in one_line(empty.stderr)

@@ -346,6 +346,22 @@ def test_a_second_writer_is_refused_and_a_reader_is_not(tmp_path: Path) -> None:
         assert len(writer.fills()) == 2
 
 
+def test_a_fresh_journal_deletes_nothing_while_another_writer_holds_it(tmp_path: Path) -> None:
+    """A dry run starts its journal afresh, but a second bot in the same folder must not wipe
+    the first one's: the lock comes before the deletion."""
+    path = tmp_path / "journal.dry-run.sqlite"
+    with Journal.open(path) as writer:
+        writer.record_fill(fill())
+        with pytest.raises(JournalError, match="already open for writing"):
+            Journal.open(path, fresh=True)
+        assert path.is_file() and Path(f"{path}-wal").is_file()
+        writer.record_fill(fill(2))
+        with Journal.open(path, readonly=True) as reader:
+            assert len(reader.fills()) == 2
+    with Journal.open(path, fresh=True) as fresh:  # the first bot gone: a fresh start
+        assert fresh.fills() == []
+
+
 def test_a_read_only_batch_sees_one_moment(tmp_path: Path) -> None:
     path = tmp_path / "journal.sqlite"
     with Journal.open(path) as writer, Journal.open(path, readonly=True) as reader:

@@ -46,8 +46,11 @@ def test_rulebot_status_prints_what_a_trader_asks(snapshot: Any) -> None:
 
 
 def test_the_status_api_needs_a_token_off_loopback() -> None:
-    with pytest.raises(StatusError, match="token"):
+    with pytest.raises(StatusError, match="token") as refused:
         StatusServer(lambda: {}, host="0.0.0.0", port=0)
+    # it names what works: the environment variable (rulebot.yaml has no key for the token)
+    assert "RULEBOT_STATUS_TOKEN=" in str(refused.value)
+    assert "status_token" not in str(refused.value)
     StatusServer(lambda: {}, host="0.0.0.0", port=0, token="t")  # with one: fine
 
 

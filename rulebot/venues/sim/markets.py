@@ -95,6 +95,13 @@ def make_market(
     )
 
 
+def shipped_symbols() -> tuple[str, ...]:
+    """The symbols of `shipped_markets`, the markets of a sim started with no data, without
+    loading their candles: what `rulebot lint` holds rulebot.yaml's markets against when the
+    sim runs inside the bot (`rulebot check` asks that sim itself)."""
+    return tuple(SHIPPED_MARKETS)
+
+
 def shipped_markets() -> list[MarketData]:
     """The markets of the candles the project ships (ETH, LTC, ETC, XMR, XRP), ids 0..4."""
     found = []
