@@ -14,8 +14,8 @@ import json
 import logging
 import math
 import time
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections import Counter, deque
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -25,12 +25,22 @@ from rulebot.config import Config
 from rulebot.lang import ir
 from rulebot.runtime.bars import BarBuilder
 from rulebot.runtime.journal import Journal
-from rulebot.runtime.messages import Bar, EquitySnapshot, Intent, Notice, NoticeKind, RiskEvent
+from rulebot.runtime.messages import (
+    Bar,
+    EquitySnapshot,
+    Intent,
+    Notice,
+    NoticeKind,
+    OrderRecord,
+    RiskEvent,
+    StrategyPosition,
+)
 from rulebot.runtime.orders import OrderManager
 from rulebot.runtime.reload import Reloaded, ReloadEvent, ReloadFailed, Removed
 from rulebot.runtime.risk import PortfolioView, RiskManager
 from rulebot.runtime.spread import Leg, LiveSpread
 from rulebot.runtime.strategy import Holding, LiveStrategy, Sizing
+from rulebot.venues.lighter.errors import VenueError
 from rulebot.venues.lighter.events import (
     AccountChanged,
     Disconnected,
@@ -348,7 +358,7 @@ class Engine:
             self.marks[market] = trade.price
             closed += builder.add_trade(trade.time_ms, float(trade.price), float(trade.size))
         if closed:  # mark the account at each close: sizing and the loss limits read it
-            await self._refresh_account()
+            await self._refresh_account_or_carry_on()
         for built in closed:
             bar = await self._venue_candle(built)
             self.history.setdefault(bar.market, deque(maxlen=HISTORY_BARS)).append(bar)
@@ -379,28 +389,52 @@ class Engine:
 
     async def _on_bar(self, bar: Bar) -> None:
         while self._closing:  # deleted rules whose positions the config says to close
-            await self._close_all(self._closing.pop())
-        for running in self.strategies.values():
-            if running.stopped:
-                continue
-            if running.replacement is not None:
-                self._swap(running)
-            live = running.live
-            if bar.market not in live.markets:
-                continue
-            if live.last_time is not None and bar.timestamp <= live.last_time:
-                continue
-            waiting = running.waiting.setdefault(bar.timestamp, {})
-            waiting[bar.market] = bar
-            if len(waiting) < len(live.markets):
-                continue
-            del running.waiting[bar.timestamp]
-            await self._evaluate(running, waiting)
+            name = self._closing.pop()
+            await self._isolated(name, self._close_all(name), "closing its position")
+        for name, running in list(self.strategies.items()):
+            if not running.stopped:
+                await self._isolated(name, self._bar_for(running, bar), "evaluating a bar")
+
+    async def _isolated(self, name: str, work: Coroutine[Any, Any, None], what: str) -> None:
+        """Run one strategy's work; its failure is logged and notified as that strategy's
+        crash, and never stops another strategy's evaluation."""
+        try:
+            await work
+        except Exception as error:
+            log.exception("%s: %s failed", name, what)
+            self.notify("crash", f"{name}: {what} failed: {error}", strategy=name)
+
+    async def _bar_for(self, running: Running, bar: Bar) -> None:
+        if running.replacement is not None:
+            self._swap(running)
+        live = running.live
+        if bar.market not in live.markets:
+            return
+        if live.last_time is not None and bar.timestamp <= live.last_time:
+            return
+        waiting = running.waiting.setdefault(bar.timestamp, {})
+        waiting[bar.market] = bar
+        if len(waiting) < len(live.markets):
+            return
+        del running.waiting[bar.timestamp]
+        await self._evaluate(running, waiting)
 
     async def _evaluate(self, running: Running, bars: dict[str, Bar]) -> None:
         live = running.live
+        in_flight = await self._settle_in_flight(live)
+        deciding = live.pending  # what the orders in flight were sent for
         intents = live.on_bar(bars, self.equity)
         self.risk_manager.on_bar(live.name, _bar_index(live))
+        if in_flight and intents:  # its position is not known: no second entry (nor exit)
+            orders = ", ".join(
+                f"{o.side} {o.size} {o.market} (order {o.client_order_index})" for o in in_flight
+            )
+            log.warning(
+                "%s: no new order this bar: %s in flight, its fate not known yet",
+                live.name, orders,
+            )  # fmt: skip
+            intents = []
+            live.pending = deciding
         entries = [i for i in intents if i.action != "close"]
         if isinstance(live, LiveSpread) and entries:
             verdicts = [self.risk_manager.check(i, self._view()) for i in entries]
@@ -432,6 +466,21 @@ class Engine:
             await self._sync_protection(live)
         self._save(live)
 
+    async def _settle_in_flight(self, live: Live) -> list[OrderRecord]:
+        """The strategy's orders still in flight once the venue was asked about them (and the
+        fills it made booked): what it must wait for before it sends anything new."""
+        markets = live.strategy.markets
+        if not any(self.orders.in_flight(live.name, m) for m in markets):
+            return []
+        try:
+            if await self.orders.settle_in_flight(live.name, markets):
+                await self._catch_up_fills()
+        except VenueError as error:
+            log.warning(
+                "%s: the venue did not say what became of its orders (%s)", live.name, error
+            )
+        return [o for m in markets for o in self.orders.in_flight(live.name, m)]
+
     async def _sync_protection(self, live: Live) -> None:
         stop, take = live.stop_price(), live.take_price()
         await self.orders.protect(
@@ -462,7 +511,19 @@ class Engine:
             elif position.size != 0:
                 await self._sync_protection(live)
             self._save(live)
-        await self._refresh_account()
+        await self._refresh_account_or_carry_on()
+
+    async def _refresh_account_or_carry_on(self) -> None:
+        """Refresh the account; when the venue cannot answer (rate limits, errors past every
+        retry), carry on with the last known account and try again at the next bar or fill: a
+        bar is never lost to a venue error."""
+        try:
+            await self._refresh_account()
+        except VenueError as error:
+            log.warning(
+                "account not refreshed (%s); deciding on the last known equity %s",
+                error, self.equity,
+            )  # fmt: skip
 
     async def _refresh_account(self) -> None:
         account = await self.venue.account()
@@ -493,11 +554,18 @@ class Engine:
             )
 
     def _view(self) -> PortfolioView:
+        """The account as risk sees it: positions including the entries in flight (what they
+        may yet become), and every order of ours the venue may hold (see docs/running.md)."""
         marks = {m: p for m, p in self.marks.items() if p > 0}
+        in_flight = [
+            StrategyPosition(strategy, market, size)
+            for (strategy, market), size in self.orders.in_flight_sizes().items()
+        ]
         return PortfolioView.from_positions(
             self.equity,
-            [p for p in self.orders.positions() if p.market in marks],
+            [p for p in [*self.orders.positions(), *in_flight] if p.market in marks],
             marks,
+            open_orders=Counter(o.strategy for o in self.journal.open_orders()),
             size_steps={m: i.size_step for m, i in self.markets.items()},
         )
 
