@@ -578,35 +578,36 @@ class Engine:
             return (
                 f"{event.path}: not reloaded, the running version continues:\n{event.diagnostics}"
             )
-        by_path = {Path(r.path).resolve(): name for name, r in self.strategies.items()}
+        by_path: dict[Path, str] = {}  # a running strategy before a stopped one of that file
+        for name, r in self.strategies.items():
+            if not r.stopped or Path(r.path).resolve() not in by_path:
+                by_path[Path(r.path).resolve()] = name
         if isinstance(event, Removed):
             name = by_path.get(event.path)
             if name is None:
                 return f"{event.path}: removed (it was not running)"
-            running = self.strategies[name]
-            running.stopped = True
-            held = {m: self.orders.position(name, m).size for m in running.live.strategy.markets}
-            held = {m: size for m, size in held.items() if size}
-            if not held:
-                return f"{name}: rule deleted; stopped (it held no position)"
-            if self.config.runtime.on_rule_deleted == "close":
-                self._closing.append(name)
-                return f"{name}: rule deleted; stopped, closing its position {_sizes(held)}"
-            return (
-                f"{name}: rule deleted; stopped evaluating; WARNING: its position "
-                f"{_sizes(held)} is kept, with its stop and target at the exchange "
-                "(runtime.on_rule_deleted: close would close it)"
-            )
+            return self._stop_deleted(name, "rule deleted")
         if not isinstance(event, Reloaded):
             return ""
         strategy = event.strategy
         name = by_path.get(event.path, strategy.name)
+        renamed = ""
+        if name != strategy.name:  # renamed in its file: the old name is deleted, the new added
+            other = self.strategies.get(strategy.name)
+            if other is not None and not other.stopped:
+                return (
+                    f"{event.path}: not reloaded: `{strategy.name}` already runs from "
+                    f"{other.path}; {name} continues"
+                )
+            renamed = self._stop_deleted(name, f"renamed to {strategy.name}") + "\n"
+            name = strategy.name
         running = self.strategies.get(name)
         if running is None:
             self.add_strategy(strategy, path=str(event.path))
             new = self.strategies[strategy.name]
             self._warm_one(new.live)
-            return f"{strategy.name}: new rule, warmed on {new.live.bar + 1} bars"
+            return f"{renamed}{strategy.name}: new rule, warmed on {new.live.bar + 1} bars"
+        running.path = str(event.path)
         old = running.live
         if strategy.markets != old.strategy.markets:
             return (
@@ -620,13 +621,31 @@ class Engine:
         running.stopped = False
         self.risk_manager.replace_strategy_limits(name, strategy.limits)
         before, after = set(old.strategy.params), set(strategy.params)
-        renamed = ""
+        params = ""
         if before != after:
-            renamed = (
+            params = (
                 f"; params removed: {', '.join(sorted(before - after)) or 'none'}, "
                 f"added: {', '.join(sorted(after - before)) or 'none'}"
             )
-        return f"{name}: reloaded, live from the next bar{renamed}"
+        return f"{renamed}{name}: reloaded, live from the next bar{params}"
+
+    def _stop_deleted(self, name: str, why: str) -> str:
+        """Stop a strategy whose rule is gone (deleted, or renamed), its position handled as
+        `runtime.on_rule_deleted` says; returns what happened, in words."""
+        running = self.strategies[name]
+        running.stopped = True
+        held = {m: self.orders.position(name, m).size for m in running.live.strategy.markets}
+        held = {m: size for m, size in held.items() if size}
+        if not held:
+            return f"{name}: {why}; stopped (it held no position)"
+        if self.config.runtime.on_rule_deleted == "close":
+            self._closing.append(name)
+            return f"{name}: {why}; stopped, closing its position {_sizes(held)}"
+        return (
+            f"{name}: {why}; stopped evaluating; WARNING: its position "
+            f"{_sizes(held)} is kept, with its stop and target at the exchange "
+            "(runtime.on_rule_deleted: close would close it)"
+        )
 
     def _warm_one(self, live: Live) -> None:
         markets = live.markets
