@@ -213,3 +213,32 @@ async def test_a_partly_filled_market_order_is_settled_at_what_filled(tmp_path: 
         assert record.state == "canceled"  # the IOC rest is gone: the order is done
         assert nothing_in_flight(engine, "big")
         assert engine.orders.position("big", "ETH").size == record.filled == venue_position(sim)
+
+
+PAIR = """strategy pair
+markets ETH, XRP
+timeframe 5m
+entry long when close@ETH > 0
+exit long when close@ETH < 0
+leg ETH weight 1
+leg XRP weight -1
+size 400 USDC
+"""
+
+
+async def test_a_spread_sends_no_second_entry_while_a_leg_is_in_flight(tmp_path: Path) -> None:
+    async with (
+        serve_sim(SimSettings(speed=0)) as sim,
+        engine_on(sim, tmp_path, {"pair.rule": PAIR}) as engine,
+    ):
+        live = engine.strategies["pair"].live
+        first = live.bar
+        sim.simulation.advance(bars=3)  # three closes arrive before any leg's fill can
+        await until(lambda: live.bar >= first + 3)
+        await until(lambda: nothing_in_flight(engine, "pair"))
+        sent = market_orders(engine, "pair")
+        assert sorted(o.market for o in sent) == ["ETH", "XRP"]  # one order per leg
+        ids = {m.symbol: m.market_id for m in sim.simulation.exchange.markets()}
+        for order in sent:
+            held = venue_position(sim, ids[order.market])
+            assert abs(held) == order.size == abs(engine.orders.position("pair", order.market).size)
