@@ -30,8 +30,12 @@ An entry against the strategy's own position is a reverse: its close goes first 
 always-allowed intent), so the new position is the entry's size alone. Order notional is size x
 the intent's reference price; positions are valued at the mark.
 
-A breach clears when its metric is back within the limit; a daily-loss breach also clears when a
-new UTC day begins. `on_equity` reports each breach and each recovery once, as a `RiskEvent`.
+A breach clears with hysteresis, since equity includes unrealised PnL and a reading at the edge
+of a limit would otherwise flap between breached and recovered with every tick: the metric must
+be back within the limit by RECOVERY_MARGIN of it (a 3% daily loss limit: below 2.7%) at every
+snapshot for RECOVERY_HOLD_MS. Until then entries stay stopped. A daily-loss breach also clears
+when a new UTC day begins. `on_equity` reports each breach and each recovery once, as a
+`RiskEvent`.
 """
 
 from __future__ import annotations
@@ -87,6 +91,11 @@ DAY_MS: Final = 86_400_000
 RECENT_EVENTS: Final = 50
 STATE_VERSION: Final = 1
 QUOTE: Final = config.QUOTE_CURRENCY
+
+RECOVERY_MARGIN: Final = Decimal("0.1")
+"""A breached loss limit recovers only once its metric is this share of the limit inside it."""
+RECOVERY_HOLD_MS: Final = 60_000
+"""... and has stayed there this long (venue time), at every equity snapshot."""
 
 _ZERO: Final = Decimal(0)
 _LOSS_LIMITS: Final = ("max_daily_loss", "max_drawdown")
@@ -215,6 +224,7 @@ class RiskManager:
         self._states: dict[str, _StrategyState] = {}
         self._account = _AccountState()
         self._breached: set[tuple[str, str]] = set()
+        self._calm_since: dict[tuple[str, str], int] = {}  # breached, but inside the margin since
         self._events: deque[RiskEvent] = deque(maxlen=RECENT_EVENTS)
 
     # -- strategies and limits --
@@ -322,7 +332,11 @@ class RiskManager:
         readings = self._loss_readings(ACCOUNT)
         if strategy is not None:
             readings += self._loss_readings(strategy)
-        return not any(r.breached for r in readings)
+        return not any(self._stops_entries(r) for r in readings)
+
+    def _stops_entries(self, reading: _Reading) -> bool:
+        """Whether a loss reading stops entries: past its limit, or breached and not recovered."""
+        return reading.breached or (reading.scope, reading.limit) in self._breached
 
     def _gate(self, intent: Intent, view: PortfolioView) -> RiskVerdict | None:
         """The refusal that does not depend on the entry's size, if any."""
@@ -333,8 +347,14 @@ class RiskManager:
             text = "an entry needs a size and a reference price above 0, not "
             return _refusal(intent, None, None, f"{text}{intent.size} at {intent.reference_price}")
         for reading in [*self._loss_readings(ACCOUNT), *self._loss_readings(name)]:
-            if reading.breached:
-                return _refusal(intent, reading.scope, reading.limit, reading.text or "")
+            if self._stops_entries(reading):
+                text = reading.text or ""
+                if not reading.breached:
+                    text += (
+                        f"; not recovered yet: entries resume once it stays {_pct(RECOVERY_MARGIN)}"
+                        f" of the limit inside it for {RECOVERY_HOLD_MS // 1000} s"
+                    )
+                return _refusal(intent, reading.scope, reading.limit, text)
         if not view.equity > 0:
             text = f"account equity is {_money(view.equity)}, so any position is over the limit"
             return _refusal(intent, ACCOUNT, "max_leverage", text)
@@ -498,23 +518,38 @@ class RiskManager:
                 key = (scope, reading.limit)
                 seen.add(key)
                 label = _label(reading.limit, scope)
+                new_day = rolled and reading.limit == "max_daily_loss"
                 if reading.breached and key not in self._breached:
                     self._breached.add(key)
                     message = f"{label}: {reading.text}; new entries stop, exits still run"
                     events.append(_event(time_ms, reading, "breached", message))
-                elif not reading.breached and key in self._breached:
+                elif key in self._breached and (new_day or self._recovered(reading, time_ms)):
                     self._breached.discard(key)
-                    if rolled and reading.limit == "max_daily_loss":
+                    if new_day:
                         message = f"{label}: a new UTC day began ({_day(time_ms)}); entries resume"
                     else:
                         message = f"{label}: back within the limit: {reading.text}; entries resume"
                     events.append(_event(time_ms, reading, "recovered", message))
+                if key not in self._breached:
+                    self._calm_since.pop(key, None)
         for scope, limit in sorted(self._breached - seen):
             self._breached.discard((scope, limit))
+            self._calm_since.pop((scope, limit), None)
             message = f"{_label(limit, scope)}: the limit was removed; entries resume"
             events.append(RiskEvent(time_ms, scope, limit, "recovered", _ZERO, _ZERO, message))
         self._events.extend(events)
         return events
+
+    def _recovered(self, reading: _Reading, time_ms: int) -> bool:
+        """The hysteresis of a breached loss limit: recovered once its metric has been inside
+        the limit by RECOVERY_MARGIN at every snapshot for RECOVERY_HOLD_MS."""
+        key = (reading.scope, reading.limit)
+        value, threshold = reading.value, reading.threshold
+        if value is None or threshold is None or value > threshold * (1 - RECOVERY_MARGIN):
+            self._calm_since.pop(key, None)
+            return False
+        since = self._calm_since.setdefault(key, time_ms)
+        return time_ms - since >= RECOVERY_HOLD_MS
 
     # -- status --
 
@@ -559,7 +594,7 @@ class RiskManager:
                 "threshold": _text(r.threshold),
                 "value": _text(r.value),
                 "headroom": _text(_minus(r.threshold, r.value)),
-                "breached": r.breached,
+                "breached": self._stops_entries(r) if r.limit in _LOSS_LIMITS else r.breached,
                 "text": r.text,
             }
             for limit, r in readings.items()
