@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from rulebot.config import Config
+from rulebot.runtime.engine import Engine
 from rulebot.runtime.journal import Journal, JournalError
-from rulebot.runtime.messages import OrderRecord
+from rulebot.runtime.messages import Intent, OrderRecord
 from rulebot.runtime.orders import OrderManager
 from rulebot.venues.lighter.records import Trade
+from tests.runtime.test_risk import rule_limits
 
 ACCOUNT = 1
 
@@ -57,3 +61,27 @@ def test_a_fill_and_the_position_it_moves_are_journaled_all_or_nothing(tmp_path:
     assert [p.size for p in journal.positions()] == [Decimal(2)]
     assert journal.order(7).state == "filled"  # type: ignore[union-attr]
     journal.close()
+
+
+def test_risk_sees_the_entries_in_flight_and_every_order_that_may_rest(tmp_path: Path) -> None:
+    cfg = Config.model_validate(
+        {"network": {"name": "sim", "url": "http://127.0.0.1:9"}, "dry_run": False,
+         "runtime": {"journal": str(tmp_path / "j.sqlite"), "status_port": 0}}
+    )  # fmt: skip
+    engine = Engine(cfg)
+    engine.risk_manager.add_strategy("s", rule_limits("max_position 2.5 ETH"))
+    engine.orders.register("s", "ETH")
+    engine.equity, engine.marks["ETH"] = Decimal(100_000), Decimal(2000)
+    engine.journal.record_order(entry(7, "2"))  # sent, no fill seen yet
+    stop = replace(entry(8, "2"), kind="stop_loss", side="sell", trigger_price=Decimal(1900))
+    engine.journal.record_order(stop)  # resting at the venue
+    view = engine._view()
+    assert view.position("s", "ETH") == Decimal(2)  # what the entry in flight may yet make it
+    assert view.open_orders == {"s": 2}
+    verdict = engine.risk_manager.check(
+        Intent("s", "ETH", "open_long", Decimal(2), "signal", 0, Decimal(2000)), view
+    )
+    assert verdict.allowed and verdict.size == Decimal("0.5")  # max_position counts it
+    status = engine.risk_manager.get_risk_status(view)["account"]["limits"]["max_open_orders"]
+    assert status["value"] == "2"
+    engine.journal.close()
