@@ -557,15 +557,16 @@ class Engine:
         """The account as risk sees it: positions including the entries in flight (what they
         may yet become), and every order of ours the venue may hold (see docs/running.md)."""
         marks = {m: p for m, p in self.marks.items() if p > 0}
+        open_orders = self.journal.open_orders()
         in_flight = [
             StrategyPosition(strategy, market, size)
-            for (strategy, market), size in self.orders.in_flight_sizes().items()
+            for (strategy, market), size in self.orders.in_flight_sizes(open_orders).items()
         ]
         return PortfolioView.from_positions(
             self.equity,
             [p for p in [*self.orders.positions(), *in_flight] if p.market in marks],
             marks,
-            open_orders=Counter(o.strategy for o in self.journal.open_orders()),
+            open_orders=Counter(o.strategy for o in open_orders),
             size_steps={m: i.size_step for m, i in self.markets.items()},
         )
 

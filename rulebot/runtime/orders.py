@@ -336,12 +336,13 @@ class OrderManager:
         strategy's position is not known, so it sends nothing new there."""
         return [o for o in self.journal.open_orders(strategy, market) if o.kind not in PROTECTIVE]
 
-    def in_flight_sizes(self) -> dict[tuple[str, str], Decimal]:
-        """(strategy, market) -> the signed size still to fill of its entries in flight: what
-        the position may yet become. Exits in flight count as nothing (if one fails, the
-        position stays what it is), so the sum never reads less than the truth may be."""
+    def in_flight_sizes(self, open_orders: Iterable[OrderRecord]) -> dict[tuple[str, str], Decimal]:
+        """(strategy, market) -> the signed size still to fill of its entries in flight, among
+        the journal's `open_orders`: what the position may yet become. Exits in flight count
+        as nothing (if one fails, the position stays what it is), so the sum never reads less
+        than the truth may be."""
         sizes: dict[tuple[str, str], Decimal] = {}
-        for order in self.journal.open_orders():
+        for order in open_orders:
             if order.kind in PROTECTIVE or order.client_order_index in self._exits:
                 continue
             left = max(order.size - order.filled, Decimal(0))
