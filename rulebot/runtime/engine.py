@@ -458,7 +458,10 @@ class Engine:
                     intent if p.action == intent.action and p.market == intent.market else p
                     for p in live.pending
                 )
-            await self.orders.execute(intent)
+            try:
+                await self.orders.execute(intent)
+            except VenueError as error:  # in doubt: in flight until the venue says (next bar)
+                log.warning("%s %s: order not confirmed (%s)", live.name, intent.market, error)
             take_fills = getattr(self.venue, "take_fills", None)
             if take_fills is not None:
                 await self._on_account_trades(tuple(take_fills()))
@@ -475,10 +478,11 @@ class Engine:
         try:
             if await self.orders.settle_in_flight(live.name, markets):
                 await self._catch_up_fills()
-        except VenueError as error:
+        except Exception as error:  # still unknown: asked again at the next close
             log.warning(
-                "%s: the venue did not say what became of its orders (%s)", live.name, error
-            )
+                "%s: the venue did not say what became of its orders (%s: %s)",
+                live.name, type(error).__name__, error,
+            )  # fmt: skip
         return [o for m in markets for o in self.orders.in_flight(live.name, m)]
 
     async def _sync_protection(self, live: Live) -> None:

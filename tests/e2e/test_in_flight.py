@@ -242,3 +242,25 @@ async def test_a_spread_sends_no_second_entry_while_a_leg_is_in_flight(tmp_path:
         for order in sent:
             held = venue_position(sim, ids[order.market])
             assert abs(held) == order.size == abs(engine.orders.position("pair", order.market).size)
+
+
+async def test_an_order_whose_send_failed_is_in_doubt_not_a_crash(tmp_path: Path) -> None:
+    notices: list[Notice] = []
+    async with (
+        serve_sim(SimSettings(speed=0)) as sim,
+        engine_on(sim, tmp_path, {"s.rule": always_long("stacker")}) as engine,
+    ):
+        engine.listeners.append(notices.append)
+        live = engine.strategies["stacker"].live
+        first = live.bar
+        sim.simulation.faults.rate_limit(1, path="/api/v1/sendTx", retry_after_s=60)
+        sim.simulation.advance(bars=1)
+        await until(lambda: live.bar >= first + 1)
+        (order,) = market_orders(engine, "stacker")
+        assert order.state == "new"  # its fate is not known: in flight
+        sim.simulation.advance(bars=2)
+        await until(lambda: live.bar >= first + 3)
+        assert len(market_orders(engine, "stacker")) == 1  # no second entry meanwhile
+        assert venue_position(sim) == 0
+        assert not [n for n in notices if n.kind == "crash"]
+        assert engine.journal.strategy_state("stacker") is not None
