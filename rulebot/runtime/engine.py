@@ -612,13 +612,13 @@ class Engine:
             new = self.strategies[strategy.name]
             self._warm_one(new.live)
             return f"{renamed}{strategy.name}: new rule, warmed on {new.live.bar + 1} bars"
-        running.path = str(event.path)
         old = running.live
         if strategy.markets != old.strategy.markets:
             return (
-                f"{name}: not reloaded: it moved from {', '.join(old.strategy.markets)} to "
-                f"{', '.join(strategy.markets)}; stop the bot to move a strategy's position"
+                f"{renamed}{name}: not reloaded: it moved from {', '.join(old.strategy.markets)}"
+                f" to {', '.join(strategy.markets)}; stop the bot to move a strategy's position"
             )
+        running.path = str(event.path)
         replacement = _live(strategy, None)
         self._size(replacement)
         self._warm_one(replacement)

@@ -13,7 +13,10 @@ strategies on a market a reduce-only order could be cut by another strategy's po
 are plain orders, and the manager cancels a strategy's protective orders whenever it goes flat.
 
 Every order is journaled as `new` (with its client order index, the venue's idempotency key)
-before it is sent, so a crash between the two is found on restart and never sent twice.
+before it is sent, so a crash between the two is found on restart and never sent twice. An entry
+or exit order is in flight until its fate is known (every fill booked, or the venue done with
+it: an IOC order's rest cancelled); `settle_in_flight` asks the venue, and the engine sends
+nothing new for a strategy while one of its orders is in flight.
 """
 
 from __future__ import annotations
