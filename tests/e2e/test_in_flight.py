@@ -12,9 +12,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from rulebot.lang.load import compile_file
 from rulebot.runtime.engine import Engine
 from rulebot.runtime.messages import Notice, OrderRecord
+from rulebot.venues.sim.faults import Faults
 from rulebot.venues.sim.records import AccountSettings
 from rulebot.venues.sim.settings import SimSettings
 from rulebot.venues.sim.simulation import RunningSim, serve_sim
@@ -135,7 +138,17 @@ async def test_a_slow_venue_never_lets_entries_stack(tmp_path: Path) -> None:
         assert venue_position(sim) == sent[0]
 
 
-async def test_a_venue_error_at_a_bar_close_loses_no_bar(tmp_path: Path) -> None:
+ACCOUNT_READ = "/api/v1/account"
+ACCOUNT_FAULTS: dict[str, Callable[[Faults], None]] = {
+    # refused past the retry ceiling (Retry-After 60 s > 30 s)
+    "rate limit": lambda faults: faults.rate_limit(10_000, path=ACCOUNT_READ, retry_after_s=60),
+    # every retry answered 503
+    "5xx storm": lambda faults: faults.server_error(10_000, path=ACCOUNT_READ, status=503),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(ACCOUNT_FAULTS))
+async def test_a_venue_error_at_a_bar_close_loses_no_bar(tmp_path: Path, fault: str) -> None:
     notices: list[Notice] = []
     async with (
         serve_sim(SimSettings(speed=0)) as sim,
@@ -144,8 +157,7 @@ async def test_a_venue_error_at_a_bar_close_loses_no_bar(tmp_path: Path) -> None
         engine.listeners.append(notices.append)
         live = engine.strategies["stacker"].live
         first, stored = live.bar, len(engine.history["ETH"])
-        # the account read is refused past the retry ceiling (Retry-After 60 s > 30 s)
-        sim.simulation.faults.rate_limit(10_000, path="/api/v1/account", retry_after_s=60)
+        ACCOUNT_FAULTS[fault](sim.simulation.faults)
         sim.simulation.advance(bars=2)
         await until(lambda: live.bar >= first + 2)
         assert len(engine.history["ETH"]) == stored + 2  # every bar stored and evaluated
