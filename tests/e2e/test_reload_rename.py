@@ -20,7 +20,6 @@ async def test_a_renamed_strategy_is_a_removed_one_plus_a_new_one(tmp_path: Path
     folder.mkdir()
     (folder / "a.rule").write_text(always_long("alpha", "ETH"))
     (folder / "b.rule").write_text(always_long("beta", "XRP"))
-    lines: list[str] = []
     notices: list[Notice] = []
     state: dict[str, Any] = {}
 
@@ -41,9 +40,9 @@ async def test_a_renamed_strategy_is_a_removed_one_plus_a_new_one(tmp_path: Path
         return False
 
     async with serve_sim(SimSettings(speed=FAST / 4)) as sim:
-        options = RunOptions(paths=[folder], journal=tmp_path / "j.sqlite", say=lines.append)
+        options = RunOptions(paths=[folder], journal=tmp_path / "j.sqlite")
         engine = await run_until(config(sim), options, scenario, timeout=60, sim=sim)
-    said = "\n".join(lines)
+    said = "\n".join(n.message for n in notices if n.kind == "reload")
     assert "alpha: renamed to gamma; stopped evaluating; WARNING: its position" in said
     assert "gamma: new rule" in said
     assert engine.strategies["alpha"].stopped and not engine.strategies["gamma"].stopped
