@@ -14,8 +14,8 @@ import json
 import logging
 import math
 import time
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections import Counter, deque
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -25,12 +25,22 @@ from rulebot.config import Config
 from rulebot.lang import ir
 from rulebot.runtime.bars import BarBuilder
 from rulebot.runtime.journal import Journal
-from rulebot.runtime.messages import Bar, EquitySnapshot, Intent, Notice, NoticeKind, RiskEvent
+from rulebot.runtime.messages import (
+    Bar,
+    EquitySnapshot,
+    Intent,
+    Notice,
+    NoticeKind,
+    OrderRecord,
+    RiskEvent,
+    StrategyPosition,
+)
 from rulebot.runtime.orders import OrderManager
 from rulebot.runtime.reload import Reloaded, ReloadEvent, ReloadFailed, Removed
 from rulebot.runtime.risk import PortfolioView, RiskManager
 from rulebot.runtime.spread import Leg, LiveSpread
 from rulebot.runtime.strategy import Holding, LiveStrategy, Sizing
+from rulebot.venues.lighter.errors import VenueError
 from rulebot.venues.lighter.events import (
     AccountChanged,
     Disconnected,
@@ -346,7 +356,7 @@ class Engine:
             self.marks[market] = trade.price
             closed += builder.add_trade(trade.time_ms, float(trade.price), float(trade.size))
         if closed:  # mark the account at each close: sizing and the loss limits read it
-            await self._refresh_account()
+            await self._refresh_account_or_carry_on()
         for built in closed:
             bar = await self._venue_candle(built)
             self.history.setdefault(bar.market, deque(maxlen=HISTORY_BARS)).append(bar)
@@ -377,28 +387,52 @@ class Engine:
 
     async def _on_bar(self, bar: Bar) -> None:
         while self._closing:  # deleted rules whose positions the config says to close
-            await self._close_all(self._closing.pop())
-        for running in self.strategies.values():
-            if running.stopped:
-                continue
-            if running.replacement is not None:
-                self._swap(running)
-            live = running.live
-            if bar.market not in live.markets:
-                continue
-            if live.last_time is not None and bar.timestamp <= live.last_time:
-                continue
-            waiting = running.waiting.setdefault(bar.timestamp, {})
-            waiting[bar.market] = bar
-            if len(waiting) < len(live.markets):
-                continue
-            del running.waiting[bar.timestamp]
-            await self._evaluate(running, waiting)
+            name = self._closing.pop()
+            await self._isolated(name, self._close_all(name), "closing its position")
+        for name, running in list(self.strategies.items()):
+            if not running.stopped:
+                await self._isolated(name, self._bar_for(running, bar), "evaluating a bar")
+
+    async def _isolated(self, name: str, work: Coroutine[Any, Any, None], what: str) -> None:
+        """Run one strategy's work; its failure is logged and notified as that strategy's
+        crash, and never stops another strategy's evaluation."""
+        try:
+            await work
+        except Exception as error:
+            log.exception("%s: %s failed", name, what)
+            self.notify("crash", f"{name}: {what} failed: {error}", strategy=name)
+
+    async def _bar_for(self, running: Running, bar: Bar) -> None:
+        if running.replacement is not None:
+            self._swap(running)
+        live = running.live
+        if bar.market not in live.markets:
+            return
+        if live.last_time is not None and bar.timestamp <= live.last_time:
+            return
+        waiting = running.waiting.setdefault(bar.timestamp, {})
+        waiting[bar.market] = bar
+        if len(waiting) < len(live.markets):
+            return
+        del running.waiting[bar.timestamp]
+        await self._evaluate(running, waiting)
 
     async def _evaluate(self, running: Running, bars: dict[str, Bar]) -> None:
         live = running.live
+        in_flight = await self._settle_in_flight(live)
+        deciding = live.pending  # what the orders in flight were sent for
         intents = live.on_bar(bars, self.equity)
         self.risk_manager.on_bar(live.name, _bar_index(live))
+        if in_flight and intents:  # its position is not known: no second entry (nor exit)
+            orders = ", ".join(
+                f"{o.side} {o.size} {o.market} (order {o.client_order_index})" for o in in_flight
+            )
+            log.warning(
+                "%s: no new order this bar: %s in flight, its fate not known yet",
+                live.name, orders,
+            )  # fmt: skip
+            intents = []
+            live.pending = deciding
         entries = [i for i in intents if i.action != "close"]
         if isinstance(live, LiveSpread) and entries:
             verdicts = [self.risk_manager.check(i, self._view()) for i in entries]
@@ -422,13 +456,32 @@ class Engine:
                     intent if p.action == intent.action and p.market == intent.market else p
                     for p in live.pending
                 )
-            await self.orders.execute(intent)
+            try:
+                await self.orders.execute(intent)
+            except VenueError as error:  # in doubt: in flight until the venue says (next bar)
+                log.warning("%s %s: order not confirmed (%s)", live.name, intent.market, error)
             take_fills = getattr(self.venue, "take_fills", None)
             if take_fills is not None:
                 await self._on_account_trades(tuple(take_fills()))
         if not intents:  # with orders in flight, their fills set the protection
             await self._sync_protection(live)
         self._save(live)
+
+    async def _settle_in_flight(self, live: Live) -> list[OrderRecord]:
+        """The strategy's orders still in flight once the venue was asked about them (and the
+        fills it made booked): what it must wait for before it sends anything new."""
+        markets = live.strategy.markets
+        if not any(self.orders.in_flight(live.name, m) for m in markets):
+            return []
+        try:
+            if await self.orders.settle_in_flight(live.name, markets):
+                await self._catch_up_fills()
+        except Exception as error:  # still unknown: asked again at the next close
+            log.warning(
+                "%s: the venue did not say what became of its orders (%s: %s)",
+                live.name, type(error).__name__, error,
+            )  # fmt: skip
+        return [o for m in markets for o in self.orders.in_flight(live.name, m)]
 
     async def _sync_protection(self, live: Live) -> None:
         stop, take = live.stop_price(), live.take_price()
@@ -460,7 +513,19 @@ class Engine:
             elif position.size != 0:
                 await self._sync_protection(live)
             self._save(live)
-        await self._refresh_account()
+        await self._refresh_account_or_carry_on()
+
+    async def _refresh_account_or_carry_on(self) -> None:
+        """Refresh the account; when the venue cannot answer (rate limits, errors past every
+        retry), carry on with the last known account and try again at the next bar or fill: a
+        bar is never lost to a venue error."""
+        try:
+            await self._refresh_account()
+        except VenueError as error:
+            log.warning(
+                "account not refreshed (%s); deciding on the last known equity %s",
+                error, self.equity,
+            )  # fmt: skip
 
     async def _refresh_account(self) -> None:
         account = await self.venue.account()
@@ -491,11 +556,19 @@ class Engine:
             )
 
     def _view(self) -> PortfolioView:
+        """The account as risk sees it: positions including the entries in flight (what they
+        may yet become), and every order of ours the venue may hold (see docs/running.md)."""
         marks = {m: p for m, p in self.marks.items() if p > 0}
+        open_orders = self.journal.open_orders()
+        in_flight = [
+            StrategyPosition(strategy, market, size)
+            for (strategy, market), size in self.orders.in_flight_sizes(open_orders).items()
+        ]
         return PortfolioView.from_positions(
             self.equity,
-            [p for p in self.orders.positions() if p.market in marks],
+            [p for p in [*self.orders.positions(), *in_flight] if p.market in marks],
             marks,
+            open_orders=Counter(o.strategy for o in open_orders),
             size_steps={m: i.size_step for m, i in self.markets.items()},
         )
 
@@ -508,41 +581,42 @@ class Engine:
             return (
                 f"{event.path}: not reloaded, the running version continues:\n{event.diagnostics}"
             )
-        by_path = {Path(r.path).resolve(): name for name, r in self.strategies.items()}
+        by_path: dict[Path, str] = {}  # a running strategy before a stopped one of that file
+        for name, r in self.strategies.items():
+            if not r.stopped or Path(r.path).resolve() not in by_path:
+                by_path[Path(r.path).resolve()] = name
         if isinstance(event, Removed):
             name = by_path.get(event.path)
             if name is None:
                 return f"{event.path}: removed (it was not running)"
-            running = self.strategies[name]
-            running.stopped = True
-            held = {m: self.orders.position(name, m).size for m in running.live.strategy.markets}
-            held = {m: size for m, size in held.items() if size}
-            if not held:
-                return f"{name}: rule deleted; stopped (it held no position)"
-            if self.config.runtime.on_rule_deleted == "close":
-                self._closing.append(name)
-                return f"{name}: rule deleted; stopped, closing its position {_sizes(held)}"
-            return (
-                f"{name}: rule deleted; stopped evaluating; WARNING: its position "
-                f"{_sizes(held)} is kept, with its stop and target at the exchange "
-                "(runtime.on_rule_deleted: close would close it)"
-            )
+            return self._stop_deleted(name, "rule deleted")
         if not isinstance(event, Reloaded):
             return ""
         strategy = event.strategy
         name = by_path.get(event.path, strategy.name)
+        renamed = ""
+        if name != strategy.name:  # renamed in its file: the old name is deleted, the new added
+            other = self.strategies.get(strategy.name)
+            if other is not None and not other.stopped:
+                return (
+                    f"{event.path}: not reloaded: `{strategy.name}` already runs from "
+                    f"{other.path}; {name} continues"
+                )
+            renamed = self._stop_deleted(name, f"renamed to {strategy.name}") + "\n"
+            name = strategy.name
         running = self.strategies.get(name)
         if running is None:
             self.add_strategy(strategy, path=str(event.path))
             new = self.strategies[strategy.name]
             self._warm_one(new.live)
-            return f"{strategy.name}: new rule, warmed on {new.live.bar + 1} bars"
+            return f"{renamed}{strategy.name}: new rule, warmed on {new.live.bar + 1} bars"
         old = running.live
         if strategy.markets != old.strategy.markets:
             return (
-                f"{name}: not reloaded: it moved from {', '.join(old.strategy.markets)} to "
-                f"{', '.join(strategy.markets)}; stop the bot to move a strategy's position"
+                f"{renamed}{name}: not reloaded: it moved from {', '.join(old.strategy.markets)}"
+                f" to {', '.join(strategy.markets)}; stop the bot to move a strategy's position"
             )
+        running.path = str(event.path)
         replacement = _live(strategy, None)
         self._size(replacement)
         self._warm_one(replacement)
@@ -550,13 +624,31 @@ class Engine:
         running.stopped = False
         self.risk_manager.replace_strategy_limits(name, strategy.limits)
         before, after = set(old.strategy.params), set(strategy.params)
-        renamed = ""
+        params = ""
         if before != after:
-            renamed = (
+            params = (
                 f"; params removed: {', '.join(sorted(before - after)) or 'none'}, "
                 f"added: {', '.join(sorted(after - before)) or 'none'}"
             )
-        return f"{name}: reloaded, live from the next bar{renamed}"
+        return f"{renamed}{name}: reloaded, live from the next bar{params}"
+
+    def _stop_deleted(self, name: str, why: str) -> str:
+        """Stop a strategy whose rule is gone (deleted, or renamed), its position handled as
+        `runtime.on_rule_deleted` says; returns what happened, in words."""
+        running = self.strategies[name]
+        running.stopped = True
+        held = {m: self.orders.position(name, m).size for m in running.live.strategy.markets}
+        held = {m: size for m, size in held.items() if size}
+        if not held:
+            return f"{name}: {why}; stopped (it held no position)"
+        if self.config.runtime.on_rule_deleted == "close":
+            self._closing.append(name)
+            return f"{name}: {why}; stopped, closing its position {_sizes(held)}"
+        return (
+            f"{name}: {why}; stopped evaluating; WARNING: its position "
+            f"{_sizes(held)} is kept, with its stop and target at the exchange "
+            "(runtime.on_rule_deleted: close would close it)"
+        )
 
     def _warm_one(self, live: Live) -> None:
         markets = live.markets

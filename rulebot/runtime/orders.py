@@ -13,7 +13,10 @@ strategies on a market a reduce-only order could be cut by another strategy's po
 are plain orders, and the manager cancels a strategy's protective orders whenever it goes flat.
 
 Every order is journaled as `new` (with its client order index, the venue's idempotency key)
-before it is sent, so a crash between the two is found on restart and never sent twice.
+before it is sent, so a crash between the two is found on restart and never sent twice. An entry
+or exit order is in flight until its fate is known (every fill booked, or the venue done with
+it: an IOC order's rest cancelled); `settle_in_flight` asks the venue, and the engine sends
+nothing new for a strategy while one of its orders is in flight.
 """
 
 from __future__ import annotations
@@ -38,6 +41,11 @@ the backtest's stop fills at a gapped open; a tighter cap would cancel it and le
 position open."""
 ENTRY_SLIPPAGE = Decimal("0.01")
 """Entries and exits at market fill within 1% of the book's best price, or not at all."""
+UNSEEN_GRACE_MS = 30_000
+"""How long an order the venue does not list stays in flight before it is taken as never
+arrived (the venue lists every order it took, active or done, within moments; a send that
+failed in doubt may still land in that time)."""
+ACTIVE_STATUSES = ("open", "pending", "in-progress")
 
 
 @dataclass
@@ -77,6 +85,8 @@ class OrderManager:
         for position in journal.positions():
             self.books[(position.strategy, position.market)] = StrategyOrders(position)
         self.sharing: dict[str, set[str]] = {}  # market -> strategies on it
+        self._done_at: dict[int, Decimal] = {}  # order -> what it filled, once the venue is done
+        self._exits: set[int] = set()  # orders sent to close a position (not to add to one)
 
     # ---- bookkeeping --------------------------------------------------------------------------
     def register(self, strategy: str, market: str) -> StrategyPosition:
@@ -114,7 +124,15 @@ class OrderManager:
             size = intent.size
         reduce_only = intent.action == "close" and self._alone(intent.market)
         return await self._send(
-            intent.strategy, intent.market, side, "market", size, None, reduce_only, intent.reason
+            intent.strategy,
+            intent.market,
+            side,
+            "market",
+            size,
+            None,
+            reduce_only,
+            intent.reason,
+            closing=intent.action == "close",
         )
 
     async def _send(
@@ -127,8 +145,12 @@ class OrderManager:
         trigger: Decimal | None,
         reduce_only: bool,
         reason: str,
+        *,
+        closing: bool = False,
     ) -> OrderRecord | None:
         index = self.journal.next_client_order_index()
+        if closing:
+            self._exits.add(index)
         now = self.now_ms()
         record = OrderRecord(
             client_order_index=index,
@@ -177,8 +199,15 @@ class OrderManager:
         log.info(
             "%s %s: %s %s %s%s (%s)", strategy, market, side, ack.size, kind, trigger_text, reason
         )
+        done = ack.status is not None and ack.status not in ACTIVE_STATUSES
+        if kind not in PROTECTIVE and done and ack.filled is not None:
+            self._done_at[index] = ack.filled  # the venue is done with it (IOC: at once)
+            record = self._settled(record)
         self.journal.record_order(record)
-        self.books[(strategy, market)].working.add(index)
+        if record.state == "sent":
+            self.books[(strategy, market)].working.add(index)
+        else:
+            self._forget(index)
         return record
 
     async def protect(
@@ -274,20 +303,23 @@ class OrderManager:
                     time_ms=trade.time_ms,
                 )
                 book = self.books.get((record.strategy, record.market))
-                if book is None or not self.journal.record_fill(fill):
+                if book is None:
                     continue
                 before = book.position
                 after = apply_fill(before, fill)
-                book.position = after
                 filled = record.filled + fill.size
-                state = "filled" if filled >= record.size else "open"
-                with self.journal.batch():
+                updated = self._settled(
+                    replace(record, filled=filled, state="open", updated_ms=self.now_ms())
+                )
+                with self.journal.batch():  # the fill and what it moved, all or nothing
+                    if not self.journal.record_fill(fill):
+                        continue
                     self.journal.save_position(after)
-                    self.journal.record_order(
-                        replace(record, filled=filled, state=state, updated_ms=self.now_ms())
-                    )
-                if state == "filled":
-                    book.working.discard(index)
+                    self.journal.record_order(updated)
+                book.position = after
+                state = updated.state
+                if state != "open":
+                    self._forget(index)
                     if book.stop and book.stop.client_order_index == index:
                         book.stop = None
                     if book.take and book.take.client_order_index == index:
@@ -299,6 +331,74 @@ class OrderManager:
                 )  # fmt: skip
                 done.append((fill, after, pnl))
         return done
+
+    # ---- orders in flight ---------------------------------------------------------------------
+    def in_flight(self, strategy: str, market: str | None = None) -> list[OrderRecord]:
+        """The strategy's entry and exit orders whose fate is not known yet: sent (or in doubt)
+        and neither filled and booked nor seen done at the venue. While one is in flight, the
+        strategy's position is not known, so it sends nothing new there."""
+        return [o for o in self.journal.open_orders(strategy, market) if o.kind not in PROTECTIVE]
+
+    def in_flight_sizes(self, open_orders: Iterable[OrderRecord]) -> dict[tuple[str, str], Decimal]:
+        """(strategy, market) -> the signed size still to fill of its entries in flight, among
+        the journal's `open_orders`: what the position may yet become. Exits in flight count
+        as nothing (if one fails, the position stays what it is), so the sum never reads less
+        than the truth may be."""
+        sizes: dict[tuple[str, str], Decimal] = {}
+        for order in open_orders:
+            if order.kind in PROTECTIVE or order.client_order_index in self._exits:
+                continue
+            left = max(order.size - order.filled, Decimal(0))
+            key = (order.strategy, order.market)
+            sizes[key] = sizes.get(key, Decimal(0)) + (left if order.side == "buy" else -left)
+        return sizes
+
+    async def settle_in_flight(self, strategy: str, markets: Sequence[str]) -> bool:
+        """Ask the venue (by client order index) what became of each order of `strategy` in
+        flight on `markets`, and journal what it says. Returns True when the venue filled more
+        than the journal has booked: those fills are to be booked from the account's trades."""
+        behind = False
+        for record in [o for m in markets for o in self.in_flight(strategy, m)]:
+            order = await self._venue_order(record.market, record.client_order_index)
+            if order is None:
+                if self.now_ms() - record.created_ms > UNSEEN_GRACE_MS:
+                    note = "never reached the venue"
+                    log.warning("%s %s: order %s %s", strategy, record.market,
+                                record.client_order_index, note)  # fmt: skip
+                    self._finish(replace(record, state="canceled", reason=note))
+                continue
+            if order.is_active:
+                continue
+            self._done_at[record.client_order_index] = order.filled
+            settled = self._settled(record)
+            if settled.state in ("new", "sent", "open"):
+                behind = True
+            else:
+                self._finish(settled)
+        return behind
+
+    def _settled(self, record: OrderRecord) -> OrderRecord:
+        """The record with its final state once the venue is done with it and every fill it
+        made is booked: filled, or canceled at what filled (an IOC order's unfilled rest)."""
+        done_at = self._done_at.get(record.client_order_index)
+        if record.filled >= record.size:
+            state = "filled"
+        elif done_at is not None and record.filled >= done_at:
+            state = "canceled"
+        else:
+            return record
+        return replace(record, state=state, updated_ms=self.now_ms())  # type: ignore[arg-type]
+
+    def _finish(self, record: OrderRecord) -> None:
+        self.journal.record_order(record)
+        self._forget(record.client_order_index)
+
+    def _forget(self, client_order_index: int) -> None:
+        """An order whose fate is known: nothing more to remember about it in flight."""
+        self._done_at.pop(client_order_index, None)
+        self._exits.discard(client_order_index)
+        for book in self.books.values():
+            book.working.discard(client_order_index)
 
     # ---- recovery -----------------------------------------------------------------------------
     async def reconcile(self, markets: Sequence[str]) -> list[str]:

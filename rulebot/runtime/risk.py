@@ -30,8 +30,12 @@ An entry against the strategy's own position is a reverse: its close goes first 
 always-allowed intent), so the new position is the entry's size alone. Order notional is size x
 the intent's reference price; positions are valued at the mark.
 
-A breach clears when its metric is back within the limit; a daily-loss breach also clears when a
-new UTC day begins. `on_equity` reports each breach and each recovery once, as a `RiskEvent`.
+A breach clears with hysteresis, since equity includes unrealised PnL and a reading at the edge
+of a limit would otherwise flap between breached and recovered with every tick: the metric must
+be back within the limit by RECOVERY_MARGIN of it (a 3% daily loss limit: below 2.7%) at every
+snapshot for RECOVERY_HOLD_MS. Until then entries stay stopped. A daily-loss breach also clears
+when a new UTC day begins. `on_equity` reports each breach and each recovery once, as a
+`RiskEvent`.
 """
 
 from __future__ import annotations
@@ -39,13 +43,47 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
-from typing import Any, Final, Literal
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation, localcontext
+from typing import Any, Final
 
 from rulebot import config
 from rulebot.lang import ir
 from rulebot.runtime.messages import Intent, RiskDecision, RiskEvent, StrategyPosition
+from rulebot.runtime.risk_limits import (
+    STRATEGY_LIMITS,
+    _Bound,
+    _caps,
+    _largest_position,
+    _position_bound,
+    _validated,
+)
+from rulebot.runtime.risk_readings import (
+    _count,
+    _daily_loss,
+    _day,
+    _decimal,
+    _drawdown,
+    _event,
+    _event_data,
+    _event_from,
+    _in_quote,
+    _int,
+    _label,
+    _limit_text,
+    _minus,
+    _money,
+    _number,
+    _over,
+    _pct,
+    _plain,
+    _ratio,
+    _ratio_of,
+    _Reading,
+    _reading,
+    _size,
+    _text,
+    _times,
+)
 
 ACCOUNT: Final = "account"
 """The scope of rulebot.yaml's limits in verdicts, events and the status."""
@@ -54,16 +92,10 @@ RECENT_EVENTS: Final = 50
 STATE_VERSION: Final = 1
 QUOTE: Final = config.QUOTE_CURRENCY
 
-STRATEGY_LIMITS: Final[dict[str, frozenset[str]]] = {
-    "max_position": frozenset({"base", "quote", "percent"}),
-    "max_daily_loss": frozenset({"percent", "quote"}),
-    "max_drawdown": frozenset({"percent"}),
-    "cooldown": frozenset({"bars"}),
-    "max_open_orders": frozenset({"count"}),
-    "max_leverage": frozenset({"ratio"}),
-    "max_order_notional": frozenset({"quote"}),
-}
-"""Every limit a rule may set, and the modes each is read in (as the checker accepts them)."""
+RECOVERY_MARGIN: Final = Decimal("0.1")
+"""A breached loss limit recovers only once its metric is this share of the limit inside it."""
+RECOVERY_HOLD_MS: Final = 60_000
+"""... and has stayed there this long (venue time), at every equity snapshot."""
 
 _ZERO: Final = Decimal(0)
 _LOSS_LIMITS: Final = ("max_daily_loss", "max_drawdown")
@@ -177,20 +209,6 @@ class _StrategyState:
     last_loss_bar: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Reading:
-    """One limit against its value now (None: not known yet, or per order)."""
-
-    scope: str
-    limit: str
-    written: str
-    unit: str
-    threshold: Decimal | None
-    value: Decimal | None
-    breached: bool = False
-    text: str | None = None
-
-
 class RiskManager:
     """Account-wide and per-strategy limits over the runtime's intents (see the module's doc).
 
@@ -206,6 +224,7 @@ class RiskManager:
         self._states: dict[str, _StrategyState] = {}
         self._account = _AccountState()
         self._breached: set[tuple[str, str]] = set()
+        self._calm_since: dict[tuple[str, str], int] = {}  # breached, but inside the margin since
         self._events: deque[RiskEvent] = deque(maxlen=RECENT_EVENTS)
 
     # -- strategies and limits --
@@ -313,7 +332,11 @@ class RiskManager:
         readings = self._loss_readings(ACCOUNT)
         if strategy is not None:
             readings += self._loss_readings(strategy)
-        return not any(r.breached for r in readings)
+        return not any(self._stops_entries(r) for r in readings)
+
+    def _stops_entries(self, reading: _Reading) -> bool:
+        """Whether a loss reading stops entries: past its limit, or breached and not recovered."""
+        return reading.breached or (reading.scope, reading.limit) in self._breached
 
     def _gate(self, intent: Intent, view: PortfolioView) -> RiskVerdict | None:
         """The refusal that does not depend on the entry's size, if any."""
@@ -324,8 +347,14 @@ class RiskManager:
             text = "an entry needs a size and a reference price above 0, not "
             return _refusal(intent, None, None, f"{text}{intent.size} at {intent.reference_price}")
         for reading in [*self._loss_readings(ACCOUNT), *self._loss_readings(name)]:
-            if reading.breached:
-                return _refusal(intent, reading.scope, reading.limit, reading.text or "")
+            if self._stops_entries(reading):
+                text = reading.text or ""
+                if not reading.breached:
+                    text += (
+                        f"; not recovered yet: entries resume once it stays {_pct(RECOVERY_MARGIN)}"
+                        f" of the limit inside it for {RECOVERY_HOLD_MS // 1000} s"
+                    )
+                return _refusal(intent, reading.scope, reading.limit, text)
         if not view.equity > 0:
             text = f"account equity is {_money(view.equity)}, so any position is over the limit"
             return _refusal(intent, ACCOUNT, "max_leverage", text)
@@ -489,23 +518,38 @@ class RiskManager:
                 key = (scope, reading.limit)
                 seen.add(key)
                 label = _label(reading.limit, scope)
+                new_day = rolled and reading.limit == "max_daily_loss"
                 if reading.breached and key not in self._breached:
                     self._breached.add(key)
                     message = f"{label}: {reading.text}; new entries stop, exits still run"
                     events.append(_event(time_ms, reading, "breached", message))
-                elif not reading.breached and key in self._breached:
+                elif key in self._breached and (new_day or self._recovered(reading, time_ms)):
                     self._breached.discard(key)
-                    if rolled and reading.limit == "max_daily_loss":
+                    if new_day:
                         message = f"{label}: a new UTC day began ({_day(time_ms)}); entries resume"
                     else:
                         message = f"{label}: back within the limit: {reading.text}; entries resume"
                     events.append(_event(time_ms, reading, "recovered", message))
+                if key not in self._breached:
+                    self._calm_since.pop(key, None)
         for scope, limit in sorted(self._breached - seen):
             self._breached.discard((scope, limit))
+            self._calm_since.pop((scope, limit), None)
             message = f"{_label(limit, scope)}: the limit was removed; entries resume"
             events.append(RiskEvent(time_ms, scope, limit, "recovered", _ZERO, _ZERO, message))
         self._events.extend(events)
         return events
+
+    def _recovered(self, reading: _Reading, time_ms: int) -> bool:
+        """The hysteresis of a breached loss limit: recovered once its metric has been inside
+        the limit by RECOVERY_MARGIN at every snapshot for RECOVERY_HOLD_MS."""
+        key = (reading.scope, reading.limit)
+        value, threshold = reading.value, reading.threshold
+        if value is None or threshold is None or value > threshold * (1 - RECOVERY_MARGIN):
+            self._calm_since.pop(key, None)
+            return False
+        since = self._calm_since.setdefault(key, time_ms)
+        return time_ms - since >= RECOVERY_HOLD_MS
 
     # -- status --
 
@@ -550,7 +594,7 @@ class RiskManager:
                 "threshold": _text(r.threshold),
                 "value": _text(r.value),
                 "headroom": _text(_minus(r.threshold, r.value)),
-                "breached": r.breached,
+                "breached": self._stops_entries(r) if r.limit in _LOSS_LIMITS else r.breached,
                 "text": r.text,
             }
             for limit, r in readings.items()
@@ -675,294 +719,9 @@ class RiskManager:
         return manager
 
 
-# --- size limits ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Bound:
-    """One size limit on one entry: `|start + side * size| * price <= cap`, sizes in base."""
-
-    limit: str
-    scope: str
-    start: Decimal
-    side: int
-    price: Decimal
-    cap: Decimal
-    describe: Callable[[Decimal], str]
-    """The limited measure at a size, against the limit, in words."""
-
-    def allows(self, size: Decimal) -> bool:
-        return abs(self.start + self.side * size) * self.price <= self.cap
-
-    def room(self) -> Decimal:
-        """The largest size this limit allows, rounded down (-Infinity when none does)."""
-        if self.cap < 0:
-            return Decimal("-Infinity")
-        with localcontext() as ctx:
-            ctx.rounding = ROUND_FLOOR
-            return self.cap / self.price - self.side * self.start
-
-
-def _caps(limit: ir.Limit, market: str) -> bool:
-    """Whether a `max_position` caps `market`. A base amount caps the market it is written in
-    when the IR says which (a `unit`), otherwise every market (exact for one-market rules)."""
-    unit = getattr(limit, "unit", None)
-    return limit.mode != "base" or unit is None or unit == market
-
-
-def _largest_position(view: PortfolioView, strategy: str, limit: ir.Limit) -> Decimal:
-    """The largest of `strategy`'s positions that `limit` caps: in base, or at the mark."""
-    held = [
-        abs(size) if limit.mode == "base" else abs(size) * view.marks[market]
-        for (name, market), size in view.positions.items()
-        if name == strategy and size and _caps(limit, market)
-    ]
-    return max(held, default=_ZERO)
-
-
-def _position_bound(
-    limit: ir.Limit,
-    name: str,
-    market: str,
-    start: Decimal,
-    side: int,
-    mark: Decimal,
-    equity: Decimal,
-) -> _Bound:
-    value = _decimal(limit.value)
-    if limit.mode == "base":
-
-        def in_base(s: Decimal) -> str:
-            held = abs(start + side * s)
-            limit_text = _size(value, market)
-            return (
-                f"position would be {_size(held, market)}, limit {limit_text}{_over(held, value)}"
-            )
-
-        return _Bound(limit.name, name, start, side, Decimal(1), value, in_base)
-    cap = value if limit.mode == "quote" else value * equity
-    written = _money(cap) if limit.mode == "quote" else f"{_pct(value)} of equity = {_money(cap)}"
-
-    def in_quote(s: Decimal) -> str:
-        held = abs(start + side * s) * mark
-        return f"position would be {_money(held)}, limit {written}{_over(held, cap)}"
-
-    return _Bound(limit.name, name, start, side, mark, cap, in_quote)
-
-
 def _refusal(intent: Intent, scope: str | None, limit: str | None, text: str) -> RiskVerdict:
     message = f"{_label(limit, scope)}: {text}" if limit and scope else text
     return RiskVerdict(False, limit, message, _ZERO, intent.size, scope)
-
-
-# --- loss readings and events ---------------------------------------------------------------
-
-
-def _daily_loss(
-    scope: str, what: str, written: str, where: str, down: Decimal, cap: Decimal
-) -> _Reading:
-    moved = f"{what}down {_money(down)}" if down >= 0 else f"{what}up {_money(-down)}"
-    limit = f"{written}{where} = {_money(cap)}" if where else _money(cap)
-    breached = down >= cap
-    text = f"{moved} today, limit {limit}{_over_money(down, cap) if breached else ''}"
-    return _Reading(scope, "max_daily_loss", written, QUOTE, cap, down, breached, text)
-
-
-def _drawdown(scope: str, below: Decimal, base: Decimal, share: Decimal, text: str) -> _Reading:
-    """`below` the peak as a share of `base`, the equity at the peak."""
-    if base > 0:
-        drawdown = below / base
-        breached = below >= share * base
-        over = _over_money(below, share * base) if breached else ""
-        shown = _percent(drawdown)
-    else:  # no equity to take a share of: any fall from the peak is too much
-        drawdown, breached, over, shown = Decimal(below > 0), below > 0, "", "all"
-    text = f"{text.format(share=shown)}, limit {_pct(share)}{over}"
-    return _Reading(scope, "max_drawdown", _pct(share), "fraction", share, drawdown, breached, text)
-
-
-def _event(
-    time_ms: int, reading: _Reading, state: Literal["breached", "recovered"], message: str
-) -> RiskEvent:
-    value, threshold = reading.value or _ZERO, reading.threshold or _ZERO
-    return RiskEvent(time_ms, reading.scope, reading.limit, state, value, threshold, message)
-
-
-def _event_data(event: RiskEvent) -> dict[str, Any]:
-    return {
-        "time_ms": event.time_ms,
-        "scope": event.scope,
-        "limit": event.limit,
-        "state": event.state,
-        "value": _text(event.value),
-        "threshold": _text(event.threshold),
-        "message": event.message,
-    }
-
-
-def _event_from(data: Mapping[str, Any]) -> RiskEvent:
-    state = data["state"]
-    if state not in ("breached", "recovered"):
-        raise ValueError(f"an event's state is {state!r}")
-    value, threshold = _number(data["value"]), _number(data["threshold"])
-    if value is None or threshold is None:
-        raise ValueError("an event has no value or threshold")
-    return RiskEvent(
-        _int(data["time_ms"]) or 0,
-        str(data["scope"]),
-        str(data["limit"]),
-        state,
-        value,
-        threshold,
-        str(data["message"]),
-    )
-
-
-def _reading(
-    scope: str,
-    limit: str,
-    written: str,
-    unit: str,
-    threshold: Decimal | None,
-    value: Decimal | None = None,
-    at_counts: bool = False,
-) -> _Reading:
-    """A limit measured now; `at_counts`: being at the limit is a breach (order counts)."""
-    breached = (
-        threshold is not None
-        and value is not None
-        and (value >= threshold if at_counts else value > threshold)
-    )
-    return _Reading(scope, limit, written, unit, threshold, value, breached)
-
-
-def _validated(name: str, limits: Mapping[str, ir.Limit]) -> dict[str, ir.Limit]:
-    """`limits` as a dict, refusing any this manager could not apply."""
-    checked: dict[str, ir.Limit] = {}
-    for key, limit in limits.items():
-        if key != limit.name or limit.mode not in STRATEGY_LIMITS.get(key, ()):
-            raise ValueError(f"`{name}` has a limit risk cannot apply: {key} ({limit.mode})")
-        if not 0 <= limit.value < float("inf"):
-            raise ValueError(f"`{name}`'s {key} must be a number of at least 0")
-        checked[key] = limit
-    return checked
-
-
-# --- numbers, in a trader's words -----------------------------------------------------------
-
-
-def _decimal(value: float) -> Decimal:
-    """A limit's float as the decimal it was written as (0.2, not 0.2000000000000000111)."""
-    return Decimal(repr(value))
-
-
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else f"{value.normalize():f}"
-
-
-def _number(value: object) -> Decimal | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise TypeError(f"expected a decimal string, found {type(value).__name__}")
-    number = Decimal(value)
-    if not number.is_finite():
-        raise ValueError(f"expected a finite amount, found {value}")
-    return number
-
-
-def _int(value: object) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected a whole number, found {type(value).__name__}")
-    return value
-
-
-def _minus(a: Decimal | None, b: Decimal | None) -> Decimal | None:
-    return None if a is None or b is None else a - b
-
-
-def _times(share: Decimal, amount: Decimal | None) -> Decimal | None:
-    return None if amount is None else share * amount
-
-
-def _in_quote(loss: config.LossLimit, start: Decimal | None) -> Decimal | None:
-    return None if start is None and loss.is_percent else loss.in_quote(start or _ZERO)
-
-
-def _ratio_of(notional: Decimal | None, equity: Decimal | None) -> Decimal | None:
-    if notional is None or equity is None or equity <= 0:
-        return None
-    return notional / equity
-
-
-def _limit_text(limit: ir.Limit) -> str:
-    """A rule's limit as it was written: `20%`, `300 USDC`, `0.5` (base), `5 bars`, `3x`."""
-    value = _decimal(limit.value)
-    if limit.mode == "percent":
-        return _pct(value)
-    if limit.mode == "quote":
-        return config.quote_text(value)
-    if limit.mode == "bars":
-        return _count(int(value), "bar")
-    if limit.mode == "ratio":
-        return f"{_plain(value)}x"
-    return _plain(value)
-
-
-def _plain(number: Decimal) -> str:
-    return f"{number.normalize():,f}"
-
-
-def _money(amount: Decimal) -> str:
-    """`6120` as `6,120.00 USDC`."""
-    return f"{amount.quantize(Decimal('0.01'), ROUND_HALF_UP):,} {QUOTE}"
-
-
-def _size(size: Decimal, market: str) -> str:
-    return f"{_plain(size)} {market}"
-
-
-def _pct(fraction: Decimal) -> str:
-    """A limit's fraction as written: `0.2` as `20%`."""
-    return config.percent_text(fraction)
-
-
-def _percent(fraction: Decimal) -> str:
-    """A measured fraction, to a tenth of a percent: `0.2134` as `21.3%`."""
-    return f"{_plain((fraction * 100).quantize(Decimal('0.1'), ROUND_HALF_UP))}%"
-
-
-def _ratio(ratio: Decimal) -> str:
-    return f"{_plain(ratio.quantize(Decimal('0.01'), ROUND_HALF_UP))}x"
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _over(value: Decimal, limit: Decimal) -> str:
-    """` (22% over)` when `value` is past `limit`; nothing when within it."""
-    if value <= limit:
-        return ""
-    if limit <= 0:
-        return " (no room left)"
-    over = (value / limit - 1) * 100
-    shown = over.quantize(Decimal(1) if over >= 10 else Decimal("0.1"), ROUND_HALF_UP)
-    return f" ({'<0.1' if shown == 0 else _plain(shown)}% over)"
-
-
-def _over_money(value: Decimal, limit: Decimal) -> str:
-    return " (at the limit)" if value <= limit else f" ({_money(value - limit)} over)"
-
-
-def _label(limit: str | None, scope: str | None) -> str:
-    return f"{limit} ({scope})"
-
-
-def _day(time_ms: int) -> str:
-    return datetime.fromtimestamp(time_ms // 1000, UTC).date().isoformat()
 
 
 __all__ = ["ACCOUNT", "STRATEGY_LIMITS", "PortfolioView", "RiskManager", "RiskVerdict"]

@@ -13,7 +13,14 @@ from rulebot import config
 from rulebot.lang import ir
 from rulebot.lang.load import compile_file, compile_text
 from rulebot.runtime.messages import Intent, Protection, StrategyPosition
-from rulebot.runtime.risk import ACCOUNT, DAY_MS, PortfolioView, RiskManager, RiskVerdict
+from rulebot.runtime.risk import (
+    ACCOUNT,
+    DAY_MS,
+    RECOVERY_HOLD_MS,
+    PortfolioView,
+    RiskManager,
+    RiskVerdict,
+)
 from tests.conftest import SHIPPED_RULES, strategy_text
 
 T0 = 1_717_200_000_000  # 2024-06-01 00:00 UTC
@@ -258,7 +265,9 @@ def test_account_daily_loss_breaches_and_recovers() -> None:
     assert verdict.message == (
         "max_daily_loss (account): down 700.00 USDC today, limit 500.00 USDC (200.00 USDC over)"
     )
-    (back,) = rm.on_equity(T0 + 180_000, D(9600), {})
+    assert rm.on_equity(T0 + 180_000, D(9600), {}) == []  # inside the limit: held a while first
+    refused(rm.check(entry(), view("9600")), "max_daily_loss", ACCOUNT)
+    (back,) = rm.on_equity(T0 + 180_000 + RECOVERY_HOLD_MS, D(9600), {})
     assert (back.limit, back.state) == ("max_daily_loss", "recovered")
     assert "back within the limit" in back.message
     allowed(rm.check(entry(), view("9600")), "1")
@@ -299,9 +308,13 @@ def test_account_drawdown_from_the_peak() -> None:
     )
     refused(rm.check(entry(), view("9500")), "max_drawdown", ACCOUNT)
     assert rm.on_equity(T0 + 2 * DAY_MS, D(9550), {}) == []  # a new day does not clear it
-    (back,) = rm.on_equity(T0 + 2 * DAY_MS + 1, D(9700), {})
+    # 19.2% below: within 20%, not by the margin (10% of it: below 18%)
+    assert rm.on_equity(T0 + 2 * DAY_MS + 1, D(9700), {}) == []
+    refused(rm.check(entry(), view("9700")), "max_drawdown", ACCOUNT)
+    assert rm.on_equity(T0 + 2 * DAY_MS + 2, D(9900), {}) == []  # 17.5%: the hold starts
+    (back,) = rm.on_equity(T0 + 2 * DAY_MS + 2 + RECOVERY_HOLD_MS, D(9900), {})
     assert back.state == "recovered"
-    allowed(rm.check(entry(), view("9700")), "1")
+    allowed(rm.check(entry(), view("9900")), "1")
 
 
 def test_a_strategys_daily_loss_is_a_share_of_the_accounts_day_start() -> None:
@@ -332,8 +345,26 @@ def test_a_strategys_drawdown_is_from_its_best_pnl() -> None:
     (breach,) = rm.on_equity(T0 + 3, D(9900), {"s": D(-100)})  # 1,100: 10%
     assert (breach.scope, breach.state, breach.value) == ("s", "breached", D("0.1"))
     assert "1,100.00 USDC below its best of 1,000.00 USDC: 10% of the account's" in (breach.message)
-    (back,) = rm.on_equity(T0 + 4, D(10200), {"s": D(200)})
+    assert rm.on_equity(T0 + 4, D(10200), {"s": D(200)}) == []
+    (back,) = rm.on_equity(T0 + 4 + RECOVERY_HOLD_MS, D(10200), {"s": D(200)})
     assert back.state == "recovered"
+
+
+def test_a_loss_limit_read_at_its_edge_does_not_flap() -> None:
+    """Equity includes unrealised PnL: a reading that wobbles about the limit is one breach,
+    and recovery waits until it is back inside by the margin for the hold time."""
+    rm = manager(account(max_daily_loss="500 USDC"), s="")
+    rm.on_equity(T0, D(10000), {})
+    events = []
+    for n in range(1, 25):  # a snapshot every 5 s for two minutes, either side of the limit
+        events += rm.on_equity(T0 + n * 5_000, D(9490 if n % 2 else 9510), {})
+    assert [e.state for e in events] == ["breached"]
+    refused(rm.check(entry(), view("9510")), "max_daily_loss", ACCOUNT)
+    for n in range(25, 25 + RECOVERY_HOLD_MS // 5_000):  # back by 60 and more: inside the margin
+        events += rm.on_equity(T0 + n * 5_000, D(9560), {})
+    assert [e.state for e in events] == ["breached"]
+    events += rm.on_equity(T0 + (25 + RECOVERY_HOLD_MS // 5_000) * 5_000, D(9560), {})
+    assert [e.state for e in events] == ["breached", "recovered"]
 
 
 def test_a_strategy_breach_stops_only_that_strategy() -> None:
@@ -390,6 +421,7 @@ def test_replacing_a_strategys_limits_keeps_its_state() -> None:
     (again,) = rm.on_equity(T0 + 3, D(9400), {"s": D(-600)})
     assert again.state == "breached"
     rm.on_equity(T0 + 4, D(10000), {"s": D(0)})
+    rm.on_equity(T0 + 4 + RECOVERY_HOLD_MS, D(10000), {"s": D(0)})  # recovered, held
     refused(rm.check(entry("s"), view()), "cooldown", "s")  # the loss at bar 50 still counts
     with pytest.raises(KeyError):
         rm.replace_strategy_limits("nobody", {})
@@ -572,6 +604,7 @@ def test_refusal_and_reduction_messages(snapshot) -> None:
     events += rm.on_equity(T0 + DAY_MS, D(7900), {"s": D(-1900)})
     messages["drawdown, account"] = rm.check(entry("free"), view("7900")).message
     events += rm.on_equity(T0 + DAY_MS + hour, D(10000), {"s": D(0)})
+    events += rm.on_equity(T0 + DAY_MS + 2 * hour, D(10000), {"s": D(0)})  # held: recovered
     rm.on_trade_closed("s", D(-5), 40)
     rm.on_bar("s", 41)
     messages["cooldown"] = rm.check(entry("s"), view()).message
