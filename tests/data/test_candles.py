@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -126,16 +125,6 @@ def test_a_candle_loader_pointed_at_funding_rates_says_which_loader_to_use() -> 
 def test_unknown_shipped_name_suggests_the_closest() -> None:
     with pytest.raises(DataError, match=r"did you mean `eth_btc_5m`\?"):
         shipped_candles("eth_btc_5")
-
-
-def test_the_13681_bar_file_loads_well_under_100_ms() -> None:
-    path = Path(shipped_candles("unittest_btc_1m").source)
-    timings = []
-    for _ in range(5):
-        start = time.perf_counter()
-        load_candles(path)
-        timings.append(time.perf_counter() - start)
-    assert min(timings) < 0.1
 
 
 # --- validation: each rule, with its line number --------------------------------------------
