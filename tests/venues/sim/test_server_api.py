@@ -27,7 +27,8 @@ from rulebot.venues.sim.replay import DEFAULT_HISTORY
 from rulebot.venues.sim.settings import SimSettings
 from rulebot.venues.sim.simulation import SimThread
 
-XRP = 4  # the shipped markets are ETH, LTC, ETC, XMR, XRP: ids 0..4
+XRP = 5  # the shipped markets are ETH, BTC, LTC, ETC, XMR, XRP: ids 0..5
+BTC = 1  # as on Lighter
 
 
 async def answer(call: Callable[..., Awaitable[Any]], model: type[BaseModel], **kwargs: Any) -> Any:
@@ -75,6 +76,36 @@ async def test_order_books_list_every_market_with_its_units(sim, api_client):
         assert Decimal(book.taker_fee) / 100 == market.taker_fee
     one = await answer(api.order_books_with_http_info, lighter.OrderBooks, market_id=XRP)
     assert [b.symbol for b in one.order_books] == ["XRP"]
+
+
+async def test_the_default_btc_is_lighters_btc_priced_in_usd(sim, api_client):
+    """Market 1 is BTC with Lighter's units (0.00001 BTC, 0.1 USD), its minimums, and prices
+    in the tens of thousands: the shipped BTC perpetual in USD, not a BTC-quoted pair."""
+    api = lighter.OrderApi(api_client)
+    (book,) = (
+        await answer(api.order_books_with_http_info, lighter.OrderBooks, market_id=BTC)
+    ).order_books
+    assert (book.symbol, book.supported_size_decimals, book.supported_price_decimals) == (
+        "BTC",
+        5,
+        1,
+    )
+    assert Decimal(book.min_base_amount) == Decimal("0.0002")
+    assert Decimal(book.min_quote_amount) == 10
+    (detail,) = (
+        await answer(api.order_book_details_with_http_info, lighter.OrderBookDetails, market_id=BTC)
+    ).order_book_details
+    assert 10_000 < Decimal(detail.mark_price) < 100_000
+    candles = await answer(
+        lighter.CandlestickApi(api_client).candles_with_http_info,
+        lighter.Candles,
+        market_id=BTC,
+        resolution="5m",
+        start_timestamp=0,
+        end_timestamp=now_ms() + 86_400_000,
+        count_back=10,
+    )
+    assert candles.c and all(10_000 < bar.c < 100_000 for bar in candles.c)
 
 
 async def test_order_book_details_follow_the_replay(sim, api_client):
@@ -411,6 +442,6 @@ def test_a_sim_on_its_own_thread_serves_synchronous_callers():
         with urllib.request.urlopen(f"{sim.url}/admin/state", timeout=10) as response:
             state = json.loads(response.read())
     lighter.OrderBooks.model_validate(books)
-    assert [b["symbol"] for b in books["order_books"]] == ["ETH", "LTC", "ETC", "XMR", "XRP"]
+    assert [b["symbol"] for b in books["order_books"]] == ["ETH", "BTC", "LTC", "ETC", "XMR", "XRP"]
     xrp = next(m for m in state["markets"] if m["symbol"] == "XRP")
     assert xrp["mark_price"] == mark
