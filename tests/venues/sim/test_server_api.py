@@ -49,6 +49,21 @@ async def refusal(call: Awaitable[Any]) -> dict[str, Any]:
     return body
 
 
+async def served_candles(
+    api_client: lighter.ApiClient, market_id: int, resolution: str, count: int
+) -> lighter.Candles:
+    """The market's last `count` closed candles, as the SDK reads them."""
+    return await answer(
+        lighter.CandlestickApi(api_client).candles_with_http_info,
+        lighter.Candles,
+        market_id=market_id,
+        resolution=resolution,
+        start_timestamp=0,
+        end_timestamp=now_ms() + 3_600_000,
+        count_back=count,
+    )
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -96,15 +111,7 @@ async def test_the_default_btc_is_lighters_btc_priced_in_usd(sim, api_client):
         await answer(api.order_book_details_with_http_info, lighter.OrderBookDetails, market_id=BTC)
     ).order_book_details
     assert 10_000 < Decimal(detail.mark_price) < 100_000
-    candles = await answer(
-        lighter.CandlestickApi(api_client).candles_with_http_info,
-        lighter.Candles,
-        market_id=BTC,
-        resolution="5m",
-        start_timestamp=0,
-        end_timestamp=now_ms() + 86_400_000,
-        count_back=10,
-    )
+    candles = await served_candles(api_client, BTC, "5m", 10)
     assert candles.c and all(10_000 < bar.c < 100_000 for bar in candles.c)
 
 
@@ -174,18 +181,9 @@ async def test_recent_trades_are_the_replays_prints(sim, api_client):
 
 
 async def test_candles_are_the_shipped_candles_shifted_to_now(sim, api_client):
-    api = lighter.CandlestickApi(api_client)
     replay = sim.simulation.replay
     market = sim.simulation.exchange.market(XRP)
-    answered = await answer(
-        api.candles_with_http_info,
-        lighter.Candles,
-        market_id=XRP,
-        resolution="5m",
-        start_timestamp=0,
-        end_timestamp=now_ms() + 3_600_000,
-        count_back=50,
-    )
+    answered = await served_candles(api_client, XRP, "5m", 50)
     assert answered.r == "5m"
     assert len(answered.c) == 50
     shipped = shipped_candles("xrp_usdt_perp_5m")
@@ -206,15 +204,7 @@ async def test_candles_are_the_shipped_candles_shifted_to_now(sim, api_client):
         )
     assert answered.c[-1].t + 300_000 <= replay.time_ms  # closed bars only
 
-    hourly = await answer(
-        api.candles_with_http_info,
-        lighter.Candles,
-        market_id=XRP,
-        resolution="1h",
-        start_timestamp=0,
-        end_timestamp=now_ms(),
-        count_back=3,
-    )
+    hourly = await served_candles(api_client, XRP, "1h", 3)
     assert len(hourly.c) == 3
     assert all(c.t % 3_600_000 == 0 for c in hourly.c)
 
