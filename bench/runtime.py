@@ -102,9 +102,9 @@ def strategies() -> list[LiveStrategy]:
         for name in SINGLE:
             text = (REPO / "rules" / name).read_text()
             if name.endswith(".yaml"):
-                text = text.replace("market: ETH", f"market: {market}")
+                text = text.replace("market: BTC", f"market: {market}")
             else:
-                text = text.replace("market ETH", f"market {market}")
+                text = text.replace("market BTC", f"market {market}")
             result = compile_text(text, name)
             assert result.strategy is not None, result.diagnostics
             found.append(LiveStrategy(result.strategy))
@@ -114,7 +114,7 @@ def strategies() -> list[LiveStrategy]:
         .replace("lookback  = 20", "lookback  = 30")
     )
     for market in MARKETS:
-        result = compile_text(extra.replace("market ETH", f"market {market}"), "mr30.rule")
+        result = compile_text(extra.replace("market BTC", f"market {market}"), "mr30.rule")
         assert result.strategy is not None
         found.append(LiveStrategy(result.strategy))
     return found  # 20

@@ -3,7 +3,7 @@
     python examples/custom_backtest.py
 
 The rule is the classic SMA crossover; the sweep tries a few fast/slow pairs on the shipped
-ETH candles and prints each one's return, Sharpe and trade count.
+BTC candles (a BTC perpetual priced in USD) and prints each one's return, Sharpe and trade count.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from rulebot.data.candles import shipped_candles
 
 RULE = """
 strategy sma_cross
-market ETH
+market BTC
 timeframe 5m
 param fast = 10 in 5..20 step 5
 param slow = 30 in 20..60 step 10
@@ -29,7 +29,7 @@ def main() -> None:
     compiled = compile_text(RULE, "sma_cross.rule")
     if compiled.strategy is None:
         raise SystemExit("\n".join(d.message for d in compiled.diagnostics))
-    candles = shipped_candles("eth_btc_5m")
+    candles = shipped_candles("btc_usd_perp_5m")
     settings = FillSettings(taker_fee=0.00028, maker_fee=0.00004, slippage_bps=1)
     print(f"{'fast':>4} {'slow':>4} {'return':>8} {'sharpe':>7} {'trades':>6}")
     for fast in (5, 10, 20):

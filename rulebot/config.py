@@ -34,6 +34,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError, core_schema
 
+from rulebot.data.shipped import STARTING_EQUITY
 from rulebot.lang.diagnostics import Diagnostic, Source, Span, render
 from rulebot.lang.yaml_source import compose, kind_name, node_span
 from rulebot.notify.settings import Notifications
@@ -276,7 +277,8 @@ class Backtest(Section):
     pay about 0.028% taker and 0.004% maker (standard accounts pay none); the default assumes
     premium, so a backtest errs on the side of cost."""
 
-    initial_equity: Annotated[Decimal, Field(gt=0)] = Decimal(10000)
+    initial_equity: Annotated[Decimal, Field(gt=0)] = STARTING_EQUITY
+    """What the sim's default account holds too, so both start from the same money."""
     fill_at: Literal["next_open", "close"] = "next_open"
     taker_fee: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0.00028")
     maker_fee: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0.00004")
@@ -316,7 +318,7 @@ class Runtime(Section):
 
 
 def _default_markets() -> list[Market]:
-    return [Market(symbol="ETH"), Market(symbol="BTC"), Market(symbol="LTC")]
+    return [Market(symbol="BTC"), Market(symbol="ETH"), Market(symbol="LTC")]
 
 
 class Config(Section):

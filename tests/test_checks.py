@@ -51,7 +51,7 @@ def write_bot(
     config.write_text(
         f"network:\n  name: {network}\n  url: {url}\n"
         f"account:\n  index: {account}\n  api_key_index: {key_index}\n{key_line}"
-        "markets: [ETH, LTC]\ndry_run: false\n"
+        "markets: [BTC, ETH, LTC]\ndry_run: false\n"
     )
     return config
 

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rulebot.backtesting.fills import FillSettings
 from rulebot.config import (
     BASE_URLS,
     PRIVATE_KEY_ENV,
@@ -19,6 +20,7 @@ from rulebot.config import (
     load_config,
 )
 from rulebot.lang.diagnostics import Diagnostic, Source, render
+from rulebot.venues.sim.settings import SimSettings
 
 SHIPPED = Path(__file__).resolve().parents[1] / "rulebot.yaml"
 SECRET = "0x5eb1c0ffee5eb1c0ffee5eb1c0ffee5eb1c0ffee5eb1c0ffee5eb1c0ffee5eb1"
@@ -49,7 +51,7 @@ def test_shipped_rulebot_yaml_loads_clean_with_safe_defaults() -> None:
     assert config is not None
     assert config.network.name == "sim" and config.network.base_url is None
     assert (config.account.index, config.account.api_key_index) == (1, 0)
-    assert [m.symbol for m in config.markets] == ["ETH", "BTC", "LTC"]
+    assert [m.symbol for m in config.markets] == ["BTC", "ETH", "LTC"]
     assert config.dry_run is True
     assert config.risk.max_daily_loss.is_percent
     assert config.risk.max_daily_loss.value == Decimal("0.05")
@@ -60,6 +62,14 @@ def test_shipped_rulebot_yaml_loads_clean_with_safe_defaults() -> None:
     assert config.risk.max_position_notional == Decimal(20000)
     assert config.logging.level == "INFO"
     assert config == Config()  # the shipped file spells out exactly the defaults
+
+
+def test_a_backtest_starts_from_what_the_sim_account_holds() -> None:
+    """One starting equity: the shipped backtest's and the default sim account's."""
+    config = load_config(SHIPPED, env={})
+    (account,) = SimSettings().accounts
+    assert account.collateral == config.backtest.initial_equity == Decimal(10_000)
+    assert FillSettings().initial_equity == float(config.backtest.initial_equity)
 
 
 def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:

@@ -69,7 +69,7 @@ def test_flags_alone_write_a_config_that_loads_lints_and_checks(bot_folder: Path
     assert config.network.name == "sim" and config.network.url is None
     assert (config.account.index, config.account.api_key_index) == (1, 0)
     assert config.account.key_file is None and config.dry_run is True
-    assert [m.symbol for m in config.markets] == ["ETH"]
+    assert [m.symbol for m in config.markets] == ["BTC"]
     risk = config.risk
     assert risk.max_position_notional == Decimal(1000)
     assert risk.max_order_notional == Decimal(1000)  # never more than the largest position
@@ -113,7 +113,7 @@ def test_a_key_from_stdin_goes_to_a_0600_file_only_and_check_accepts_it(
     assert "The API key is in rulebot.env, readable only by you" in output
     config = load_config("rulebot.yaml", env={})
     assert config.network.name == "testnet" and config.network.url == sim_url
-    assert [m.symbol for m in config.markets] == ["ETH", "LTC"]  # what the four rules trade
+    assert [m.symbol for m in config.markets] == ["ETH", "BTC", "LTC"]  # what the four rules trade
     assert config.private_key is not None and config.private_key.get_secret_value() == PRIVATE_KEY
     checked = CliRunner().invoke(app, ["check"])
     assert checked.exit_code == 0, checked.output
@@ -166,7 +166,7 @@ def test_an_existing_config_is_kept_unless_forced(bot_folder: Path) -> None:
     assert Path("rulebot.yaml").read_text() == "dry_run: true\n"
     code, output = init("--yes", "--force", "--strategies", "ut_bot")
     assert code == 0, output
-    assert load_config("rulebot.yaml", env={}).markets[0].symbol == "ETH"
+    assert load_config("rulebot.yaml", env={}).markets[0].symbol == "BTC"
 
 
 @pytest.mark.parametrize(
@@ -246,7 +246,7 @@ def test_the_arrow_key_wizard_asks_everything_and_hides_the_key(
     assert config.network.name == "testnet"
     assert (config.account.index, config.account.api_key_index) == (1, 3)
     assert config.account.key_file == "rulebot.env" and config.dry_run is False
-    assert [m.symbol for m in config.markets] == ["ETH", "LTC"]
+    assert [m.symbol for m in config.markets] == ["ETH", "BTC", "LTC"]
     assert config.risk.max_position_notional == config.risk.max_order_notional == Decimal(5000)
     assert config.risk.max_leverage == Decimal(2)
     assert config.risk.max_daily_loss == LossLimit(Decimal("0.04"), is_percent=True)
@@ -267,7 +267,7 @@ def test_the_wizard_on_its_defaults_writes_the_sim_config(bot_folder: Path) -> N
     assert code == 0, shown
     config = load_config("rulebot.yaml", env={})
     assert config.network.name == "sim" and config.dry_run is True
-    assert [m.symbol for m in config.markets] == ["ETH", "LTC"]
+    assert [m.symbol for m in config.markets] == ["ETH", "BTC", "LTC"]
     assert config.risk.max_position_notional == Decimal(20000)
     assert "  rulebot run rules/" in shown
 

@@ -28,6 +28,7 @@ from rulebot.data.candles import (
     shipped_candles,
     shipped_funding,
 )
+from rulebot.data.shipped import SHIPPED_FUNDING, SHIPPED_MARKETS, shipped_quote
 from rulebot.graph.clocks import BarColumns, aggregate
 from rulebot.graph.plan import Graph, plan
 from rulebot.graph.vectorised import evaluate, outputs, position_dependents
@@ -36,15 +37,6 @@ from rulebot.lang.diagnostics import render
 from rulebot.lang.load import compile_file
 from rulebot.lint import discover
 
-# The candles the project ships, standing in for each market offline (see rulebot/data/candles).
-SHIPPED_MARKETS = {
-    "ETH": "eth_btc_5m",
-    "LTC": "ltc_btc_5m",
-    "ETC": "etc_btc_5m",
-    "XMR": "xmr_btc_5m",
-    "XRP": "xrp_usdt_perp_5m",
-}
-SHIPPED_FUNDING = {"XRP": "xrp_usdt_perp_funding_8h"}
 YEAR_SECONDS = 365 * 24 * 3600
 
 
@@ -67,6 +59,9 @@ class BacktestResult:
     missing_bars: Mapping[str, int] = field(default_factory=dict)
     """Bars absent from each market's data (gaps): indicators see the bars around a gap as
     neighbours, so a trader should know."""
+    quote: str | None = None
+    """The currency prices and money are in, when known: the shipped data's (`USD` for BTC,
+    `BTC` for the spot pairs); None for data a user gave."""
 
     @property
     def trades(self) -> np.ndarray:
@@ -85,6 +80,7 @@ class BacktestResult:
             "strategy": self.strategy,
             "market": self.market,
             "timeframe": self.timeframe,
+            "quote": self.quote,
             "params": dict(self.params),
             "settings": {
                 k: (None if isinstance(v, float) and math.isinf(v) else v)
@@ -213,6 +209,7 @@ def backtest(
         metrics,
         legs,
         missing,
+        shipped_quote(strategy.markets) if data is None else None,
     )
 
 

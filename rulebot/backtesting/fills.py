@@ -75,6 +75,8 @@ from typing import Literal, TypeVar
 
 import numpy as np
 
+from rulebot.data.shipped import STARTING_EQUITY
+
 try:
     import numba
 except ImportError:  # pragma: no cover - exercised by loading this module with numba hidden
@@ -135,7 +137,9 @@ class FillSettings:
     """Base-unit step; sizes round down to it (0 = no rounding)."""
     min_size: float = 0.0
     """Orders smaller than this (base units) are skipped."""
-    initial_equity: float = 10_000.0
+    initial_equity: float = float(STARTING_EQUITY)
+    """The account at the start, in the quote currency (the sim's default account holds the
+    same)."""
     cooldown_bars: int = 0
     """Bars to wait after a losing trade before a new entry."""
     max_position: float = math.inf

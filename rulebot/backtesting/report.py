@@ -67,7 +67,7 @@ def summary_rows(results: Sequence[BacktestResult]) -> list[tuple[str, list[str]
     """The summary as (label, one formatted value per result) rows, strategy name first."""
     rows: list[tuple[str, Callable[[BacktestResult], str]]] = [
         ("Strategy", lambda r: r.strategy),
-        ("Market", lambda r: f"{r.market} {r.timeframe}"),
+        ("Market", _market),
         ("Period (UTC)", _period),
         ("Initial equity", lambda r: _money(r.metrics.initial_equity)),
         ("Final equity", lambda r: _money(r.metrics.final_equity)),
@@ -113,6 +113,12 @@ def summary_text(results: Sequence[BacktestResult], width: int = 120) -> str:
     console.print(summary_table(results))
     text = console.export_text(styles=False)
     return "\n".join(line.rstrip() for line in text.splitlines()).strip("\n") + "\n"
+
+
+def _market(r: BacktestResult) -> str:
+    """`BTC 5m (USD)`: the market, its timeframe and, when known, the currency its prices and
+    money are in."""
+    return f"{r.market} {r.timeframe}" + (f" ({r.quote})" if r.quote else "")
 
 
 def _period(r: BacktestResult) -> str:

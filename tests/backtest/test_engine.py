@@ -161,9 +161,9 @@ def test_a_backtest_is_what_the_streaming_evaluator_would_have_signalled_live() 
         .replace("bars_in_trade >= 100", "bars_in_trade >= 10 or close < entry_price * 0.995")
     )
     rule = strategy(text)
-    bars = BarColumns.of(shipped_candles("eth_btc_5m"))
+    bars = BarColumns.of(shipped_candles("btc_usd_perp_5m"))
     graph = plan(rule)
-    columns, result = _fill(graph, rule, {"ETH": bars}, FillSettings(), None)
+    columns, result = _fill(graph, rule, {"BTC": bars}, FillSettings(), None)
     assert len(result.trades) > 20
 
     entered = np.full(len(bars), -1)

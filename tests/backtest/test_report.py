@@ -37,6 +37,7 @@ RESULT_KEYS = [
     "strategy",
     "market",
     "timeframe",
+    "quote",
     "params",
     "settings",
     "metrics",
@@ -90,7 +91,7 @@ METRIC_KEYS = [
 
 @pytest.fixture(scope="module")
 def results() -> list[BacktestResult]:
-    """The shipped mean_reversion and ut_bot strategies on the shipped ETH candles."""
+    """The shipped mean_reversion and ut_bot strategies on the shipped BTC candles (in USD)."""
     return [backtest(ROOT / "rules" / name) for name in ("mean_reversion.rule", "ut_bot.rule")]
 
 
@@ -124,7 +125,8 @@ def test_summary_formats_money_and_percentages(results: list[BacktestResult]) ->
     text = summary_text(results)
     assert "10,000.00" in text
     assert re.search(r"Return\s+-?\d+\.\d\d%\s+-?\d+\.\d\d%", text)
-    assert "2018-01-10" in text and "days)" in text
+    assert "2022-01-01" in text and "days)" in text
+    assert "BTC 5m (USD)" in text  # the shipped data's quote is said
 
 
 # ---- JSON --------------------------------------------------------------------------------------

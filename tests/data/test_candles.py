@@ -76,7 +76,7 @@ def shipped_rows() -> dict[str, int]:
 
 
 def test_every_csv_from_shared_data_is_shipped_and_described() -> None:
-    assert len(shipped_files()) == 11
+    assert len(shipped_files()) == 12
     assert set(shipped_rows()) == set(shipped_files())
 
 

@@ -20,6 +20,7 @@ from rulebot.venues.sim.simulation import serve_sim
 
 ROOT = Path(__file__).resolve().parents[2]
 CREATE_ORDER = 14
+BTC = 1  # the market the shipped ut_bot trades: the sim's id for it
 
 
 def write_config(path: Path, url: str) -> None:
@@ -27,7 +28,7 @@ def write_config(path: Path, url: str) -> None:
         yaml.safe_dump(
             {
                 "network": {"name": "sim", "url": url},
-                "markets": ["ETH"],
+                "markets": ["BTC"],
                 "dry_run": False,
                 "risk": {
                     "max_position_notional": "1000000 USDC",
@@ -93,8 +94,8 @@ async def test_a_killed_bot_restarts_and_reconciles_without_sending_an_order_twi
             if stop.client_order_index in active:
                 factor = Decimal("0.97") if stop.side == "sell" else Decimal("1.03")
                 beyond = stop.trigger_price * factor
-                market = exchange.market(0)
-                exchange.move_market(0, int(beyond.scaleb(market.price_decimals)))
+                market = exchange.market(BTC)
+                exchange.move_market(BTC, int(beyond.scaleb(market.price_decimals)))
         unseen = {t.trade_id for t in exchange.account_trades(1, 10_000)} - seen
         assert stops and unseen  # the bot held a stop, and it filled while the bot was down
         sim.simulation.set_speed(3000)
@@ -118,8 +119,8 @@ async def test_a_killed_bot_restarts_and_reconciles_without_sending_an_order_twi
             assert {o.client_order_index for o in book.open_orders()} == active
             net = sum((p.size for p in book.positions()), Decimal(0))
             fills = {f.trade_id for f in book.fills()}
-        market = exchange.market(0)
-        position = exchange.account(1).positions.get(0)
+        market = exchange.market(BTC)
+        position = exchange.account(1).positions.get(BTC)
         size = Decimal(position.size if position else 0).scaleb(-market.size_decimals)
         assert net == size
         assert fills == {t.trade_id for t in exchange.account_trades(1, 10_000)}

@@ -28,6 +28,8 @@ from rulebot.venues.sim.settings import SimSettings
 from rulebot.venues.sim.simulation import serve_sim
 from tests.e2e.test_run import FAST, ROOT, config, rules_dir, run_until
 
+BTC = 1  # the sim's id for BTC, the market the shipped ut_bot trades
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -67,7 +69,7 @@ async def test_the_status_api_reports_what_the_engine_holds_and_flatten_closes_i
             orders = await asyncio.to_thread(get, port, "/api/orders")
             assert status["positions"] == positions and status["orders"] == orders
             held = {p["strategy"]: Decimal(p["size"]) for p in positions}
-            assert held["ut_bot"] == engine.orders.position("ut_bot", "ETH").size != 0
+            assert held["ut_bot"] == engine.orders.position("ut_bot", "BTC").size != 0
             assert {o["client_order_index"] for o in orders} == {
                 o.client_order_index for o in engine.journal.open_orders()
             }
@@ -132,15 +134,15 @@ async def test_a_dropped_market_stream_is_resumed_and_bars_keep_closing(tmp_path
 
         engine = await run_until(config(sim), options, dropped_and_back)
         assert engine.stream.reconnects >= 1
-        times = [b.timestamp for b in engine.history["ETH"]]
+        times = [b.timestamp for b in engine.history["BTC"]]
         assert times == sorted(set(times))  # no bar twice, none out of order
         steps = {b - a for a, b in itertools.pairwise(times)}
         assert steps == {300_000}  # no gap
         # and every bar is the venue's candle, the ones missed while away included (never a
         # flat bar made up for the gap)
-        market = sim.simulation.exchange.market(0)
-        candles = {c.timestamp: c for c in sim.simulation.replay.candles(0, "5m", times[0])}
-        for bar in engine.history["ETH"]:
+        market = sim.simulation.exchange.market(BTC)
+        candles = {c.timestamp: c for c in sim.simulation.replay.candles(BTC, "5m", times[0])}
+        for bar in engine.history["BTC"]:
             candle = candles[bar.timestamp]
             for field in ("open", "high", "low", "close"):
                 venue = Decimal(getattr(candle, field)).scaleb(-market.price_decimals)
@@ -154,7 +156,7 @@ def test_sigterm_stops_the_bot_cleanly(tmp_path: Path) -> None:
         cfg = tmp_path / "rulebot.yaml"
         cfg.write_text(
             yaml.safe_dump(
-                {"network": {"name": "sim", "url": sim.url}, "markets": ["ETH"], "dry_run": False}
+                {"network": {"name": "sim", "url": sim.url}, "markets": ["BTC"], "dry_run": False}
             )
         )
         rules = rules_dir(tmp_path, "ut_bot.rule")

@@ -34,7 +34,7 @@ ROOMY_RISK = {
 def config(sim: RunningSim, **changes: Any) -> Config:
     settings: dict[str, Any] = {
         "network": {"name": "sim", "url": sim.url},
-        "markets": ["ETH", "LTC", "XRP"],
+        "markets": ["BTC", "ETH", "LTC", "XRP"],
         "dry_run": False,
         "runtime": {"status_port": 0},
         "risk": ROOMY_RISK,
@@ -184,8 +184,8 @@ async def test_a_daily_loss_breach_stops_entries_and_they_resume_on_recovery(
         seen: dict[str, Any] = {}
 
         def entry(engine: Engine) -> Intent:
-            mark = engine.marks["ETH"]
-            return Intent("ut_bot", "ETH", "open_long", Decimal(1000), "signal", 0, mark)
+            mark = engine.marks["BTC"]
+            return Intent("ut_bot", "BTC", "open_long", Decimal("0.01"), "signal", 0, mark)
 
         def breached_then_recovered(engine: Engine) -> bool:
             states = [e.state for e in engine.events if e.limit == "max_daily_loss"]

@@ -82,7 +82,7 @@ def test_the_key_reaches_no_output_of_a_run(tmp_path: Path) -> None:
         settings = {
             "network": {"name": "sim", "url": running.url},
             "account": {"index": 1, "api_key_index": API_KEY_INDEX},
-            "markets": ["ETH"],
+            "markets": ["BTC"],
             "dry_run": False,
             "risk": {"max_position_notional": "1000000 USDC", "max_leverage": 50},
             "runtime": {"status_port": port, "journal": journal.name},

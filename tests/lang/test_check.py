@@ -209,7 +209,7 @@ def strip_spans(value: object) -> object:
 
 MOMENTUM_NATIVE = """
 strategy momentum
-market ETH
+market BTC
 timeframe 5m
 param fast = 12 in 6..18 step 3
 param slow = 26 in 20..50 step 6

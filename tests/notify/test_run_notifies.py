@@ -41,7 +41,7 @@ async def test_the_bot_emails_its_fills(tmp_path, make_smtp: MakeSmtp) -> None:
     assert "fill" in mail["Subject"]
     journaled = {f"{f.strategy} {f.market}: {f.side} {f.size} at {f.price}" for f in fills}
     lines = mail.get_content().splitlines()
-    told = [line[line.index("ut_bot ETH: ") :] for line in lines if "ut_bot ETH: " in line]
+    told = [line[line.index("ut_bot BTC: ") :] for line in lines if "ut_bot BTC: " in line]
     assert told, lines
     assert set(told) <= journaled  # every fill the email tells of is one the journal holds
 
@@ -52,7 +52,7 @@ async def test_an_error_that_ends_the_run_is_sent(
     monkeypatch.setenv("RULEBOT_WEBHOOK_URL", f"{receiver.url}/hook")
     settings = {
         "network": {"name": "sim", "url": f"http://127.0.0.1:{unused_tcp_port}"},
-        "markets": ["ETH"],
+        "markets": ["BTC"],
         "runtime": {"status_port": 0},
         "notifications": {"batch_for": 10, "webhooks": [{"format": "json"}]},
     }

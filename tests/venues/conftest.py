@@ -1,10 +1,12 @@
 """Fixtures that run the real sim exchange on a free loopback port, and real lighter-sdk clients
 bound to it.
 
-- `make_sim(**settings)`: start a sim with `SimSettings(**settings)` (paused, `speed=0`, unless
-  given) and return its `RunningSim` (`.url`, `.ws_url`, `.simulation`); stopped after the test.
-- `sim`: one paused sim with the default settings (the shipped markets, account 1 with 100,000
-  USDC accepting any API key).
+- `make_sim(**settings)`: start a sim with `SimSettings(**settings)` (paused, `speed=0`, and
+  account 1 with `TRADER_COLLATERAL`, unless given) and return its `RunningSim` (`.url`,
+  `.ws_url`, `.simulation`); stopped after the test.
+- `sim`: one paused sim with the shipped markets and account 1 with 100,000 USDC accepting any
+  API key: ten times the default account, so that a test can take a whole level of the market
+  maker's ladder (250,000 USDC at 10x).
 - `make_signer(sim, account_index=1, api_key_index=3)`: a `lighter.SignerClient` on `sim` with a
   freshly generated API key whose public key the sim knows (so `check_client` passes); closed
   after the test.
@@ -21,16 +23,19 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 import lighter
 import pytest
 
+from rulebot.venues.sim.records import AccountSettings
 from rulebot.venues.sim.settings import SimSettings
 from rulebot.venues.sim.simulation import RunningSim, serve_sim
 
 MakeSim = Callable[..., Awaitable[RunningSim]]
 MakeSigner = Callable[..., lighter.SignerClient]
+TRADER_COLLATERAL = Decimal(100_000)
 
 
 @pytest.fixture
@@ -39,6 +44,7 @@ async def make_sim() -> AsyncIterator[MakeSim]:
 
         async def start(**settings: Any) -> RunningSim:
             settings.setdefault("speed", 0)
+            settings.setdefault("accounts", (AccountSettings(1, collateral=TRADER_COLLATERAL),))
             return await stack.enter_async_context(serve_sim(SimSettings(**settings)))
 
         yield start

@@ -1,14 +1,17 @@
 """The sim's markets: one `SimMarket` per candle series, its decimals derived from the data.
 
-Market ids are 0, 1, ... in the order given (the shipped markets in `SHIPPED_MARKETS` order).
-Decimals come from the median close, so the same data always makes the same market:
-`price_decimals = 6 - ceil(log10(median close))` keeps about six significant digits (lowered
-until the highest price fits Lighter's uint32 price field), `size_decimals = ceil(log10(median
-close))` makes one size unit worth between 0.1 and 1 USDC at the median (never below 0
-decimals), and `min_base_amount` is the size worth `min_quote_amount` at the median.
+Market ids are 0, 1, ... in the order given (the shipped markets in `rulebot.data.shipped`
+order: ETH 0 and BTC 1, as on Lighter). Decimals come from the median close, so the same data
+always makes the same market: `price_decimals = 6 - ceil(log10(median close))` keeps about six
+significant digits (lowered until the highest price fits Lighter's uint32 price field),
+`size_decimals = ceil(log10(median close))` makes one size unit worth between 0.1 and 1 USDC at
+the median (never below 0 decimals), and `min_base_amount` is the size worth
+`min_quote_amount` at the median.
 
-The shipped ETH, LTC, ETC and XMR candles are priced in BTC and XRP's in USDT: the sim presents
-those numbers as they are, as if they were USDC.
+The shipped BTC is a USD-priced perpetual, as BTC is on Lighter: it trades with Lighter's own BTC
+figures (`LIGHTER_BTC`). The shipped ETH, LTC, ETC and XMR candles are priced in BTC and XRP's in
+USDT: the sim presents those numbers as they are, as if they were USDC (`rulebot sim` says
+which currency they really are).
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from rulebot.backtesting.engine import SHIPPED_FUNDING, SHIPPED_MARKETS
 from rulebot.data.candles import (
     Candles,
     FundingRates,
@@ -30,6 +32,7 @@ from rulebot.data.candles import (
     shipped_candles,
     shipped_funding,
 )
+from rulebot.data.shipped import SHIPPED
 from rulebot.venues.sim.records import SimMarket
 
 TAKER_FEE = Decimal("0.00028")  # Lighter's premium-account figures
@@ -41,6 +44,20 @@ SIGNIFICANT_DIGITS = 6
 MAX_PRICE = (1 << 32) - 1
 MAX_PRICE_DECIMALS = 10
 MAX_SIZE_DECIMALS = 8
+
+
+@dataclass(frozen=True)
+class LighterFigures:
+    """A market's units and minimum order as Lighter's `orderBookDetails` gives them."""
+
+    size_decimals: int
+    price_decimals: int
+    min_base_amount: Decimal  # in base units
+
+
+LIGHTER_BTC = LighterFigures(size_decimals=5, price_decimals=1, min_base_amount=Decimal("0.0002"))
+"""Lighter's BTC perpetual: sizes in 0.00001 BTC, prices in 0.1 USD, at least 0.0002 BTC (and
+10 USDC) an order."""
 
 
 @dataclass(frozen=True)
@@ -75,12 +92,18 @@ def make_market(
     taker_fee: Decimal = TAKER_FEE,
     maker_fee: Decimal = MAKER_FEE,
     min_quote_amount: Decimal = MIN_QUOTE_AMOUNT,
+    lighter: LighterFigures | None = None,
 ) -> SimMarket:
-    """The market for a candle series (see the module's rules for its decimals)."""
-    size_decimals, price_decimals = decimals_for(candles)
-    closes = np.asarray(candles.close, dtype=np.float64)
-    median = Decimal(repr(float(np.median(closes[closes > 0]))))
-    min_base = math.ceil(min_quote_amount.scaleb(size_decimals) / median)
+    """The market for a candle series: its decimals and minimum size derived from the data (see
+    the module's rules), or Lighter's own `lighter` figures when given."""
+    if lighter is not None:
+        size_decimals, price_decimals = lighter.size_decimals, lighter.price_decimals
+        min_base = int(lighter.min_base_amount.scaleb(size_decimals))
+    else:
+        size_decimals, price_decimals = decimals_for(candles)
+        closes = np.asarray(candles.close, dtype=np.float64)
+        median = Decimal(repr(float(np.median(closes[closes > 0]))))
+        min_base = math.ceil(min_quote_amount.scaleb(size_decimals) / median)
     return SimMarket(
         market_id=market_id,
         symbol=symbol,
@@ -103,12 +126,15 @@ def shipped_symbols() -> tuple[str, ...]:
 
 
 def shipped_markets() -> list[MarketData]:
-    """The markets of the candles the project ships (ETH, LTC, ETC, XMR, XRP), ids 0..4."""
+    """The markets of the candles the project ships (ETH, BTC, LTC, ETC, XMR, XRP), ids 0..5;
+    BTC, priced in USD, with Lighter's own BTC figures."""
     found = []
-    for market_id, (symbol, name) in enumerate(SHIPPED_MARKETS.items()):
-        candles = shipped_candles(name)
-        funding = shipped_funding(SHIPPED_FUNDING[symbol]) if symbol in SHIPPED_FUNDING else None
-        found.append(MarketData(make_market(market_id, symbol, candles), candles, funding))
+    for market_id, shipped in enumerate(SHIPPED):
+        candles = shipped_candles(shipped.candles)
+        funding = shipped_funding(shipped.funding) if shipped.funding else None
+        lighter = LIGHTER_BTC if shipped.symbol == "BTC" else None
+        market = make_market(market_id, shipped.symbol, candles, lighter=lighter)
+        found.append(MarketData(market, candles, funding))
     return found
 
 

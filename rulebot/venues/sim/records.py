@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
+from rulebot.data.shipped import STARTING_EQUITY
+
 # tx types the sim applies (lighter's SignerClient / lighter-go txtypes constants)
 TX_CREATE_ORDER = 14
 TX_CANCEL_ORDER = 15
@@ -81,7 +83,7 @@ class AccountSettings:
     """An account the sim creates at start: index, collateral, the API key indexes it accepts."""
 
     index: int
-    collateral: Decimal = Decimal(100_000)
+    collateral: Decimal = STARTING_EQUITY
     api_key_indexes: frozenset[int] | None = None  # None: any index 0..254 is accepted
     l1_address: str = ""
 

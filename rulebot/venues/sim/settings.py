@@ -1,11 +1,12 @@
 """What a sim is started with: its candle files, replay speed, accounts and faults.
 
 `SimSettings` is plain data with safe defaults (the shipped candles, speed 1, one account with
-100,000 USDC that accepts any API key). `load_accounts` reads the accounts from a YAML file:
+10,000 USDC, the equity a backtest starts from, that accepts any API key). `load_accounts`
+reads the accounts from a YAML file:
 
     accounts:
       - index: 1
-        collateral: 100000          # USDC
+        collateral: 10000           # USDC
         l1_address: "0xabc..."       # optional
         api_keys: any                # any index 0..254 (the default)
       - index: 2
@@ -27,11 +28,12 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from rulebot.data.shipped import STARTING_EQUITY
 from rulebot.venues.sim.faults import FaultSettings
 from rulebot.venues.sim.records import AccountSettings
 
 DEFAULT_ACCOUNT_INDEX = 1
-DEFAULT_COLLATERAL = Decimal(100_000)
+DEFAULT_COLLATERAL = STARTING_EQUITY  # a backtest starts from the same
 MAX_API_KEY_INDEX = 254  # 255 means "all keys" in Lighter's API, never a key of its own
 
 

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from rulebot.data.candles import DataError
+from rulebot.data.shipped import SHIPPED_QUOTES
 from rulebot.venues.sim import errors, wire
 from rulebot.venues.sim.errors import rejected
 from rulebot.venues.sim.exchange import Exchange
@@ -759,11 +760,14 @@ def run_until_stopped(
                 loop.add_signal_handler(signum, stop.set)
         async with serve_sim(settings, host, port) as sim:
             announce(f"rulebot sim: serving Lighter's API on {sim.url} (stream {sim.ws_url})")
+            quotes = {} if settings.data else SHIPPED_QUOTES
             for market in sim.simulation.exchange.markets():
+                quote = quotes.get(market.symbol)
                 announce(
                     f"  market {market.market_id}: {market.symbol}  "
                     f"(size_decimals {market.size_decimals}, "
                     f"price_decimals {market.price_decimals})"
+                    + (f"  prices in {quote}" if quote else "")
                 )
             accounts = ", ".join(str(a.index) for a in sim.simulation.exchange.accounts())
             speed = sim.simulation.replay.speed

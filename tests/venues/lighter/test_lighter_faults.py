@@ -14,6 +14,7 @@ from rulebot.venues.lighter.records import OrderRequest
 from rulebot.venues.lighter.retry import RetryPolicy
 from rulebot.venues.sim.records import TX_MODIFY_ORDER
 from rulebot.venues.sim.simulation import RunningSim
+from tests.venues.conftest import TRADER_COLLATERAL
 from tests.venues.lighter.conftest import MakeVenue, accepted_orders, best_prices
 
 SEND_TX = "/api/v1/sendTx"
@@ -49,7 +50,7 @@ async def test_reads_are_retried_through_429_and_5xx(venue: LighterVenue, sim: R
     sim.simulation.faults.rate_limit(1, path="/api/v1/account", retry_after_s=0)
     sim.simulation.faults.server_error(2, path="/api/v1/account", status=503)
     account = await venue.account()
-    assert account.collateral == Decimal(100_000)
+    assert account.collateral == TRADER_COLLATERAL
     counts = sim.simulation.faults.counts
     assert (counts["rate_limited"], counts["server_errors"]) == (1, 2)
 
@@ -217,5 +218,5 @@ async def test_a_cancel_all_whose_answer_was_lost_is_not_an_error(
 async def test_a_read_that_times_out_is_asked_again(make_venue: MakeVenue, sim: RunningSim) -> None:
     venue = await make_venue(sim, request_timeout=0.2)
     sim.simulation.faults.delay(400, count=1, path="/api/v1/account")
-    assert (await venue.account()).collateral == Decimal(100_000)
+    assert (await venue.account()).collateral == TRADER_COLLATERAL
     assert sim.simulation.faults.counts["delayed"] == 1

@@ -11,7 +11,10 @@ from rulebot.venues.lighter.client import LighterVenue
 from rulebot.venues.lighter.errors import OrderRejected, UnknownMarket
 from rulebot.venues.lighter.records import OrderRequest
 from rulebot.venues.sim.simulation import RunningSim
+from tests.venues.conftest import TRADER_COLLATERAL
 from tests.venues.lighter.conftest import accepted_orders, best_prices
+
+LTC = 2  # market id: ETH 0, BTC 1, LTC 2
 
 SIZE = Decimal(200)  # ETH in the sim is quoted in BTC: 200 ETH is about 19 "USDC" of notional
 
@@ -50,7 +53,7 @@ async def test_cancel_all_in_one_market_then_everywhere(
     venue: LighterVenue, sim: RunningSim
 ) -> None:
     eth_bid, _ = best_prices(sim, 0)
-    ltc_bid, _ = best_prices(sim, 1)
+    ltc_bid, _ = best_prices(sim, LTC)
     ltc = await venue.market("LTC")
     for _ in range(2):
         await venue.place_order(OrderRequest("ETH", "buy", SIZE, price=eth_bid * Decimal("0.9")))
@@ -171,7 +174,7 @@ async def test_not_enough_margin_is_the_venues_refusal_with_its_code(
     venue: LighterVenue, sim: RunningSim
 ) -> None:
     bid, _ = best_prices(sim)
-    huge = Decimal(100_000) * 20 / bid  # far beyond 10x leverage on 100,000 of collateral
+    huge = TRADER_COLLATERAL * 20 / bid  # far beyond 10x leverage on the collateral
     with pytest.raises(OrderRejected) as caught:
         await venue.place_order(OrderRequest("ETH", "buy", huge, price=bid * Decimal("0.9")))
     assert caught.value.code == 21739
@@ -198,7 +201,7 @@ async def test_a_size_below_the_minimum_is_refused_before_sending(
 async def test_a_bad_market_says_which_one_was_meant(venue: LighterVenue, sim: RunningSim) -> None:
     with pytest.raises(UnknownMarket, match=r"unknown market 'ETHH'; did you mean 'ETH'\?"):
         await venue.place_order(OrderRequest("ETHH", "buy", SIZE, kind="market"))
-    with pytest.raises(OrderRejected, match=r"unknown market '9' \(ids are 0..4\)"):
+    with pytest.raises(OrderRejected, match=r"unknown market '9' \(ids are 0..5\)"):
         await venue.cancel_all(9)
     assert sim.simulation.transaction_log(include_refused=True) == []
 

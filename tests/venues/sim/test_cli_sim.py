@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from rulebot.cli import app
 from rulebot.data import shipped_candles
-from rulebot.venues.sim.settings import SettingsError, parse_accounts
+from rulebot.venues.sim.settings import DEFAULT_COLLATERAL, SettingsError, parse_accounts
 
 ROOT = Path(__file__).resolve().parents[3]
 WAIT_S = 30  # a bound on a hang (the child imports numpy, TA-Lib, lighter), not a timing claim
@@ -148,7 +148,7 @@ accounts:
 """
     parsed = parse_accounts(text)
     first, second, third = parsed.accounts
-    assert (first.index, first.collateral, first.api_key_indexes) == (1, Decimal(100_000), None)
+    assert (first.index, first.collateral, first.api_key_indexes) == (1, DEFAULT_COLLATERAL, None)
     assert (second.collateral, second.api_key_indexes) == (Decimal("1000.25"), frozenset({3, 4}))
     assert second.l1_address == "0xAbC"
     assert third.collateral == Decimal("0.1")  # the YAML text, not a binary float

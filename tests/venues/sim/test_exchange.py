@@ -40,6 +40,7 @@ GTT = SignerClient.ORDER_TIME_IN_FORCE_GOOD_TILL_TIME
 POST_ONLY = SignerClient.ORDER_TIME_IN_FORCE_POST_ONLY
 KEY = 3
 ETH = 10_000  # size units in 1 ETH
+TRADER_COLLATERAL = Decimal(100_000)  # USDC: room for a whole level of the ladder at 10x
 MARK = 300_000  # 3,000.00
 STEP = 150  # the ladder's spacing at MARK
 LEVEL = 833_334  # size of each ladder level at MARK
@@ -238,8 +239,8 @@ async def venue() -> AsyncIterator[Venue]:
 def make_venue(**exchange_options: Any) -> tuple[Venue, list[SignerClient]]:
     clock = Clock()
     accounts = [
-        AccountSettings(1),
-        AccountSettings(2),
+        AccountSettings(1, collateral=TRADER_COLLATERAL),
+        AccountSettings(2, collateral=TRADER_COLLATERAL),
         AccountSettings(3, collateral=Decimal(1000), api_key_indexes=frozenset({KEY})),
     ]
     exchange = Exchange([ETH_MARKET, BTC_MARKET], accounts, clock, **exchange_options)
@@ -589,7 +590,7 @@ def test_unrealised_and_realised_pnl_are_exact(venue: Venue) -> None:
     assert (position.size, position.entry_quote) == (6_000, Decimal("1800.90"))
     assert position.realized_pnl == Decimal("38.78")
     fees = Decimal("3001.50") * Decimal("0.00028") + exit_value * Decimal("0.00028")
-    assert venue.exchange.account(1).collateral == Decimal(100_000) + Decimal("38.78") - fees
+    assert venue.exchange.account(1).collateral == TRADER_COLLATERAL + Decimal("38.78") - fees
 
 
 def test_a_fill_through_zero_flips_the_position_at_the_fill_price(venue: Venue) -> None:

@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from rulebot.venues.sim.faults import Faults, FaultSettings
 
-XRP = 4
+XRP = 5  # the shipped markets: ETH, BTC, LTC, ETC, XMR, XRP, ids 0..5
 WAIT_S = 10
 LIMIT, GTT = 0, 1
 
@@ -46,7 +46,7 @@ async def test_rate_limit_answers_429_with_retry_after_then_recovers(sim, api_cl
         assert json.loads(limited.value.body) == {"code": 23000, "message": "Too Many Requests!"}
     await lighter.RootApi(api_client).status()  # another path: untouched
     books = await api.order_books()
-    assert len(books.order_books) == 5
+    assert len(books.order_books) == 6  # ETH, BTC, LTC, ETC, XMR, XRP
     state = await admin(sim, "GET", "/admin/faults")
     assert state["counts"]["rate_limited"] == 2 and state["armed"] == []
 

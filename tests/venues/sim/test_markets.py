@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rulebot.backtesting.engine import SHIPPED_MARKETS
 from rulebot.data.candles import Candles
+from rulebot.data.shipped import SHIPPED_MARKETS
 from rulebot.venues.sim.markets import (
+    LIGHTER_BTC,
     decimals_for,
     make_market,
     markets_from_files,
@@ -35,7 +36,31 @@ def test_the_shipped_markets_are_numbered_in_order_with_xrp_funding() -> None:
         assert market.min_quote_amount == 10
 
 
-@pytest.mark.parametrize("data", shipped_markets(), ids=lambda d: d.market.symbol)
+def test_the_shipped_btc_is_lighters_btc_in_usd() -> None:
+    """BTC is market 1 as on Lighter, in Lighter's units (sizes 0.00001 BTC, prices 0.1 USD,
+    orders of 0.0002 BTC at least), replaying USD prices in the tens of thousands."""
+    data = shipped_markets()[1]
+    btc = data.market
+    assert (btc.market_id, btc.symbol) == (1, "BTC")
+    assert (
+        (btc.size_decimals, btc.price_decimals)
+        == (5, 1)
+        == (
+            LIGHTER_BTC.size_decimals,
+            LIGHTER_BTC.price_decimals,
+        )
+    )
+    assert btc.size_value(btc.min_base_amount) == Decimal("0.0002")
+    assert btc.min_quote_amount == 10
+    assert 10_000 < float(np.median(data.candles.close)) < 100_000
+    assert data.funding is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [d for d in shipped_markets() if d.market.symbol != "BTC"],  # BTC has Lighter's figures
+    ids=lambda d: d.market.symbol,
+)
 def test_shipped_prices_keep_six_digits_and_fit_the_uint32_price(data) -> None:
     market = data.market
     median = float(np.median(data.candles.close))

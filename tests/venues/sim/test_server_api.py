@@ -27,7 +27,8 @@ from rulebot.venues.sim.replay import DEFAULT_HISTORY
 from rulebot.venues.sim.settings import SimSettings
 from rulebot.venues.sim.simulation import SimThread
 
-XRP = 4  # the shipped markets are ETH, LTC, ETC, XMR, XRP: ids 0..4
+XRP = 5  # the shipped markets are ETH, BTC, LTC, ETC, XMR, XRP: ids 0..5
+BTC = 1  # as on Lighter
 
 
 async def answer(call: Callable[..., Awaitable[Any]], model: type[BaseModel], **kwargs: Any) -> Any:
@@ -46,6 +47,21 @@ async def refusal(call: Awaitable[Any]) -> dict[str, Any]:
     body = json.loads(raised.value.body)
     lighter.ResultCode.model_validate(body)
     return body
+
+
+async def served_candles(
+    api_client: lighter.ApiClient, market_id: int, resolution: str, count: int
+) -> lighter.Candles:
+    """The market's last `count` closed candles, as the SDK reads them."""
+    return await answer(
+        lighter.CandlestickApi(api_client).candles_with_http_info,
+        lighter.Candles,
+        market_id=market_id,
+        resolution=resolution,
+        start_timestamp=0,
+        end_timestamp=now_ms() + 3_600_000,
+        count_back=count,
+    )
 
 
 def now_ms() -> int:
@@ -75,6 +91,28 @@ async def test_order_books_list_every_market_with_its_units(sim, api_client):
         assert Decimal(book.taker_fee) / 100 == market.taker_fee
     one = await answer(api.order_books_with_http_info, lighter.OrderBooks, market_id=XRP)
     assert [b.symbol for b in one.order_books] == ["XRP"]
+
+
+async def test_the_default_btc_is_lighters_btc_priced_in_usd(sim, api_client):
+    """Market 1 is BTC with Lighter's units (0.00001 BTC, 0.1 USD), its minimums, and prices
+    in the tens of thousands: the shipped BTC perpetual in USD, not a BTC-quoted pair."""
+    api = lighter.OrderApi(api_client)
+    (book,) = (
+        await answer(api.order_books_with_http_info, lighter.OrderBooks, market_id=BTC)
+    ).order_books
+    assert (book.symbol, book.supported_size_decimals, book.supported_price_decimals) == (
+        "BTC",
+        5,
+        1,
+    )
+    assert Decimal(book.min_base_amount) == Decimal("0.0002")
+    assert Decimal(book.min_quote_amount) == 10
+    (detail,) = (
+        await answer(api.order_book_details_with_http_info, lighter.OrderBookDetails, market_id=BTC)
+    ).order_book_details
+    assert 10_000 < Decimal(detail.mark_price) < 100_000
+    candles = await served_candles(api_client, BTC, "5m", 10)
+    assert candles.c and all(10_000 < bar.c < 100_000 for bar in candles.c)
 
 
 async def test_order_book_details_follow_the_replay(sim, api_client):
@@ -143,18 +181,9 @@ async def test_recent_trades_are_the_replays_prints(sim, api_client):
 
 
 async def test_candles_are_the_shipped_candles_shifted_to_now(sim, api_client):
-    api = lighter.CandlestickApi(api_client)
     replay = sim.simulation.replay
     market = sim.simulation.exchange.market(XRP)
-    answered = await answer(
-        api.candles_with_http_info,
-        lighter.Candles,
-        market_id=XRP,
-        resolution="5m",
-        start_timestamp=0,
-        end_timestamp=now_ms() + 3_600_000,
-        count_back=50,
-    )
+    answered = await served_candles(api_client, XRP, "5m", 50)
     assert answered.r == "5m"
     assert len(answered.c) == 50
     shipped = shipped_candles("xrp_usdt_perp_5m")
@@ -175,15 +204,7 @@ async def test_candles_are_the_shipped_candles_shifted_to_now(sim, api_client):
         )
     assert answered.c[-1].t + 300_000 <= replay.time_ms  # closed bars only
 
-    hourly = await answer(
-        api.candles_with_http_info,
-        lighter.Candles,
-        market_id=XRP,
-        resolution="1h",
-        start_timestamp=0,
-        end_timestamp=now_ms(),
-        count_back=3,
-    )
+    hourly = await served_candles(api_client, XRP, "1h", 3)
     assert len(hourly.c) == 3
     assert all(c.t % 3_600_000 == 0 for c in hourly.c)
 
@@ -411,6 +432,6 @@ def test_a_sim_on_its_own_thread_serves_synchronous_callers():
         with urllib.request.urlopen(f"{sim.url}/admin/state", timeout=10) as response:
             state = json.loads(response.read())
     lighter.OrderBooks.model_validate(books)
-    assert [b["symbol"] for b in books["order_books"]] == ["ETH", "LTC", "ETC", "XMR", "XRP"]
+    assert [b["symbol"] for b in books["order_books"]] == ["ETH", "BTC", "LTC", "ETC", "XMR", "XRP"]
     xrp = next(m for m in state["markets"] if m["symbol"] == "XRP")
     assert xrp["mark_price"] == mark

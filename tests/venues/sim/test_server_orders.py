@@ -15,7 +15,7 @@ from lighter.exceptions import BadRequestException
 
 from rulebot.venues.sim.records import AccountSettings
 
-XRP = 4
+XRP = 5  # the shipped markets: ETH, BTC, LTC, ETC, XMR, XRP, ids 0..5
 LIMIT, MARKET = 0, 1
 IOC, GTT = 0, 1
 

@@ -15,7 +15,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-XRP = 4
+XRP = 5  # the shipped markets: ETH, BTC, LTC, ETC, XMR, XRP, ids 0..5
 WAIT_S = 10  # generous: a bound on a hang, not a timing expectation
 LIMIT, GTT = 0, 1
 
