@@ -122,7 +122,7 @@ def shipped_symbols() -> tuple[str, ...]:
     """The symbols of `shipped_markets`, the markets of a sim started with no data, without
     loading their candles: what `rulebot lint` holds rulebot.yaml's markets against when the
     sim runs inside the bot (`rulebot check` asks that sim itself)."""
-    return tuple(SHIPPED_MARKETS)
+    return tuple(shipped.symbol for shipped in SHIPPED)
 
 
 def shipped_markets() -> list[MarketData]:
