@@ -92,6 +92,23 @@ async def test_a_delay_holds_the_answer(sim, api_client):
     assert status.status == 200
 
 
+async def test_a_delayed_order_lands_even_when_its_sender_gives_up_waiting(sim, signer):
+    await admin(sim, "POST", "/admin/faults/delay", {"ms": 1_000, "path": "/api/v1/sendTx"})
+    bids, _ = sim.simulation.exchange.depth(XRP, 1)
+    sending = asyncio.create_task(
+        signer.create_order(XRP, 63, 100, bids[0].price - 100, False, LIMIT, GTT)
+    )
+    async with asyncio.timeout(WAIT_S):
+        while (await admin(sim, "GET", "/admin/faults"))["counts"]["delayed"] < 1:
+            await asyncio.sleep(0.01)
+    sending.cancel()  # the client hangs up; the request had reached the venue
+    await asyncio.gather(sending, return_exceptions=True)
+    async with asyncio.timeout(WAIT_S):
+        while not sim.simulation.exchange.active_orders(1, XRP):
+            await asyncio.sleep(0.01)
+    assert [o.client_order_index for o in sim.simulation.exchange.active_orders(1, XRP)] == [63]
+
+
 async def test_rejected_orders_never_reach_the_exchange(sim, signer):
     await admin(
         sim, "POST", "/admin/faults/reject-orders", {"count": 1, "code": 21739, "message": "no"}
