@@ -25,8 +25,17 @@ from rulebot.config import Config
 from rulebot.lang import ir
 from rulebot.runtime.bars import BarBuilder
 from rulebot.runtime.journal import Journal
-from rulebot.runtime.messages import Bar, EquitySnapshot, Intent, Notice, NoticeKind, RiskEvent
-from rulebot.runtime.orders import OrderManager
+from rulebot.runtime.messages import (
+    Bar,
+    Difference,
+    EquitySnapshot,
+    Intent,
+    Notice,
+    NoticeKind,
+    RiskEvent,
+)
+from rulebot.runtime.orders import PROTECTIVE, OrderManager
+from rulebot.runtime.reconcile import attribute, compare_orders, read_venue
 from rulebot.runtime.reload import Reloaded, ReloadEvent, ReloadFailed, Removed
 from rulebot.runtime.risk import PortfolioView, RiskManager
 from rulebot.runtime.spread import Leg, LiveSpread
@@ -98,6 +107,11 @@ class Engine:
         self.halted = False  # after `flatten`: exits only
         self._closing: list[str] = []
         self._refill: set[str] = set()  # markets whose bars need candles after a reconnect
+        self.unmanaged: dict[str, Decimal] = {}  # market -> the venue's position no strategy holds
+        self.differences: list[Difference] = []  # found by `reconcile` this run
+        self._turn = asyncio.Lock()  # one thing at a time: a stream event, a reconcile, the stop
+        self._timer: asyncio.Task[None] | None = None
+        self._stopping = False
         self.listeners: list[Callable[[Notice], None]] = []
         """Called with every `Notice` (fills, risk events, reloads, disconnections, crashes):
         notifications and the dashboard subscribe here. A listener must not block."""
@@ -149,10 +163,14 @@ class Engine:
         for note in await self.orders.reconcile(markets):
             log.info("reconciled: %s", note)
         await self._catch_up_fills()
+        await self.reconcile("start")
         paper = hasattr(self.venue, "take_fills")  # a dry run: never the real account's stream
         self.stream = MarketStream(self.venue, trades=markets, account=not paper)
         await self.stream.start()
         self._stream_task = asyncio.create_task(self._consume())
+        interval = self.config.runtime.reconcile_interval_s
+        if interval > 0 and not paper:
+            self._timer = asyncio.create_task(self._reconcile_every(interval))
         self.running = True
 
     async def _warm(self, markets: list[str]) -> None:
@@ -305,6 +323,133 @@ class Engine:
         if missed:
             await self._on_account_trades(tuple(missed))
 
+    # ---- the venue is the truth --------------------------------------------------------------
+    async def reconcile(self, reason: str) -> list[Difference]:
+        """Compare every position and open order with the venue's and adopt the venue's (see
+        `rulebot.runtime.reconcile` for who keeps what); each difference is journaled, logged
+        and notified. Runs on start, after each reconnect and every
+        `runtime.reconcile_interval_s`; a dry run's paper venue is the bot's own book."""
+        if hasattr(self.venue, "take_fills"):
+            return []
+        picture = await read_venue(self.venue, self._on_account_trades)
+        if picture is None:
+            log.info("reconcile (%s): fills kept landing meanwhile; trying again later", reason)
+            return []
+        found: list[Difference] = []
+        protect: set[str] = set()
+        venue_markets = {p.market for p in picture.account.positions}
+        for market in sorted(set(self.markets) | venue_markets | set(self.unmanaged)):
+            held = {
+                p.strategy: p.size
+                for p in self.orders.positions()
+                if p.market == market and p.size != 0
+            }
+            venue = picture.position(market)
+            fitted, unmanaged = attribute(venue, held)
+            for name, size in fitted.items():
+                if size != held[name]:
+                    found.append(await self._adopt(name, market, held[name], size, venue))
+                    protect.add(name)
+            before = self.unmanaged.pop(market, Decimal(0))
+            if unmanaged != 0:
+                self.unmanaged[market] = unmanaged
+            if unmanaged != before:
+                found.append(self._difference(
+                    "unmanaged", market, "", before, unmanaged,
+                    f"{market}: the venue holds {venue}, {unmanaged} of it no strategy's "
+                    "(a manual trade, or orders this bot did not send): not given to any "
+                    "strategy, never exited by the bot",
+                ))  # fmt: skip
+        check = compare_orders(self.journal.open_orders(), picture.orders, self.journal.order)
+        for record in check.missing:
+            state, note, known = await self.orders.settle(record)
+            if known and not (state == "canceled" and record.kind in PROTECTIVE):
+                continue  # done at the venue as orders are: its fills came in above
+            protect.add(record.strategy)
+            found.append(self._difference(
+                "order_gone", record.market, record.strategy, Decimal(1), Decimal(0),
+                f"{record.strategy} {record.market}: {record.kind} order "
+                f"{record.client_order_index} is not at the venue ({note})",
+                record.client_order_index,
+            ))  # fmt: skip
+        for order in check.unknown:
+            found.append(self._difference(
+                "order_unknown", order.market, "", Decimal(0), Decimal(1),
+                f"{order.market}: an order this bot did not send rests on the account "
+                f"({order.side} {order.remaining} {order.kind}, venue index {order.order_index}"
+                "): left alone",
+                order.client_order_index,
+            ))  # fmt: skip
+        for record, _order in check.reopened:
+            self.journal.record_order(replace(record, state="open", updated_ms=self.now_ms()))
+            found.append(self._difference(
+                "order_reopened", record.market, record.strategy, Decimal(0), Decimal(1),
+                f"{record.strategy} {record.market}: order {record.client_order_index} is open "
+                f"at the venue though the journal had it {record.state}: open again",
+                record.client_order_index,
+            ))  # fmt: skip
+        for name in sorted(protect):  # positions kept whose protection went missing or moved
+            running = self.strategies.get(name)
+            if running is not None and isinstance(running.live, LiveStrategy):
+                await self._sync_protection(running.live)
+        for difference in found:
+            self.journal.record_difference(difference)
+            self.differences = [*self.differences[-99:], difference]
+            log.warning("reconciled (%s): %s", reason, difference.message)
+            self.notify(
+                "reconciled", difference.message, difference=difference.kind, reason=reason,
+                market=difference.market, strategy=difference.strategy,
+                before=str(difference.before), after=str(difference.after),
+            )  # fmt: skip
+        return found
+
+    async def _adopt(
+        self, name: str, market: str, before: Decimal, after: Decimal, venue: Decimal
+    ) -> Difference:
+        """A strategy's position cut to what the venue holds for it: journaled, its protective
+        orders cancelled (placed again for what is left), its holding made to match."""
+        await self.orders.cancel_protective(name, market)
+        self.orders.adjust(name, market, after)
+        running = self.strategies.get(name)
+        if running is not None:
+            live = running.live
+            if isinstance(live, LiveStrategy):
+                if after == 0:
+                    live.holding = Holding()  # its stop and target go with it
+                else:
+                    live.holding.size = float(abs(after))
+            else:
+                leg = live.legs.setdefault(market, Leg())
+                leg.size = abs(after)
+                leg.side = 0.0 if after == 0 else leg.side
+                if all(g.size == 0 for g in live.legs.values()):
+                    live.side = 0.0
+            self._save(live)
+        return self._difference(
+            "position", market, name, before, after,
+            f"{name} {market}: the journal held {before}, the venue holds {venue} for the "
+            f"account: {name} now holds {after} (no order sent)",
+        )  # fmt: skip
+
+    def _difference(
+        self, kind: Any, market: str, strategy: str, before: Decimal, after: Decimal,
+        message: str, client_order_index: int = 0,
+    ) -> Difference:  # fmt: skip
+        return Difference(
+            self.now_ms(), kind, market, strategy, before, after, message, client_order_index
+        )
+
+    async def _reconcile_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            async with self._turn:
+                if self._stopping:
+                    return
+                try:
+                    await self.reconcile("timer")
+                except Exception as error:  # a venue error: try again at the next round
+                    log.warning("reconcile (timer) failed: %s", error)
+
     def _save(self, live: Live) -> None:
         with self.journal.batch():
             self.journal.save_strategy_state(live.name, {"state": live.snapshot()})
@@ -314,6 +459,7 @@ class Engine:
     async def _consume(self) -> None:
         assert self.stream is not None
         async for event in self.stream:
+            await self._turn.acquire()
             try:
                 if isinstance(event, TradesPrinted):
                     await self._on_trades(event.market, event.trades)
@@ -323,6 +469,7 @@ class Engine:
                     log.info("stream back after %s reconnects", event.reconnects)
                     self.notify("reconnected", "market stream back", reconnects=event.reconnects)
                     await self._catch_up_fills()
+                    await self.reconcile("reconnect")
                 elif isinstance(event, Disconnected):
                     log.warning("market stream lost (%s); reconnecting", event.reason)
                     self.notify("disconnected", f"market stream lost: {event.reason}")
@@ -330,6 +477,8 @@ class Engine:
             except Exception as error:  # one bad event must not stop trading
                 log.exception("while handling %s", type(event).__name__)
                 self.notify("crash", f"error while handling {type(event).__name__}: {error}")
+            finally:
+                self._turn.release()
 
     async def _on_trades(self, market: str, trades: tuple[Trade, ...]) -> None:
         builder = self.builders.get(market)
@@ -639,6 +788,10 @@ class Engine:
     # ---- stopping and status ------------------------------------------------------------------
     async def stop(self, cancel_orders: bool = False) -> None:
         self.running = False
+        self._stopping = True
+        if self._timer is not None:
+            self._timer.cancel()
+            await asyncio.gather(self._timer, return_exceptions=True)
         if self.stream is not None:
             await self.stream.close()
         if self._stream_task is not None:
@@ -707,6 +860,13 @@ class Engine:
                     "state": o.state,
                 }
                 for o in self.journal.open_orders()
+            ],
+            "unmanaged": [
+                {"market": market, "size": size} for market, size in sorted(self.unmanaged.items())
+            ],
+            "reconciled": [
+                {"time_ms": d.time_ms, "kind": d.kind, "market": d.market, "message": d.message}
+                for d in self.differences[-20:]
             ],
             "risk": self.risk_manager.get_risk_status(self._view()),
             "risk_events": [

@@ -172,6 +172,7 @@ NoticeKind = Literal[
     "disconnected",
     "reconnected",
     "crash",
+    "reconciled",
     "started",
     "stopped",
 ]
