@@ -39,6 +39,7 @@ from rulebot.runtime.reconcile import attribute, compare_orders, read_venue
 from rulebot.runtime.reload import Reloaded, ReloadEvent, ReloadFailed, Removed
 from rulebot.runtime.risk import PortfolioView, RiskManager
 from rulebot.runtime.spread import Leg, LiveSpread
+from rulebot.runtime.stopping import STOP_TIMEOUT_S, Held, protection_lines
 from rulebot.runtime.strategy import Holding, LiveStrategy, Sizing
 from rulebot.venues.lighter.events import (
     AccountChanged,
@@ -461,6 +462,8 @@ class Engine:
         async for event in self.stream:
             await self._turn.acquire()
             try:
+                if self._stopping and isinstance(event, TradesPrinted):
+                    continue  # stopping: no new bars
                 if isinstance(event, TradesPrinted):
                     await self._on_trades(event.market, event.trades)
                 elif isinstance(event, AccountChanged):
@@ -786,21 +789,73 @@ class Engine:
         return results
 
     # ---- stopping and status ------------------------------------------------------------------
-    async def stop(self, cancel_orders: bool = False) -> None:
+    async def stop(self, cancel_orders: bool = False, timeout: float = STOP_TIMEOUT_S) -> list[str]:
+        """Stop cleanly: take no new bars, let the evaluation in flight finish (at most
+        `timeout` s), journal the fills it brought and place their stops, then stop the stream.
+        Returns the end-of-run summary: every position and its protection at the venue."""
         self.running = False
         self._stopping = True
         if self._timer is not None:
             self._timer.cancel()
             await asyncio.gather(self._timer, return_exceptions=True)
+        lines: list[str] = []
+        settled = False
+        if self._stream_task is not None:
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._turn.acquire()
+                settled = True
+            except TimeoutError:
+                lines.append(f"WARNING: the work in flight did not finish in {timeout:g} s")
         if self.stream is not None:
             await self.stream.close()
         if self._stream_task is not None:
             self._stream_task.cancel()
             await asyncio.gather(self._stream_task, return_exceptions=True)
-        if cancel_orders:
-            for market in self.markets:
-                await self.venue.cancel_all(market)
+        try:
+            async with asyncio.timeout(timeout):
+                if settled:
+                    await self._finish_in_flight()
+                if cancel_orders:
+                    for market in self.markets:
+                        await self.venue.cancel_all(market)
+                lines += await self._protection_summary(cancel_orders)
+        except Exception as error:  # the venue is away: say what is not known
+            lines.append(f"WARNING: could not check the positions' protection at the venue: "
+                         f"{error or type(error).__name__}")  # fmt: skip
         await self._owned.aclose()
+        for line in lines:
+            loud = "UNPROTECTED" in line or "NO PROTECTION" in line or "WARNING" in line
+            log.log(logging.WARNING if loud else logging.INFO, "stop: %s", line.strip())
+        return lines
+
+    async def _finish_in_flight(self) -> None:
+        """Orders the last evaluation sent: settled with the venue, their fills journaled, and
+        every position's stop and target placed, as if the stream had brought them."""
+        await self.orders.reconcile(sorted(self.markets))
+        await self._catch_up_fills()
+        for running in self.strategies.values():
+            live = running.live
+            if isinstance(live, LiveStrategy) and not running.stopped and live.holding_size():
+                await self._sync_protection(live)
+
+    async def _protection_summary(self, cancelled: bool) -> list[str]:
+        if self.venue is None:
+            return []
+        resting = {o.client_order_index for o in await self.venue.open_orders()}
+        spreads = {n for n, r in self.strategies.items() if isinstance(r.live, LiveSpread)}
+        held = []
+        for position in self.orders.positions():
+            if position.size == 0:
+                continue
+            book = self.orders.books[(position.strategy, position.market)]
+            held.append(Held(
+                position.strategy, position.market, position.size,
+                (book.stop.client_order_index, book.stop.trigger) if book.stop else None,
+                (book.take.client_order_index, book.take.trigger) if book.take else None,
+                spread=position.strategy in spreads,
+            ))  # fmt: skip
+        return protection_lines(held, resting, self.unmanaged, cancelled)
 
     def _account_status(self) -> dict[str, Any]:
         risk = self.risk_manager.get_risk_status()["account"]
