@@ -166,7 +166,9 @@ class Engine:
         await self._catch_up_fills()
         await self.reconcile("start")
         paper = hasattr(self.venue, "take_fills")  # a dry run: never the real account's stream
-        self.stream = MarketStream(self.venue, trades=markets, account=not paper)
+        self.stream = MarketStream(
+            self.venue, trades=markets, account=not paper, on_disconnect=self._on_disconnect
+        )
         await self.stream.start()
         self._stream_task = asyncio.create_task(self._consume())
         interval = self.config.runtime.reconcile_interval_s
@@ -473,15 +475,20 @@ class Engine:
                     self.notify("reconnected", "market stream back", reconnects=event.reconnects)
                     await self._catch_up_fills()
                     await self.reconcile("reconnect")
-                elif isinstance(event, Disconnected):
-                    log.warning("market stream lost (%s); reconnecting", event.reason)
-                    self.notify("disconnected", f"market stream lost: {event.reason}")
+                elif isinstance(event, Disconnected):  # said as it happened: `_on_disconnect`
                     self._refill = set(self.builders)
             except Exception as error:  # one bad event must not stop trading
                 log.exception("while handling %s", type(event).__name__)
                 self.notify("crash", f"error while handling {type(event).__name__}: {error}")
             finally:
                 self._turn.release()
+
+    def _on_disconnect(self, event: Disconnected) -> None:
+        """Called by the stream the moment it is lost (not when its event is handled, which
+        waits for the work in hand: a venue that is down can hold that until it is back)."""
+        if event.attempt == 1:
+            log.warning("market stream lost (%s); reconnecting", event.reason)
+            self.notify("disconnected", f"market stream lost: {event.reason}")
 
     async def _on_trades(self, market: str, trades: tuple[Trade, ...]) -> None:
         builder = self.builders.get(market)

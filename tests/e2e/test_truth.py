@@ -232,3 +232,24 @@ async def test_a_close_for_a_position_the_venue_no_longer_holds_sends_nothing(
         assert await engine.orders.execute(close) is None
         assert len(sim.simulation.transaction_log(include_refused=True)) == sent
         assert venue_position(sim) == 0
+
+
+async def test_a_lost_stream_is_told_at_once_even_while_the_engine_waits_on_the_venue(
+    tmp_path: Path,
+) -> None:
+    notices: list[Notice] = []
+    async with (
+        serve_sim(SimSettings(speed=0)) as sim,
+        running(sim, tmp_path, IDLE, notices) as engine,
+    ):
+        faults = sim.simulation.faults
+        # the engine reads the account at each close: hold that answer until released
+        faults.delay(120_000, count=1, path="/api/v1/account")
+        await play_until(sim, engine, lambda: faults.counts["delayed"] >= 1)
+        await until(lambda: faults.drop_ws() > 0)
+        try:
+            await until(lambda: any(n.kind == "disconnected" for n in notices))
+            assert not any(n.kind == "reconnected" for n in notices)  # told while it is lost
+        finally:
+            faults.clear()  # releases the held answer
+        await until(lambda: any(n.kind == "reconnected" for n in notices))
