@@ -113,6 +113,7 @@ class Engine:
         self._turn = asyncio.Lock()  # one thing at a time: a stream event, a reconcile, the stop
         self._timer: asyncio.Task[None] | None = None
         self._stopping = False
+        self._told_unknown: set[int] = set()  # venue indexes of others' orders already reported
         self.listeners: list[Callable[[Notice], None]] = []
         """Called with every `Notice` (fills, risk events, reloads, disconnections, crashes):
         notifications and the dashboard subscribe here. A listener must not block."""
@@ -164,7 +165,7 @@ class Engine:
         for note in await self.orders.reconcile(markets):
             log.info("reconciled: %s", note)
         await self._catch_up_fills()
-        await self.reconcile("start")
+        await self._reconcile("start")
         paper = hasattr(self.venue, "take_fills")  # a dry run: never the real account's stream
         self.stream = MarketStream(
             self.venue, trades=markets, account=not paper, on_disconnect=self._on_disconnect
@@ -331,7 +332,12 @@ class Engine:
         """Compare every position and open order with the venue's and adopt the venue's (see
         `rulebot.runtime.reconcile` for who keeps what); each difference is journaled, logged
         and notified. Runs on start, after each reconnect and every
-        `runtime.reconcile_interval_s`; a dry run's paper venue is the bot's own book."""
+        `runtime.reconcile_interval_s`, and when called, between two stream events; a dry run's
+        paper venue is the bot's own book."""
+        async with self._turn:
+            return await self._reconcile(reason)
+
+    async def _reconcile(self, reason: str) -> list[Difference]:
         if hasattr(self.venue, "take_fills"):
             return []
         picture = await read_venue(self.venue, self._on_account_trades)
@@ -376,6 +382,9 @@ class Engine:
                 record.client_order_index,
             ))  # fmt: skip
         for order in check.unknown:
+            if order.order_index in self._told_unknown:
+                continue  # said once; it stays the owner's business
+            self._told_unknown.add(order.order_index)
             found.append(self._difference(
                 "order_unknown", order.market, "", Decimal(0), Decimal(1),
                 f"{order.market}: an order this bot did not send rests on the account "
@@ -449,7 +458,7 @@ class Engine:
                 if self._stopping:
                     return
                 try:
-                    await self.reconcile("timer")
+                    await self._reconcile("timer")
                 except Exception as error:  # a venue error: try again at the next round
                     log.warning("reconcile (timer) failed: %s", error)
 
@@ -474,7 +483,7 @@ class Engine:
                     log.info("stream back after %s reconnects", event.reconnects)
                     self.notify("reconnected", "market stream back", reconnects=event.reconnects)
                     await self._catch_up_fills()
-                    await self.reconcile("reconnect")
+                    await self._reconcile("reconnect")
                 elif isinstance(event, Disconnected):  # said as it happened: `_on_disconnect`
                     self._refill = set(self.builders)
             except Exception as error:  # one bad event must not stop trading
@@ -760,6 +769,10 @@ class Engine:
     async def flatten(self, market: str | None = None) -> list[str]:
         """Cancel every order and close every strategy's position (of one market, or all), and
         take no new entries until restarted. Returns each result, in words."""
+        async with self._turn:  # not in the middle of a bar, nor of a reconcile
+            return await self._flatten(market)
+
+    async def _flatten(self, market: str | None) -> list[str]:
         self.halted = True
         results: list[str] = []
         markets = [market] if market else sorted(self.markets)
@@ -800,6 +813,8 @@ class Engine:
         """Stop cleanly: take no new bars, let the evaluation in flight finish (at most
         `timeout` s), journal the fills it brought and place their stops, then stop the stream.
         Returns the end-of-run summary: every position and its protection at the venue."""
+        if self._stopping:  # stopped already
+            return []
         self.running = False
         self._stopping = True
         if self._timer is not None:
@@ -819,6 +834,7 @@ class Engine:
         if self._stream_task is not None:
             self._stream_task.cancel()
             await asyncio.gather(self._stream_task, return_exceptions=True)
+            self._stream_task = None
         try:
             async with asyncio.timeout(timeout):
                 if settled:
@@ -831,6 +847,8 @@ class Engine:
             lines.append(f"WARNING: could not check the positions' protection at the venue: "
                          f"{error or type(error).__name__}")  # fmt: skip
         await self._owned.aclose()
+        if settled:
+            self._turn.release()
         for line in lines:
             loud = "UNPROTECTED" in line or "NO PROTECTION" in line or "WARNING" in line
             log.log(logging.WARNING if loud else logging.INFO, "stop: %s", line.strip())

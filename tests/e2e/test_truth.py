@@ -177,7 +177,7 @@ async def test_a_venue_that_lost_its_state_is_adopted_while_the_bot_runs(
         assert engine.journal.open_orders() == []  # its stop, settled as gone
 
 
-async def test_a_trade_another_client_made_on_the_account_is_unmanaged_never_a_strategys(
+async def test_what_another_client_does_on_the_account_is_reported_never_a_strategys(
     tmp_path: Path,
 ) -> None:
     notices: list[Notice] = []
@@ -185,35 +185,42 @@ async def test_a_trade_another_client_made_on_the_account_is_unmanaged_never_a_s
         serve_sim(SimSettings(speed=0)) as sim,
         running(sim, tmp_path, IDLE, notices, reconcile_interval_s=0.2) as engine,
     ):
+        exchange = sim.simulation.exchange
+        market, mark = exchange.market(ETH), exchange.mark_price(ETH)
+        size = market.min_base_amount * 3
         private_key, public_key, error = lighter.signer_client.create_api_key()
         assert error is None, error
         sim.simulation.register_api_key(1, 9, public_key)
         other = lighter.SignerClient(sim.url, 1, {9: private_key})
-        try:
-            market = sim.simulation.exchange.market(ETH)
-            mark = sim.simulation.exchange.mark_price(ETH)
-            size = market.min_base_amount * 3
+        try:  # a manual buy at market, and a sell resting far above it
             _, _, error = await other.create_market_order(ETH, 424242, size, mark * 2, False)
+            assert error is None, error
+            _, _, error = await other.create_order(ETH, 424243, size, mark * 3, True, 0, 1)
             assert error is None, error
         finally:
             await other.close()
         bought = Decimal(size).scaleb(-market.size_decimals)
 
-        await until(lambda: engine.unmanaged.get("ETH") == bought)
+        await until(lambda: len(engine.journal.differences()) == 2)
+        assert engine.unmanaged == {"ETH": bought}
         assert engine.orders.position("idle", "ETH").size == 0
         assert engine.get_status()["unmanaged"] == [{"market": "ETH", "size": bought}]
-        (difference,) = engine.journal.differences()
-        assert (difference.kind, difference.strategy, difference.after) == (
-            "unmanaged", "", bought,
-        )  # fmt: skip
-        assert [n.data["difference"] for n in notices if n.kind == "reconciled"] == ["unmanaged"]
+        unknown, unmanaged = sorted(engine.journal.differences(), key=lambda d: d.kind)
+        assert (unmanaged.kind, unmanaged.strategy, unmanaged.after) == ("unmanaged", "", bought)
+        assert (unknown.kind, unknown.client_order_index) == ("order_unknown", 424243)
+        told = sorted(n.data["difference"] for n in notices if n.kind == "reconciled")
+        assert told == ["order_unknown", "unmanaged"]
         assert engine.journal.fills() == []  # a fill of an order this bot did not send
-        # bars go by: the bot neither exits it nor hands it to a strategy, nor says it twice
+        # bars and rounds go by: the bot neither exits it nor hands it to a strategy, touches
+        # nobody's order, and says nothing twice
         live = engine.strategies["idle"].live
-        bar = live.last_time
+        bar, rounds = live.last_time, len(engine.differences)
         await play_until(sim, engine, lambda: live.last_time not in (None, bar))
-        assert len(market_orders(sim, sells=False) + market_orders(sim, sells=True)) == 1
-        assert len(engine.journal.differences()) == 1
+        await engine.reconcile("again")
+        assert len(engine.journal.differences()) == 2 and len(engine.differences) == rounds
+        log = sim.simulation.transaction_log()
+        assert [t["tx_info"]["ClientOrderIndex"] for t in log] == [424242, 424243]
+        assert [o.client_order_index for o in exchange.active_orders(1, ETH)] == [424243]
 
 
 async def test_a_close_for_a_position_the_venue_no_longer_holds_sends_nothing(
