@@ -35,7 +35,16 @@ from rulebot.runtime.messages import (
     RiskEvent,
 )
 from rulebot.runtime.orders import PROTECTIVE, OrderManager
-from rulebot.runtime.reconcile import attribute, compare_orders, read_venue
+from rulebot.runtime.reconcile import (
+    attribute,
+    compare_orders,
+    order_gone,
+    order_reopened,
+    order_unknown,
+    position_cut,
+    read_venue,
+    unmanaged_changed,
+)
 from rulebot.runtime.reload import Reloaded, ReloadEvent, ReloadFailed, Removed
 from rulebot.runtime.risk import PortfolioView, RiskManager
 from rulebot.runtime.spread import Leg, LiveSpread
@@ -363,43 +372,23 @@ class Engine:
             if unmanaged != 0:
                 self.unmanaged[market] = unmanaged
             if unmanaged != before:
-                found.append(self._difference(
-                    "unmanaged", market, "", before, unmanaged,
-                    f"{market}: the venue holds {venue}, {unmanaged} of it no strategy's "
-                    "(a manual trade, or orders this bot did not send): not given to any "
-                    "strategy, never exited by the bot",
-                ))  # fmt: skip
-        check = compare_orders(self.journal.open_orders(), picture.orders, self.journal.order)
+                found.append(unmanaged_changed(self.now_ms(), market, before, unmanaged, venue))
+        journal = self.journal
+        check = compare_orders(journal.open_orders(), picture.orders, journal.order)
         for record in check.missing:
             state, note, known = await self.orders.settle(record)
             if known and not (state == "canceled" and record.kind in PROTECTIVE):
                 continue  # done at the venue as orders are: its fills came in above
             protect.add(record.strategy)
-            found.append(self._difference(
-                "order_gone", record.market, record.strategy, Decimal(1), Decimal(0),
-                f"{record.strategy} {record.market}: {record.kind} order "
-                f"{record.client_order_index} is not at the venue ({note})",
-                record.client_order_index,
-            ))  # fmt: skip
+            found.append(order_gone(self.now_ms(), record, note))
         for order in check.unknown:
             if order.order_index in self._told_unknown:
                 continue  # said once; it stays the owner's business
             self._told_unknown.add(order.order_index)
-            found.append(self._difference(
-                "order_unknown", order.market, "", Decimal(0), Decimal(1),
-                f"{order.market}: an order this bot did not send rests on the account "
-                f"({order.side} {order.remaining} {order.kind}, venue index {order.order_index}"
-                "): left alone",
-                order.client_order_index,
-            ))  # fmt: skip
+            found.append(order_unknown(self.now_ms(), order))
         for record, _order in check.reopened:
-            self.journal.record_order(replace(record, state="open", updated_ms=self.now_ms()))
-            found.append(self._difference(
-                "order_reopened", record.market, record.strategy, Decimal(0), Decimal(1),
-                f"{record.strategy} {record.market}: order {record.client_order_index} is open "
-                f"at the venue though the journal had it {record.state}: open again",
-                record.client_order_index,
-            ))  # fmt: skip
+            journal.record_order(replace(record, state="open", updated_ms=self.now_ms()))
+            found.append(order_reopened(self.now_ms(), record))
         for name in sorted(protect):  # positions kept whose protection went missing or moved
             running = self.strategies.get(name)
             if running is not None and isinstance(running.live, LiveStrategy):
@@ -437,19 +426,7 @@ class Engine:
                 if all(g.size == 0 for g in live.legs.values()):
                     live.side = 0.0
             self._save(live)
-        return self._difference(
-            "position", market, name, before, after,
-            f"{name} {market}: the journal held {before}, the venue holds {venue} for the "
-            f"account: {name} now holds {after} (no order sent)",
-        )  # fmt: skip
-
-    def _difference(
-        self, kind: Any, market: str, strategy: str, before: Decimal, after: Decimal,
-        message: str, client_order_index: int = 0,
-    ) -> Difference:  # fmt: skip
-        return Difference(
-            self.now_ms(), kind, market, strategy, before, after, message, client_order_index
-        )
+        return position_cut(self.now_ms(), name, market, before, after, venue)
 
     async def _reconcile_every(self, seconds: float) -> None:
         while True:

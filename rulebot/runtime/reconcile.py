@@ -1,8 +1,9 @@
 """The venue is the truth: compare what the journal says the account holds with what the venue
 holds, and say how to adopt the venue's picture.
 
-The comparison is pure (`attribute`, `compare_orders`); `read_venue` is the small async part
-that reads a settled picture of the account. The engine applies the result (see
+The comparison is pure (`attribute`, `compare_orders`), and so are the differences it finds, in
+words (`position_cut`, `unmanaged_changed`, `order_gone`, ...); `read_venue` is the small async
+part that reads a settled picture of the account. The engine applies the result (see
 `Engine.reconcile`) on start, after every reconnect and on a timer.
 
 Attribution, per market, with `held` the strategies' positions, `total` their sum and `venue`
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from rulebot.runtime.messages import OrderRecord
+from rulebot.runtime.messages import Difference, OrderRecord
 from rulebot.venues.lighter.records import AccountState, Order, Trade
 
 SETTLE_TRIES = 3
@@ -90,6 +91,56 @@ def compare_orders(
     return OrderCheck(missing, tuple(unknown), tuple(reopened))
 
 
+# ---- each difference, in words -----------------------------------------------------------------
+
+
+def position_cut(
+    time_ms: int, strategy: str, market: str, before: Decimal, after: Decimal, venue: Decimal
+) -> Difference:
+    return Difference(
+        time_ms, "position", market, strategy, before, after,
+        f"{strategy} {market}: the journal held {before}, the venue holds {venue} for the "
+        f"account: {strategy} now holds {after} (no order sent)",
+    )  # fmt: skip
+
+
+def unmanaged_changed(
+    time_ms: int, market: str, before: Decimal, after: Decimal, venue: Decimal
+) -> Difference:
+    return Difference(
+        time_ms, "unmanaged", market, "", before, after,
+        f"{market}: the venue holds {venue}, {after} of it no strategy's (a manual trade, or "
+        "orders this bot did not send): not given to any strategy, never exited by the bot",
+    )  # fmt: skip
+
+
+def order_gone(time_ms: int, record: OrderRecord, note: str) -> Difference:
+    return Difference(
+        time_ms, "order_gone", record.market, record.strategy, Decimal(1), Decimal(0),
+        f"{record.strategy} {record.market}: {record.kind} order {record.client_order_index} "
+        f"is not at the venue ({note})",
+        record.client_order_index,
+    )  # fmt: skip
+
+
+def order_unknown(time_ms: int, order: Order) -> Difference:
+    return Difference(
+        time_ms, "order_unknown", order.market, "", Decimal(0), Decimal(1),
+        f"{order.market}: an order this bot did not send rests on the account ({order.side} "
+        f"{order.remaining} {order.kind}, venue index {order.order_index}): left alone",
+        order.client_order_index,
+    )  # fmt: skip
+
+
+def order_reopened(time_ms: int, record: OrderRecord) -> Difference:
+    return Difference(
+        time_ms, "order_reopened", record.market, record.strategy, Decimal(0), Decimal(1),
+        f"{record.strategy} {record.market}: order {record.client_order_index} is open at the "
+        f"venue though the journal had it {record.state}: open again",
+        record.client_order_index,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class VenuePicture:
     """The account as the venue holds it, read when no fill landed in between."""
@@ -119,4 +170,15 @@ async def read_venue(
     return None
 
 
-__all__ = ["OrderCheck", "VenuePicture", "attribute", "compare_orders", "read_venue"]
+__all__ = [
+    "OrderCheck",
+    "VenuePicture",
+    "attribute",
+    "compare_orders",
+    "order_gone",
+    "order_reopened",
+    "order_unknown",
+    "position_cut",
+    "read_venue",
+    "unmanaged_changed",
+]

@@ -223,6 +223,37 @@ async def test_what_another_client_does_on_the_account_is_reported_never_a_strat
         assert [o.client_order_index for o in exchange.active_orders(1, ETH)] == [424243]
 
 
+async def test_a_stop_cancelled_behind_the_bots_back_is_placed_again(tmp_path: Path) -> None:
+    notices: list[Notice] = []
+    async with (
+        serve_sim(SimSettings(speed=0)) as sim,
+        running(sim, tmp_path, HOLDER, notices) as engine,
+    ):
+        await play_until(sim, engine, lambda: holds_with_a_stop(engine))
+        book = engine.orders.books[("holder", "ETH")]
+        assert book.stop is not None
+        cancelled = book.stop.client_order_index
+        (stop,) = sim.simulation.exchange.active_orders(1, ETH)
+        private_key, public_key, error = lighter.signer_client.create_api_key()
+        assert error is None, error
+        sim.simulation.register_api_key(1, 9, public_key)
+        other = lighter.SignerClient(sim.url, 1, {9: private_key})
+        try:
+            _, _, error = await other.cancel_order(ETH, stop.order_index)
+            assert error is None, error
+        finally:
+            await other.close()
+        assert sim.simulation.exchange.active_orders(1, ETH) == []
+
+        (gone,) = await engine.reconcile("test")
+        assert (gone.kind, gone.client_order_index) == ("order_gone", cancelled)
+        assert book.stop is not None and book.stop.client_order_index != cancelled
+        (placed,) = sim.simulation.exchange.active_orders(1, ETH)
+        assert placed.client_order_index == book.stop.client_order_index
+        assert engine.orders.position("holder", "ETH").size != 0  # the position stands
+        assert [n.data["difference"] for n in notices if n.kind == "reconciled"] == ["order_gone"]
+
+
 async def test_a_close_for_a_position_the_venue_no_longer_holds_sends_nothing(
     tmp_path: Path,
 ) -> None:
