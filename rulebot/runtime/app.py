@@ -218,6 +218,7 @@ async def _run(
         tasks: list[asyncio.Task[Any]] = []
         watcher = RuleWatcher(list(options.paths), options.config_path)
         try:
+            _on_signals(stop)  # a stop asked for while starting: stops once started
             await engine.start()
             port = options.status_port
             port = config.runtime.status_port if port is None else port
@@ -240,7 +241,6 @@ async def _run(
             tasks.append(asyncio.create_task(_reloads(engine, watcher, say)))
             if options.on_start is not None:
                 options.on_start(engine)
-            _on_signals(stop)
             if options.stop_after_s is not None:
                 asyncio.get_running_loop().call_later(options.stop_after_s, stop.set)
             await stop.wait()

@@ -124,6 +124,41 @@ def sigterm_during_an_entry(runner: SimThread, sim: Any, folder: Path) -> tuple[
     return output.decode(), process.returncode
 
 
+def test_sigterm_while_the_bot_starts_stops_it_cleanly_once_started(tmp_path: Path) -> None:
+    runner = SimThread(SimSettings(speed=0))
+    with runner as sim:
+        (tmp_path / "rules").mkdir()
+        (tmp_path / "rules" / "hold.rule").write_text(HOLD)
+        cfg = tmp_path / "rulebot.yaml"
+        cfg.write_text(yaml.safe_dump({
+            "network": {"name": "sim", "url": sim.url}, "markets": ["ETH"], "dry_run": False,
+            "runtime": {"status_port": 0},
+        }))  # fmt: skip
+        # the start's history download is held: the bot is starting when the signal comes
+        runner.call(lambda s: s.faults.delay(ENTRY_DELAY_MS, count=1, path="/api/v1/candles"))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rulebot", "run", str(tmp_path / "rules"), "-c", str(cfg),
+             "--journal", str(tmp_path / "j.sqlite"), "--status-port", "0"],
+            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            assert process.stdout is not None
+            seen = b""
+            while b"rulebot run: 1 strategies" not in seen:  # printed just before the start
+                line = process.stdout.readline()
+                assert line, seen.decode()
+                seen += line
+            wait_for(lambda: runner.call(lambda s: s.faults.counts["delayed"]) >= 1)
+            process.send_signal(signal.SIGTERM)
+            output, _ = process.communicate(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 0, (seen + output).decode()
+    assert b"stopped cleanly" in output and b"no position held" in output
+
+
 async def test_a_stop_asked_for_while_an_entry_is_in_flight_finishes_it_first(
     tmp_path: Path,
 ) -> None:
