@@ -332,7 +332,7 @@ class OrderManager:
         if order is None:
             note = "never reached the venue" if record.state == "new" else "no longer at the venue"
             self.journal.record_order(replace(record, state="canceled", updated_ms=self.now_ms()))
-            self._forget(record)
+            self._drop(record)
             return "canceled", note, False
         if order.is_active:
             book = self.books.get((record.strategy, record.market))
@@ -344,10 +344,10 @@ class OrderManager:
         state: OrderState = "filled" if order.filled >= order.size else "canceled"
         self.journal.record_order(replace(record, state=state, updated_ms=self.now_ms()))
         if state == "canceled":
-            self._forget(record)
+            self._drop(record)
         return state, state, True
 
-    def _forget(self, record: OrderRecord) -> None:
+    def _drop(self, record: OrderRecord) -> None:
         """An order that is gone no longer protects or works for its strategy."""
         book = self.books.get((record.strategy, record.market))
         if book is None:
