@@ -315,6 +315,9 @@ class Runtime(Section):
     """On Ctrl+C / SIGTERM: cancel resting orders (stops and targets included) before exiting."""
     on_rule_deleted: Literal["keep", "close"] = "keep"
     """A running rule's file deleted: keep its position (and warn), or close it."""
+    reconcile_interval_s: float = Field(60.0, ge=0, le=86_400)
+    """Compare positions and open orders with the venue's every so many seconds, and adopt the
+    venue's (also done on start and after every reconnect); 0 turns the timer off."""
 
 
 def _default_markets() -> list[Market]:

@@ -23,6 +23,7 @@ _LABELS: Final[dict[str, str]] = {
     "reload_error": "rule not reloaded",
     "disconnected": "disconnected",
     "reconnected": "reconnected",
+    "reconciled": "VENUE DIFFERS: adopted",
     "crash": "CRASH",
 }
 

@@ -15,7 +15,7 @@ from pydantic_core import PydanticCustomError
 from rulebot.section import Section
 
 NotifiedKind = Literal[
-    "fill", "risk", "reload", "reload_error", "disconnected", "reconnected", "crash"
+    "fill", "risk", "reload", "reload_error", "disconnected", "reconnected", "reconciled", "crash"
 ]
 """What a channel can be sent: an engine notice's kind. `disconnected` is sent only for a
 disconnection that lasted `disconnection_after` seconds, and `reconnected` only after one."""
@@ -26,6 +26,7 @@ DEFAULT_EVENTS: Final[tuple[NotifiedKind, ...]] = (
     "reload_error",
     "disconnected",
     "reconnected",
+    "reconciled",
     "crash",
 )
 

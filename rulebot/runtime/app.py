@@ -3,8 +3,9 @@
 It loads rulebot.yaml and the rules (a broken rule is reported and skipped, never fatal while
 another runs), starts the local sim when the network is `sim` with no address, picks the venue
 (the real account, or a paper one for dry runs), opens the journal, starts the engine, the status
-API and the hot-reload watcher, and on Ctrl+C / SIGTERM stops evaluating, optionally cancels
-resting orders, flushes the journal and returns 0.
+API and the hot-reload watcher, and on Ctrl+C / SIGTERM stops taking bars, lets the work in flight
+finish and protect what it opened, optionally cancels resting orders, says what positions it
+leaves and their protection, flushes the journal and returns 0.
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ async def _run(
         tasks: list[asyncio.Task[Any]] = []
         watcher = RuleWatcher(list(options.paths), options.config_path)
         try:
+            _on_signals(stop)  # a stop asked for while starting: stops once started
             await engine.start()
             port = options.status_port
             port = config.runtime.status_port if port is None else port
@@ -187,7 +189,6 @@ async def _run(
             tasks.append(asyncio.create_task(_reloads(engine, watcher)))
             if options.on_start is not None:
                 options.on_start(engine)
-            _on_signals(stop)
             if options.stop_after_s is not None:
                 asyncio.get_running_loop().call_later(options.stop_after_s, stop.set)
             await stop.wait()
@@ -197,7 +198,8 @@ async def _run(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await engine.stop(cancel_orders=config.runtime.cancel_orders_on_exit)
+            for line in await engine.stop(cancel_orders=config.runtime.cancel_orders_on_exit):
+                say(line)  # every position left at the venue, and its protection
             if status is not None:
                 await status.stop()
             journal.end_run(run_id, "stopped")

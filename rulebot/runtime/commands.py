@@ -239,6 +239,10 @@ def render_status(status: dict[str, Any]) -> str:
             str(p.get("realized_pnl", "")),
         )
     console.print(table)
+    for u in status.get("unmanaged", []):
+        console.print(
+            f"unmanaged (not a strategy's; the bot never exits it): {u['market']} {u['size']}"
+        )
     orders = status.get("orders", [])
     console.print(f"open orders: {len(orders)}")
     for o in orders:

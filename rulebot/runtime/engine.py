@@ -27,6 +27,7 @@ from rulebot.runtime.bars import BarBuilder
 from rulebot.runtime.journal import Journal
 from rulebot.runtime.messages import (
     Bar,
+    Difference,
     EquitySnapshot,
     Intent,
     Notice,
@@ -35,10 +36,21 @@ from rulebot.runtime.messages import (
     RiskEvent,
     StrategyPosition,
 )
-from rulebot.runtime.orders import OrderManager
+from rulebot.runtime.orders import PROTECTIVE, OrderManager
+from rulebot.runtime.reconcile import (
+    attribute,
+    compare_orders,
+    order_gone,
+    order_reopened,
+    order_unknown,
+    position_cut,
+    read_venue,
+    unmanaged_changed,
+)
 from rulebot.runtime.reload import Reloaded, ReloadEvent, ReloadFailed, Removed
 from rulebot.runtime.risk import PortfolioView, RiskManager
 from rulebot.runtime.spread import Leg, LiveSpread
+from rulebot.runtime.stopping import STOP_TIMEOUT_S, Held, protection_lines
 from rulebot.runtime.strategy import Holding, LiveStrategy, Sizing
 from rulebot.venues.lighter.errors import VenueError
 from rulebot.venues.lighter.events import (
@@ -108,6 +120,12 @@ class Engine:
         self.halted = False  # after `flatten`: exits only
         self._closing: list[str] = []
         self._refill: set[str] = set()  # markets whose bars need candles after a reconnect
+        self.unmanaged: dict[str, Decimal] = {}  # market -> the venue's position no strategy holds
+        self.differences: list[Difference] = []  # found by `reconcile` this run
+        self._turn = asyncio.Lock()  # one thing at a time: a stream event, a reconcile, the stop
+        self._timer: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._told_unknown: set[int] = set()  # venue indexes of others' orders already reported
         self.listeners: list[Callable[[Notice], None]] = []
         """Called with every `Notice` (fills, risk events, reloads, disconnections, crashes):
         notifications and the dashboard subscribe here. A listener must not block."""
@@ -157,10 +175,16 @@ class Engine:
         for note in await self.orders.reconcile(markets):
             log.info("reconciled: %s", note)
         await self._catch_up_fills()
+        await self._reconcile("start")
         paper = hasattr(self.venue, "take_fills")  # a dry run: never the real account's stream
-        self.stream = MarketStream(self.venue, trades=markets, account=not paper)
+        self.stream = MarketStream(
+            self.venue, trades=markets, account=not paper, on_disconnect=self._on_disconnect
+        )
         await self.stream.start()
         self._stream_task = asyncio.create_task(self._consume())
+        interval = self.config.runtime.reconcile_interval_s
+        if interval > 0 and not paper:
+            self._timer = asyncio.create_task(self._reconcile_every(interval))
         self.running = True
 
     async def _warm(self, markets: list[str]) -> None:
@@ -313,6 +337,109 @@ class Engine:
         if missed:
             await self._on_account_trades(tuple(missed))
 
+    # ---- the venue is the truth --------------------------------------------------------------
+    async def reconcile(self, reason: str) -> list[Difference]:
+        """Compare every position and open order with the venue's and adopt the venue's (see
+        `rulebot.runtime.reconcile` for who keeps what); each difference is journaled, logged
+        and notified. Runs on start, after each reconnect and every
+        `runtime.reconcile_interval_s`, and when called, between two stream events; a dry run's
+        paper venue is the bot's own book."""
+        async with self._turn:
+            return await self._reconcile(reason)
+
+    async def _reconcile(self, reason: str) -> list[Difference]:
+        if hasattr(self.venue, "take_fills"):
+            return []
+        picture = await read_venue(self.venue, self._on_account_trades)
+        if picture is None:
+            log.info("reconcile (%s): fills kept landing meanwhile; trying again later", reason)
+            return []
+        found: list[Difference] = []
+        protect: set[str] = set()
+        venue_markets = {p.market for p in picture.account.positions}
+        for market in sorted(set(self.markets) | venue_markets | set(self.unmanaged)):
+            held = {
+                p.strategy: p.size
+                for p in self.orders.positions()
+                if p.market == market and p.size != 0
+            }
+            venue = picture.position(market)
+            fitted, unmanaged = attribute(venue, held)
+            for name, size in fitted.items():
+                if size != held[name]:
+                    found.append(await self._adopt(name, market, held[name], size, venue))
+                    protect.add(name)
+            before = self.unmanaged.pop(market, Decimal(0))
+            if unmanaged != 0:
+                self.unmanaged[market] = unmanaged
+            if unmanaged != before:
+                found.append(unmanaged_changed(self.now_ms(), market, before, unmanaged, venue))
+        journal = self.journal
+        check = compare_orders(journal.open_orders(), picture.orders, journal.order)
+        for record in check.missing:
+            state, note, known = await self.orders.settle(record)
+            if known and not (state == "canceled" and record.kind in PROTECTIVE):
+                continue  # done at the venue as orders are: its fills came in above
+            protect.add(record.strategy)
+            found.append(order_gone(self.now_ms(), record, note))
+        for order in check.unknown:
+            if order.order_index in self._told_unknown:
+                continue  # said once; it stays the owner's business
+            self._told_unknown.add(order.order_index)
+            found.append(order_unknown(self.now_ms(), order))
+        for record, _order in check.reopened:
+            journal.record_order(replace(record, state="open", updated_ms=self.now_ms()))
+            found.append(order_reopened(self.now_ms(), record))
+        for name in sorted(protect):  # positions kept whose protection went missing or moved
+            running = self.strategies.get(name)
+            if running is not None and isinstance(running.live, LiveStrategy):
+                await self._sync_protection(running.live)
+        for difference in found:
+            self.journal.record_difference(difference)
+            self.differences = [*self.differences[-99:], difference]
+            log.warning("reconciled (%s): %s", reason, difference.message)
+            self.notify(
+                "reconciled", difference.message, difference=difference.kind, reason=reason,
+                market=difference.market, strategy=difference.strategy,
+                before=str(difference.before), after=str(difference.after),
+            )  # fmt: skip
+        return found
+
+    async def _adopt(
+        self, name: str, market: str, before: Decimal, after: Decimal, venue: Decimal
+    ) -> Difference:
+        """A strategy's position cut to what the venue holds for it: journaled, its protective
+        orders cancelled (placed again for what is left), its holding made to match."""
+        await self.orders.cancel_protective(name, market)
+        self.orders.adjust(name, market, after)
+        running = self.strategies.get(name)
+        if running is not None:
+            live = running.live
+            if isinstance(live, LiveStrategy):
+                if after == 0:
+                    live.holding = Holding()  # its stop and target go with it
+                else:
+                    live.holding.size = float(abs(after))
+            else:
+                leg = live.legs.setdefault(market, Leg())
+                leg.size = abs(after)
+                leg.side = 0.0 if after == 0 else leg.side
+                if all(g.size == 0 for g in live.legs.values()):
+                    live.side = 0.0
+            self._save(live)
+        return position_cut(self.now_ms(), name, market, before, after, venue)
+
+    async def _reconcile_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            async with self._turn:
+                if self._stopping:
+                    return
+                try:
+                    await self._reconcile("timer")
+                except Exception as error:  # a venue error: try again at the next round
+                    log.warning("reconcile (timer) failed: %s", error)
+
     def _save(self, live: Live) -> None:
         with self.journal.batch():
             self.journal.save_strategy_state(live.name, {"state": live.snapshot()})
@@ -322,7 +449,10 @@ class Engine:
     async def _consume(self) -> None:
         assert self.stream is not None
         async for event in self.stream:
+            await self._turn.acquire()
             try:
+                if self._stopping and isinstance(event, TradesPrinted):
+                    continue  # stopping: no new bars
                 if isinstance(event, TradesPrinted):
                     await self._on_trades(event.market, event.trades)
                 elif isinstance(event, AccountChanged):
@@ -331,13 +461,21 @@ class Engine:
                     log.info("stream back after %s reconnects", event.reconnects)
                     self.notify("reconnected", "market stream back", reconnects=event.reconnects)
                     await self._catch_up_fills()
-                elif isinstance(event, Disconnected):
-                    log.warning("market stream lost (%s); reconnecting", event.reason)
-                    self.notify("disconnected", f"market stream lost: {event.reason}")
+                    await self._reconcile("reconnect")
+                elif isinstance(event, Disconnected):  # said as it happened: `_on_disconnect`
                     self._refill = set(self.builders)
             except Exception as error:  # one bad event must not stop trading
                 log.exception("while handling %s", type(event).__name__)
                 self.notify("crash", f"error while handling {type(event).__name__}: {error}")
+            finally:
+                self._turn.release()
+
+    def _on_disconnect(self, event: Disconnected) -> None:
+        """Called by the stream the moment it is lost (not when its event is handled, which
+        waits for the work in hand: a venue that is down can hold that until it is back)."""
+        if event.attempt == 1:
+            log.warning("market stream lost (%s); reconnecting", event.reason)
+            self.notify("disconnected", f"market stream lost: {event.reason}")
 
     async def _on_trades(self, market: str, trades: tuple[Trade, ...]) -> None:
         builder = self.builders.get(market)
@@ -691,6 +829,10 @@ class Engine:
     async def flatten(self, market: str | None = None) -> list[str]:
         """Cancel every order and close every strategy's position (of one market, or all), and
         take no new entries until restarted. Returns each result, in words."""
+        async with self._turn:  # not in the middle of a bar, nor of a reconcile
+            return await self._flatten(market)
+
+    async def _flatten(self, market: str | None) -> list[str]:
         self.halted = True
         results: list[str] = []
         markets = [market] if market else sorted(self.markets)
@@ -727,17 +869,78 @@ class Engine:
         return results
 
     # ---- stopping and status ------------------------------------------------------------------
-    async def stop(self, cancel_orders: bool = False) -> None:
+    async def stop(self, cancel_orders: bool = False, timeout: float = STOP_TIMEOUT_S) -> list[str]:
+        """Stop cleanly: take no new bars, let the evaluation in flight finish (at most
+        `timeout` s), journal the fills it brought and place their stops, then stop the stream.
+        Returns the end-of-run summary: every position and its protection at the venue."""
+        if self._stopping:  # stopped already
+            return []
         self.running = False
+        self._stopping = True
+        if self._timer is not None:
+            self._timer.cancel()
+            await asyncio.gather(self._timer, return_exceptions=True)
+        lines: list[str] = []
+        settled = False
+        if self._stream_task is not None:
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._turn.acquire()
+                settled = True
+            except TimeoutError:
+                lines.append(f"WARNING: the work in flight did not finish in {timeout:g} s")
         if self.stream is not None:
             await self.stream.close()
         if self._stream_task is not None:
             self._stream_task.cancel()
             await asyncio.gather(self._stream_task, return_exceptions=True)
-        if cancel_orders:
-            for market in self.markets:
-                await self.venue.cancel_all(market)
+            self._stream_task = None
+        try:
+            async with asyncio.timeout(timeout):
+                if settled:
+                    await self._finish_in_flight()
+                if cancel_orders:
+                    for market in self.markets:
+                        await self.venue.cancel_all(market)
+                lines += await self._protection_summary(cancel_orders)
+        except Exception as error:  # the venue is away: say what is not known
+            lines.append(f"WARNING: could not check the positions' protection at the venue: "
+                         f"{error or type(error).__name__}")  # fmt: skip
         await self._owned.aclose()
+        if settled:
+            self._turn.release()
+        for line in lines:
+            loud = "UNPROTECTED" in line or "NO PROTECTION" in line or "WARNING" in line
+            log.log(logging.WARNING if loud else logging.INFO, "stop: %s", line.strip())
+        return lines
+
+    async def _finish_in_flight(self) -> None:
+        """Orders the last evaluation sent: settled with the venue, their fills journaled, and
+        every position's stop and target placed, as if the stream had brought them."""
+        await self.orders.reconcile(sorted(self.markets))
+        await self._catch_up_fills()
+        for running in self.strategies.values():
+            live = running.live
+            if isinstance(live, LiveStrategy) and not running.stopped and live.holding_size():
+                await self._sync_protection(live)
+
+    async def _protection_summary(self, cancelled: bool) -> list[str]:
+        if self.venue is None:
+            return []
+        resting = {o.client_order_index for o in await self.venue.open_orders()}
+        spreads = {n for n, r in self.strategies.items() if isinstance(r.live, LiveSpread)}
+        held = []
+        for position in self.orders.positions():
+            if position.size == 0:
+                continue
+            book = self.orders.books[(position.strategy, position.market)]
+            held.append(Held(
+                position.strategy, position.market, position.size,
+                (book.stop.client_order_index, book.stop.trigger) if book.stop else None,
+                (book.take.client_order_index, book.take.trigger) if book.take else None,
+                spread=position.strategy in spreads,
+            ))  # fmt: skip
+        return protection_lines(held, resting, self.unmanaged, cancelled)
 
     def _account_status(self) -> dict[str, Any]:
         risk = self.risk_manager.get_risk_status()["account"]
@@ -797,6 +1000,13 @@ class Engine:
                     "state": o.state,
                 }
                 for o in self.journal.open_orders()
+            ],
+            "unmanaged": [
+                {"market": market, "size": size} for market, size in sorted(self.unmanaged.items())
+            ],
+            "reconciled": [
+                {"time_ms": d.time_ms, "kind": d.kind, "market": d.market, "message": d.message}
+                for d in self.differences[-20:]
             ],
             "risk": self.risk_manager.get_risk_status(self._view()),
             "risk_events": [

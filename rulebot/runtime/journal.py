@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any, Final, cast
 
 from rulebot.runtime.messages import (
+    Difference,
     EquitySnapshot,
     Fill,
     OrderRecord,
@@ -126,6 +127,20 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             state TEXT NOT NULL,
             updated_ms INTEGER NOT NULL
         )""",
+    ),
+    (
+        """CREATE TABLE differences (
+            id INTEGER PRIMARY KEY,
+            time_ms INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            market TEXT NOT NULL,
+            strategy TEXT NOT NULL,
+            before TEXT NOT NULL,
+            after TEXT NOT NULL,
+            client_order_index INTEGER NOT NULL,
+            message TEXT NOT NULL
+        )""",
+        """CREATE INDEX differences_time ON differences (time_ms)""",
     ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
@@ -616,6 +631,36 @@ class Journal:
             parameters,
         )
         return [RiskEvent(r[0], r[1], r[2], r[3], Decimal(r[4]), Decimal(r[5]), r[6]) for r in rows]
+
+    def record_difference(self, difference: Difference) -> None:
+        """Store a difference the reconciler found between the journal and the venue."""
+        self._write(
+            "INSERT INTO differences (time_ms, kind, market, strategy, before, after,"
+            " client_order_index, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                difference.time_ms,
+                difference.kind,
+                difference.market,
+                difference.strategy,
+                _money(difference.before),
+                _money(difference.after),
+                difference.client_order_index,
+                difference.message,
+            ),
+        )
+
+    def differences(self, since_ms: int | None = None) -> list[Difference]:
+        """The differences with the venue found at or after `since_ms`, in order."""
+        where, parameters = _filters(since_ms=since_ms)
+        rows = self._read(
+            "SELECT time_ms, kind, market, strategy, before, after, message, client_order_index"
+            f" FROM differences WHERE 1{where} ORDER BY time_ms, id",
+            parameters,
+        )
+        return [
+            Difference(r[0], r[1], r[2], r[3], Decimal(r[4]), Decimal(r[5]), r[6], r[7])
+            for r in rows
+        ]
 
     # --- strategy state -----------------------------------------------------------------------
 

@@ -134,6 +134,28 @@ class StrategyPosition:
     funding: Decimal = Decimal(0)  # paid; negative when received
 
 
+DifferenceKind = Literal["position", "unmanaged", "order_gone", "order_unknown", "order_reopened"]
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """Something the venue holds otherwise than the journal said, found by the reconciler and
+    settled the venue's way: a strategy's position cut to what the venue holds (`position`),
+    a position of the account no strategy sent (`unmanaged`), an order the journal thought
+    open that the venue lacks (`order_gone`), an order of ours at the venue the journal does
+    not know (`order_unknown`) or thought done (`order_reopened`). `before` and `after` are
+    sizes (signed base units) for positions, and 0/1 (open or not) for orders."""
+
+    time_ms: int
+    kind: DifferenceKind
+    market: str
+    strategy: str  # "" when no strategy is concerned
+    before: Decimal
+    after: Decimal
+    message: str
+    client_order_index: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class EquitySnapshot:
     time_ms: int
@@ -150,6 +172,7 @@ NoticeKind = Literal[
     "disconnected",
     "reconnected",
     "crash",
+    "reconciled",
     "started",
     "stopped",
 ]

@@ -27,7 +27,15 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from rulebot.runtime.journal import Journal
-from rulebot.runtime.messages import Fill, Intent, OrderKind, OrderRecord, Side, StrategyPosition
+from rulebot.runtime.messages import (
+    Fill,
+    Intent,
+    OrderKind,
+    OrderRecord,
+    OrderState,
+    Side,
+    StrategyPosition,
+)
 from rulebot.runtime.positions import apply_fill
 from rulebot.venues.lighter.errors import OrderRejected, VenueError
 from rulebot.venues.lighter.records import Order, OrderRequest, Trade
@@ -115,6 +123,12 @@ class OrderManager:
         held = book.position.size
         if intent.action == "close":
             if held == 0:
+                return None
+            if not await self.venue_holds(intent.market, held):
+                log.warning(
+                    "%s %s: no exit sent: the venue does not hold its position %s",
+                    intent.strategy, intent.market, held,
+                )  # fmt: skip
                 return None
             await self.cancel_protective(intent.strategy, intent.market)
             side: Side = "sell" if held > 0 else "buy"
@@ -406,26 +420,64 @@ class OrderManager:
         the venue, so nothing is sent twice or forgotten. Returns what it found, in words."""
         found: list[str] = []
         for record in self.journal.open_orders():
-            if record.market not in markets:
-                continue
-            order = await self._venue_order(record.market, record.client_order_index)
-            if order is None:
-                if record.state == "new":
-                    state, note = "canceled", "never reached the venue"
-                else:
-                    state, note = "canceled", "no longer at the venue"
-                self.journal.record_order(replace(record, state=state, updated_ms=self.now_ms()))
+            if record.market in markets:
+                _, note, _ = await self.settle(record)
                 found.append(f"order {record.client_order_index} ({record.strategy}): {note}")
-                continue
-            if order.is_active:
-                book = self.books.get((record.strategy, record.market))
-                if book is not None and record.kind in PROTECTIVE:
-                    protective = Protective(record.client_order_index, order.trigger_price)
-                    self._set_protective(book, record.kind, protective)
-                self.journal.record_order(replace(record, state="open", updated_ms=self.now_ms()))
-                found.append(f"order {record.client_order_index} ({record.strategy}): still open")
-            else:
-                state = "filled" if order.filled >= order.size else "canceled"
-                self.journal.record_order(replace(record, state=state, updated_ms=self.now_ms()))
-                found.append(f"order {record.client_order_index} ({record.strategy}): {state}")
         return found
+
+    async def settle(self, record: OrderRecord) -> tuple[OrderState, str, bool]:
+        """Journal an order the journal thinks live as the venue has it: its state, the same
+        in words, and whether the venue knows the order at all."""
+        order = await self._venue_order(record.market, record.client_order_index)
+        if order is None:
+            note = "never reached the venue" if record.state == "new" else "no longer at the venue"
+            self.journal.record_order(replace(record, state="canceled", updated_ms=self.now_ms()))
+            self._drop(record)
+            return "canceled", note, False
+        if order.is_active:
+            book = self.books.get((record.strategy, record.market))
+            if book is not None and record.kind in PROTECTIVE:
+                protective = Protective(record.client_order_index, order.trigger_price)
+                self._set_protective(book, record.kind, protective)
+            self.journal.record_order(replace(record, state="open", updated_ms=self.now_ms()))
+            return "open", "still open", True
+        state: OrderState = "filled" if order.filled >= order.size else "canceled"
+        self.journal.record_order(replace(record, state=state, updated_ms=self.now_ms()))
+        if state == "canceled":
+            self._drop(record)
+        return state, state, True
+
+    def _drop(self, record: OrderRecord) -> None:
+        """An order that is gone no longer protects or works for its strategy."""
+        book = self.books.get((record.strategy, record.market))
+        if book is None:
+            return
+        book.working.discard(record.client_order_index)
+        for kind in PROTECTIVE:
+            current = book.stop if kind == "stop_loss" else book.take
+            if current is not None and current.client_order_index == record.client_order_index:
+                self._set_protective(book, kind, None)
+
+    def adjust(self, strategy: str, market: str, size: Decimal) -> StrategyPosition:
+        """Set a strategy's position to what the venue holds for it (see `reconcile.attribute`);
+        no fill is booked, so no PnL: the venue's equity says what it cost."""
+        book = self.books[(strategy, market)]
+        before = book.position
+        after = replace(
+            before,
+            size=size,
+            entry_price=before.entry_price if size else Decimal(0),
+            entry_time_ms=before.entry_time_ms if size else 0,
+        )
+        book.position = after
+        self.journal.save_position(after)
+        return after
+
+    async def venue_holds(self, market: str, held: Decimal) -> bool:
+        """Whether the venue's position on `market` can back an exit of `held`: it is on the
+        same side, or it is exactly what the strategies hold together (offsetting strategies
+        on a flat account). An exit of a position the venue does not hold would open one."""
+        account = await self.venue.account()  # type: ignore[attr-defined]
+        at_venue = sum((p.size for p in account.positions if p.market == market), Decimal(0))
+        ours = sum((b.position.size for (_, m), b in self.books.items() if m == market), Decimal(0))
+        return at_venue * held > 0 or at_venue == ours

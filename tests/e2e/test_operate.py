@@ -38,7 +38,11 @@ def free_port() -> int:
 
 
 def get(port: int, path: str) -> Any:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+    return get_url(f"http://127.0.0.1:{port}{path}")
+
+
+def get_url(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as answer:
         return json.loads(answer.read())
 
 
@@ -166,8 +170,11 @@ def test_sigterm_stops_the_bot_cleanly(tmp_path: Path) -> None:
             cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        time.sleep(4)
+        deadline = time.monotonic() + 120  # a bound on a hang: a busy machine starts slowly
+        while get_url(f"{sim.url}/admin/state")["ws_connections"] == 0:  # running: streaming
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
         process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=30)
+        output, _ = process.communicate(timeout=60)
         assert process.returncode == 0, output.decode()
         assert b"stopped cleanly" in output and b"Traceback" not in output

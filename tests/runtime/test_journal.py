@@ -21,6 +21,7 @@ from rulebot.runtime.journal import (
     Run,
 )
 from rulebot.runtime.messages import (
+    Difference,
     EquitySnapshot,
     Fill,
     OrderRecord,
@@ -447,3 +448,32 @@ def test_a_journal_records_its_schema(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
     db.close()
+
+
+def test_differences_with_the_venue_round_trip_in_order(tmp_path: Path) -> None:
+    cut = Difference(
+        2_000, "position", "ETH", "ut_bot", Decimal("0.50"), Decimal(0), "ut_bot ETH: cut"
+    )
+    gone = Difference(1_000, "order_gone", "ETH", "ut_bot", Decimal(1), Decimal(0), "gone", 7)
+    with Journal.open(tmp_path / "journal.sqlite") as journal:
+        journal.record_difference(cut)
+        journal.record_difference(gone)
+    with Journal.open(tmp_path / "journal.sqlite", readonly=True) as journal:
+        assert journal.differences() == [gone, cut]
+        assert journal.differences(since_ms=1_500) == [cut]
+
+
+def test_a_journal_of_the_first_schema_is_migrated_and_keeps_its_records(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    with Journal.open(path) as journal:
+        journal.record_order(order())
+    with sqlite3.connect(path) as db:  # as a journal written before the differences table
+        db.execute("DROP TABLE differences")
+        db.execute("DELETE FROM schema_version WHERE version > 1")
+    db.close()
+    with Journal.open(path) as journal:
+        assert journal.order(7) == order()
+        journal.record_difference(
+            Difference(1, "unmanaged", "ETH", "", Decimal(0), Decimal("0.1"), "not ours")
+        )
+        assert [d.kind for d in journal.differences()] == ["unmanaged"]

@@ -45,6 +45,12 @@ def test_rulebot_status_prints_what_a_trader_asks(snapshot: Any) -> None:
     assert render_status(STATUS) == snapshot
 
 
+def test_rulebot_status_shows_what_the_account_holds_that_no_strategy_does() -> None:
+    shown = render_status({**STATUS, "unmanaged": [{"market": "ETH", "size": "0.3"}]})
+    assert "unmanaged (not a strategy's; the bot never exits it): ETH 0.3" in shown
+    assert "unmanaged" not in render_status(STATUS)
+
+
 def test_the_status_api_needs_a_token_off_loopback() -> None:
     with pytest.raises(StatusError, match="token") as refused:
         StatusServer(lambda: {}, host="0.0.0.0", port=0)

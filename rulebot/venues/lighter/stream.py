@@ -25,7 +25,7 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from types import TracebackType
 from typing import Any, Final
 
@@ -87,8 +87,12 @@ class MarketStream:
         account: bool = False,
         reconnect: RetryPolicy = RECONNECT,
         rng: random.Random | None = None,
+        on_disconnect: Callable[[Disconnected], None] | None = None,
     ) -> None:
+        """`on_disconnect` is called the moment the connection is lost (before its
+        `Disconnected` event waits in line behind the events not yet consumed)."""
         self._venue = venue
+        self._on_disconnect = on_disconnect
         self._book_keys = tuple(books)
         self._trade_keys = tuple(trades)
         self._account = account
@@ -191,7 +195,13 @@ class MarketStream:
                     self._failure = StreamClosed(f"could not reconnect: {reason}")
                     return
                 log.info("stream dropped (%s); reconnecting in %.2f s", reason, pause)
-                self._emit(Disconnected(reason, attempt))
+                lost = Disconnected(reason, attempt)
+                if self._on_disconnect is not None:
+                    try:
+                        self._on_disconnect(lost)
+                    except Exception:  # the caller's problem must not stop the stream
+                        log.exception("on_disconnect failed")
+                self._emit(lost)
                 await asyncio.sleep(pause)
                 self.reconnects += 1
         except Exception as error:  # a bug or a venue answer we cannot read: end the stream

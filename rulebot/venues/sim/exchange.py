@@ -131,6 +131,7 @@ class Exchange:
     ) -> None:
         self._markets = {m.market_id: MarketBook(m, history) for m in markets}
         self._accounts: dict[int, SimAccount] = {}
+        self._deposits = {settings.index: settings.collateral for settings in accounts}
         for settings in accounts:
             if settings.index == MARKET_MAKER_ACCOUNT:
                 raise ValueError(f"account {MARKET_MAKER_ACCOUNT} is the sim's market maker")
@@ -357,6 +358,24 @@ class Exchange:
             position.funding_paid += payment
             account.collateral -= payment
             self._emit("account", account.index)
+        self._finish("")
+
+    def reset_account(self, account_index: int) -> None:
+        """The exchange loses what it knew of an account: its orders (active and past), its
+        positions and its trades are gone and its collateral is its first deposit again. Its
+        nonces stay, so its signers carry on. For tests of a bot facing a venue that lost its
+        state."""
+        account = self._accounts[account_index]
+        if account_index == MARKET_MAKER_ACCOUNT:
+            raise ValueError(f"account {MARKET_MAKER_ACCOUNT} is the sim's market maker")
+        self._begin()
+        self._cancel_everything(account, None)
+        self._orders.forget(account_index)
+        account.positions.clear()
+        account.collateral = self._deposits[account_index]
+        account.scheduled_cancel_all_ms = 0
+        self._account_trades.pop(account_index, None)
+        self._emit("account", account_index)
         self._finish("")
 
     def expire(self) -> None:

@@ -281,6 +281,8 @@ def fault_middleware(faults: Faults) -> Callable[[web.Request, Handler], Awaitab
             return await handler(request)
         outcome = faults.on_request(request.path)
         if outcome.delay_ms:
+            if request.can_read_body:  # it has arrived: a client that gives up cannot take it back
+                await request.read()
             await faults.hold(outcome.delay_ms)
         if outcome.status == 429:
             return web.json_response(

@@ -50,6 +50,10 @@ class OrderRegistry:
         history = self._inactive.setdefault(order.account_index, deque(maxlen=self._history))
         history.append(order)
 
+    def forget(self, account_index: int) -> None:
+        """Drop the account's inactive history (an account that lost its state)."""
+        self._inactive.pop(account_index, None)
+
     def get(self, order_index: int) -> SimOrder | None:
         return self._active.get(order_index)
 

@@ -453,8 +453,17 @@ def admin_routes(simulation: Simulation, stream: Stream) -> list[web.RouteDef]:
         simulation.register_api_key(account_index, key_index, public_key)
         return web.json_response({"registered": True})
 
+    async def reset_account(request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        index = body.get("account_index", 1) if isinstance(body, dict) else None
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise ValueError("account_index must be a whole number")
+        simulation.reset_account(index)
+        return web.json_response(simulation.state(), dumps=_dumps)
+
     return [
         web.post("/admin/advance", advance),
+        web.post("/admin/reset-account", reset_account),
         web.post("/admin/speed", speed),
         web.get("/admin/transactions", transactions),
         web.get("/admin/state", state),

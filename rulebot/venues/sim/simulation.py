@@ -208,6 +208,13 @@ class Simulation:
             return False
         return True
 
+    def reset_account(self, account_index: int) -> None:
+        """Lose everything the exchange knew of a trader's account (orders, positions, trades;
+        collateral back to its deposit), as a venue that lost its state would."""
+        if not self.has_account(account_index):
+            raise ValueError(f"no account {account_index}")
+        self.exchange.reset_account(account_index)
+
     def accounts_of(self, l1_address: str) -> list[int]:
         """The accounts registered to an L1 address (case-insensitive), lowest index first."""
         wanted = l1_address.lower()

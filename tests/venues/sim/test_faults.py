@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -89,6 +90,23 @@ async def test_a_delay_holds_the_answer(sim, api_client):
     async with asyncio.timeout(WAIT_S):
         status = await held
     assert status.status == 200
+
+
+async def test_a_delayed_order_lands_even_when_its_sender_gives_up_waiting(sim, signer):
+    await admin(sim, "POST", "/admin/faults/delay", {"ms": 1_000, "path": "/api/v1/sendTx"})
+    bids, _ = sim.simulation.exchange.depth(XRP, 1)
+    sending = asyncio.create_task(
+        signer.create_order(XRP, 63, 100, bids[0].price - 100, False, LIMIT, GTT)
+    )
+    async with asyncio.timeout(WAIT_S):
+        while (await admin(sim, "GET", "/admin/faults"))["counts"]["delayed"] < 1:
+            await asyncio.sleep(0.01)
+    sending.cancel()  # the client hangs up; the request had reached the venue
+    await asyncio.gather(sending, return_exceptions=True)
+    async with asyncio.timeout(WAIT_S):
+        while not sim.simulation.exchange.active_orders(1, XRP):
+            await asyncio.sleep(0.01)
+    assert [o.client_order_index for o in sim.simulation.exchange.active_orders(1, XRP)] == [63]
 
 
 async def test_rejected_orders_never_reach_the_exchange(sim, signer):
@@ -206,3 +224,28 @@ def test_fault_settings_refuse_nonsense():
         FaultSettings(drop_ws_every_s=0)
     with pytest.raises(ValueError):
         Faults().server_error(1, status=418)
+
+
+async def test_an_account_that_loses_its_state_has_no_orders_positions_or_trades(sim, signer):
+    bids, _ = sim.simulation.exchange.depth(XRP, 1)
+    _, _, error = await signer.create_order(XRP, 81, 100, bids[0].price - 100, False, LIMIT, GTT)
+    assert error is None, error
+    mark = sim.simulation.exchange.mark_price(XRP)
+    _, _, error = await signer.create_market_order(XRP, 82, 200, mark * 2, False)
+    assert error is None, error
+    exchange = sim.simulation.exchange
+    assert exchange.account(1).positions[XRP].size == 200 and exchange.active_orders(1, None)
+    nonce = exchange.next_nonce(1, 3)
+
+    state = await admin(sim, "POST", "/admin/reset-account", {"account_index": 1})
+
+    assert exchange.active_orders(1, None) == [] and exchange.inactive_orders(1, None, 10) == []
+    assert exchange.account(1).positions == {} and exchange.account_trades(1, 10) == []
+    (account,) = [a for a in state["accounts"] if a["index"] == 1]
+    assert Decimal(account["collateral"]) == 100_000 and not account["positions"]
+    assert exchange.next_nonce(1, 3) == nonce  # its signers carry on
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{sim.url}/admin/reset-account", json={"account_index": 0}) as refused,
+    ):
+        assert refused.status == 400 and "no account 0" in (await refused.json())["message"]
