@@ -124,7 +124,16 @@ class OrderManager:
         if intent.action == "close":
             if held == 0:
                 return None
-            if not await self.venue_holds(intent.market, held):
+            try:
+                backed = await self.venue_holds(intent.market, held)
+            except VenueError as error:  # unknown: a reduce-only exit cannot open a position
+                backed = self._alone(intent.market)
+                log.warning(
+                    "%s %s: the venue's position could not be read (%s); %s",
+                    intent.strategy, intent.market, error,
+                    "the exit goes reduce-only" if backed else "no exit sent this time",
+                )  # fmt: skip
+            if not backed:
                 log.warning(
                     "%s %s: no exit sent: the venue does not hold its position %s",
                     intent.strategy, intent.market, held,
@@ -432,6 +441,7 @@ class OrderManager:
         if order is None:
             note = "never reached the venue" if record.state == "new" else "no longer at the venue"
             self.journal.record_order(replace(record, state="canceled", updated_ms=self.now_ms()))
+            self._forget(record.client_order_index)
             self._drop(record)
             return "canceled", note, False
         if order.is_active:
@@ -443,6 +453,7 @@ class OrderManager:
             return "open", "still open", True
         state: OrderState = "filled" if order.filled >= order.size else "canceled"
         self.journal.record_order(replace(record, state=state, updated_ms=self.now_ms()))
+        self._forget(record.client_order_index)
         if state == "canceled":
             self._drop(record)
         return state, state, True

@@ -272,6 +272,32 @@ async def test_a_close_for_a_position_the_venue_no_longer_holds_sends_nothing(
         assert venue_position(sim) == 0
 
 
+async def test_a_close_when_the_venue_cannot_say_what_it_holds_goes_reduce_only(
+    tmp_path: Path,
+) -> None:
+    async with (
+        serve_sim(SimSettings(speed=0)) as sim,
+        running(sim, tmp_path, HOLDER, []) as engine,
+    ):
+        await play_until(sim, engine, lambda: holds_with_a_stop(engine))
+        held = engine.orders.position("holder", "ETH").size
+        sent = len(sim.simulation.transaction_log())
+        await admin(  # every read of the account refused, past the adapter's retries
+            sim,
+            "/admin/faults/rate-limit",
+            {"count": 50, "path": "/api/v1/account", "retry_after_s": 60},
+        )
+        close = Intent(
+            "holder", "ETH", "close", held, "signal", engine.venue_ms, engine.marks["ETH"]
+        )
+        record = await engine.orders.execute(close)
+        async with aiohttp.ClientSession() as http, http.delete(sim.url + "/admin/faults"):
+            pass
+        assert record is not None  # alone on its market: a reduce-only exit cannot open one
+        (sell,) = market_orders(sim, sent)
+        assert sell["ReduceOnly"] in (True, 1)
+
+
 async def test_a_lost_stream_is_told_at_once_even_while_the_engine_waits_on_the_venue(
     tmp_path: Path,
 ) -> None:
