@@ -69,6 +69,7 @@ ROOMY_RISK = {
     "max_position_notional": "10000000 USDC",
     "max_order_notional": "1000000 USDC",
     "max_leverage": 50,
+    "max_open_orders": 100,  # every strategy's stop and target may rest at once
 }
 RSS_EVERY_S = 5.0
 _DRAINS: set[asyncio.Task[None]] = set()  # the sim's output, read so its pipe never fills
