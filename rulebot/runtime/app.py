@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rulebot.config import Config
+from rulebot.data.shipped import shipped_quote
 from rulebot.lang import ir
 from rulebot.lang.load import compile_file
 from rulebot.lint import discover
@@ -106,10 +107,12 @@ def banner(config: Config, strategies: Sequence[ir.Strategy], url: str) -> str:
     """What the bot is about to do, printed before it does it."""
     mode = "DRY RUN (simulated fills, no order leaves this machine)" if config.dry_run else "LIVE"
     risk = config.risk
+    built_in = config.network.name == "sim" and config.network.base_url is None
     lines = [
         f"rulebot run: {len(strategies)} strategies on {config.network.name} ({url}), {mode}",
         *(
             f"  {s.name:<20} {', '.join(s.markets):<10} {s.timeframe:<4} {Path(s.path).name}"
+            + (_quoted(s.markets) if built_in else "")
             for s in strategies
         ),
         "  account limits: "
@@ -118,6 +121,13 @@ def banner(config: Config, strategies: Sequence[ir.Strategy], url: str) -> str:
         f"drawdown {risk.max_drawdown:.0%}, open orders {risk.max_open_orders}",
     ]
     return "\n".join(lines)
+
+
+def _quoted(markets: Sequence[str]) -> str:
+    """What the built-in sim's shipped prices of `markets` are in, when not dollars: its ETH and
+    LTC replay pairs priced in BTC, shown as the sim shows them (as if in USDC)."""
+    quote = shipped_quote(list(markets))
+    return f"  (prices in {quote})" if quote not in (None, "USD", "USDC") else ""
 
 
 async def run_bot(config: Config, options: RunOptions, stop: asyncio.Event | None = None) -> int:
