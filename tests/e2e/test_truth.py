@@ -27,6 +27,7 @@ from rulebot.runtime.journal import Journal
 from rulebot.runtime.messages import Intent, Notice
 from rulebot.venues.sim.settings import SimSettings
 from rulebot.venues.sim.simulation import RunningSim, serve_sim
+from tests.e2e.test_in_flight import until
 from tests.e2e.test_run import config
 
 ETH = 0
@@ -42,13 +43,6 @@ stop_loss 5%
 """Enters at a close when flat, exits at the next close: a position held for one bar."""
 IDLE = HOLDER.replace("strategy holder", "strategy idle").replace("close > 0", "close < 0")
 """Never trades."""
-
-
-async def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Wait for `condition`, checked every 20 ms; a bound on a hang, not a timing claim."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager
