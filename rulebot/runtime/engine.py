@@ -16,7 +16,7 @@ import math
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from typing import Any
 from rulebot.config import Config
 from rulebot.lang import ir
 from rulebot.runtime.bars import BarBuilder
+from rulebot.runtime.hot_reload import HotReload
 from rulebot.runtime.journal import Journal
 from rulebot.runtime.messages import (
     Bar,
@@ -47,9 +48,10 @@ from rulebot.runtime.reconcile import (
     read_venue,
     unmanaged_changed,
 )
-from rulebot.runtime.reload import Reloaded, ReloadEvent, ReloadFailed, Removed
 from rulebot.runtime.risk import PortfolioView, RiskManager
+from rulebot.runtime.running import Live, Running, live_for
 from rulebot.runtime.spread import Leg, LiveSpread
+from rulebot.runtime.status_report import StatusReport
 from rulebot.runtime.stopping import STOP_TIMEOUT_S, Held, protection_lines
 from rulebot.runtime.strategy import Holding, LiveStrategy, Sizing
 from rulebot.venues.lighter.errors import VenueError
@@ -65,7 +67,6 @@ from rulebot.venues.units import MarketInfo
 log = logging.getLogger("rulebot.engine")
 
 RESOLUTIONS = {60: "1m", 300: "5m", 900: "15m", 1800: "30m", 3600: "1h", 14400: "4h", 86400: "1d"}
-Live = LiveStrategy | LiveSpread
 HISTORY_BARS = 5_000
 RISK_STATE = "risk_state"  # bars kept per market to warm a reloaded rule
 
@@ -74,18 +75,7 @@ class EngineError(Exception):
     """The engine cannot start as configured (no traceback for the user)."""
 
 
-@dataclass
-class Running:
-    """A strategy the engine runs, with what it needs per bar."""
-
-    live: Live
-    path: str = ""
-    waiting: dict[int, dict[str, Bar]] = field(default_factory=dict)  # bar time -> bars so far
-    replacement: Live | None = None  # a reloaded version, swapped in at the next bar
-    stopped: bool = False
-
-
-class Engine:
+class Engine(HotReload, StatusReport):
     """Runs strategies against one venue account. `add_strategy`, then `await start()`;
     `get_status()` at any time; `await stop()` to finish cleanly."""
 
@@ -147,7 +137,7 @@ class Engine:
         path: str = "",
     ) -> None:
         """Run `strategy` (compiled for live trading) from the next start or bar on."""
-        live = _live(strategy, params)
+        live = live_for(strategy, params)
         self.strategies[strategy.name] = Running(live, path or strategy.path)
         self.risk_manager.add_strategy(strategy.name, strategy.limits)
         for market in strategy.markets:
@@ -710,121 +700,6 @@ class Engine:
             size_steps={m: i.size_step for m, i in self.markets.items()},
         )
 
-    # ---- hot reload ---------------------------------------------------------------------------
-    def reload(self, event: ReloadEvent) -> str:
-        """Apply a reload event; returns what happened, in words, for the log and notifications.
-        A new version is warmed from the bars already seen and swapped in at the next bar; a
-        broken one changes nothing; a deleted rule stops trading and keeps its position."""
-        if isinstance(event, ReloadFailed):
-            return (
-                f"{event.path}: not reloaded, the running version continues:\n{event.diagnostics}"
-            )
-        by_path: dict[Path, str] = {}  # a running strategy before a stopped one of that file
-        for name, r in self.strategies.items():
-            if not r.stopped or Path(r.path).resolve() not in by_path:
-                by_path[Path(r.path).resolve()] = name
-        if isinstance(event, Removed):
-            name = by_path.get(event.path)
-            if name is None:
-                return f"{event.path}: removed (it was not running)"
-            return self._stop_deleted(name, "rule deleted")
-        if not isinstance(event, Reloaded):
-            return ""
-        strategy = event.strategy
-        name = by_path.get(event.path, strategy.name)
-        renamed = ""
-        if name != strategy.name:  # renamed in its file: the old name is deleted, the new added
-            other = self.strategies.get(strategy.name)
-            if other is not None and not other.stopped:
-                return (
-                    f"{event.path}: not reloaded: `{strategy.name}` already runs from "
-                    f"{other.path}; {name} continues"
-                )
-            renamed = self._stop_deleted(name, f"renamed to {strategy.name}") + "\n"
-            name = strategy.name
-        running = self.strategies.get(name)
-        if running is None:
-            self.add_strategy(strategy, path=str(event.path))
-            new = self.strategies[strategy.name]
-            self._warm_one(new.live)
-            return f"{renamed}{strategy.name}: new rule, warmed on {new.live.bar + 1} bars"
-        old = running.live
-        if strategy.markets != old.strategy.markets:
-            return (
-                f"{renamed}{name}: not reloaded: it moved from {', '.join(old.strategy.markets)}"
-                f" to {', '.join(strategy.markets)}; stop the bot to move a strategy's position"
-            )
-        running.path = str(event.path)
-        replacement = _live(strategy, None)
-        self._size(replacement)
-        self._warm_one(replacement)
-        running.replacement = replacement
-        running.stopped = False
-        self.risk_manager.replace_strategy_limits(name, strategy.limits)
-        before, after = set(old.strategy.params), set(strategy.params)
-        params = ""
-        if before != after:
-            params = (
-                f"; params removed: {', '.join(sorted(before - after)) or 'none'}, "
-                f"added: {', '.join(sorted(after - before)) or 'none'}"
-            )
-        return f"{renamed}{name}: reloaded, live from the next bar{params}"
-
-    def _stop_deleted(self, name: str, why: str) -> str:
-        """Stop a strategy whose rule is gone (deleted, or renamed), its position handled as
-        `runtime.on_rule_deleted` says; returns what happened, in words."""
-        running = self.strategies[name]
-        running.stopped = True
-        held = {m: self.orders.position(name, m).size for m in running.live.strategy.markets}
-        held = {m: size for m, size in held.items() if size}
-        if not held:
-            return f"{name}: {why}; stopped (it held no position)"
-        if self.config.runtime.on_rule_deleted == "close":
-            self._closing.append(name)
-            return f"{name}: {why}; stopped, closing its position {_sizes(held)}"
-        return (
-            f"{name}: {why}; stopped evaluating; WARNING: its position "
-            f"{_sizes(held)} is kept, with its stop and target at the exchange "
-            "(runtime.on_rule_deleted: close would close it)"
-        )
-
-    def _warm_one(self, live: Live) -> None:
-        markets = live.markets
-        if not all(m in self.history for m in markets):
-            return
-        index = {m: {b.timestamp: b for b in self.history[m]} for m in markets}
-        times = sorted(set.intersection(*(set(index[m]) for m in markets)))
-        live.warm([{m: index[m][t] for m in markets} for t in times])
-
-    def _swap(self, running: Running) -> None:
-        new = running.replacement
-        assert new is not None
-        old = running.live
-        if old.last_time is not None and (new.last_time or -1) < old.last_time:
-            self._catch_up(new, old.last_time)
-        offset = new.bar - old.bar  # both have now seen the same last bar
-        if isinstance(new, LiveStrategy) and isinstance(old, LiveStrategy):
-            new.holding = replace(old.holding, entry_bar=old.holding.entry_bar + offset)
-        elif isinstance(new, LiveSpread) and isinstance(old, LiveSpread):
-            new.legs, new.side, new.notional = old.legs, old.side, old.notional
-            new.stop, new.take, new.trail, new.best = old.stop, old.take, old.trail, old.best
-            new.entry_bar = old.entry_bar + offset
-        new.cooldown_until = old.cooldown_until + offset
-        new.closed_pnl, new.pending = old.closed_pnl, old.pending
-        running.live = new
-        running.replacement = None
-        log.info("%s: the reloaded rule is live", new.name)
-
-    def _catch_up(self, live: Live, until: int) -> None:
-        markets = live.markets
-        index = {m: {b.timestamp: b for b in self.history.get(m, ())} for m in markets}
-        times = sorted(
-            t
-            for t in set.intersection(*(set(index[m]) for m in markets))
-            if (live.last_time or -1) < t <= until
-        )
-        live.warm([{m: index[m][t] for m in markets} for t in times])
-
     # ---- emergency ----------------------------------------------------------------------------
     async def flatten(self, market: str | None = None) -> list[str]:
         """Cancel every order and close every strategy's position (of one market, or all), and
@@ -941,89 +816,6 @@ class Engine:
                 spread=position.strategy in spreads,
             ))  # fmt: skip
         return protection_lines(held, resting, self.unmanaged, cancelled)
-
-    def _account_status(self) -> dict[str, Any]:
-        risk = self.risk_manager.get_risk_status()["account"]
-        day_start, peak = risk.get("day_start_equity"), risk.get("peak_equity")
-        equity = self.equity
-        return {
-            "equity": equity,
-            "collateral": self.collateral,
-            "daily_pnl": equity - Decimal(day_start) if day_start is not None else None,
-            "drawdown": (
-                (Decimal(peak) - equity) / Decimal(peak) if peak and Decimal(peak) > 0 else None
-            ),
-        }
-
-    def get_status(self) -> dict[str, Any]:
-        now = self.now_ms()
-        return {
-            "running": self.running,
-            "uptime_s": (now - self.started_ms) / 1000 if self.started_ms else 0,
-            "network": self.config.network.name,
-            "dry_run": self.config.dry_run,
-            "entries": "off (flattened)" if self.halted else "on",
-            "account": self._account_status(),
-            "strategies": [
-                {
-                    "name": name,
-                    "market": r.live.market,
-                    "timeframe": r.live.strategy.timeframe,
-                    "bars": r.live.bar + 1,
-                    "warm": r.live.is_warm,
-                    "holding": r.live.holding_size(),
-                    "stopped": r.stopped,
-                    "path": r.path,
-                }
-                for name, r in sorted(self.strategies.items())
-            ],
-            "positions": [
-                {
-                    "strategy": p.strategy,
-                    "market": p.market,
-                    "size": p.size,
-                    "entry_price": p.entry_price,
-                    "realized_pnl": p.realized_pnl,
-                    "fees": p.fees,
-                }
-                for p in self.orders.positions()
-            ],
-            "orders": [
-                {
-                    "client_order_index": o.client_order_index,
-                    "strategy": o.strategy,
-                    "market": o.market,
-                    "side": o.side,
-                    "kind": o.kind,
-                    "size": o.size,
-                    "trigger_price": o.trigger_price,
-                    "state": o.state,
-                }
-                for o in self.journal.open_orders()
-            ],
-            "unmanaged": [
-                {"market": market, "size": size} for market, size in sorted(self.unmanaged.items())
-            ],
-            "reconciled": [
-                {"time_ms": d.time_ms, "kind": d.kind, "market": d.market, "message": d.message}
-                for d in self.differences[-20:]
-            ],
-            "risk": self.risk_manager.get_risk_status(self._view()),
-            "risk_events": [
-                {"time_ms": e.time_ms, "limit": e.limit, "state": e.state, "message": e.message}
-                for e in self.events[-20:]
-            ],
-        }
-
-
-def _live(strategy: ir.Strategy, params: Mapping[str, float | bool] | None) -> Live:
-    if len(strategy.markets) > 1:
-        return LiveSpread(strategy, dict(params or {}))
-    return LiveStrategy(strategy, dict(params or {}))
-
-
-def _sizes(held: Mapping[str, Decimal]) -> str:
-    return ", ".join(f"{size} {market}" for market, size in held.items())
 
 
 def _bar_index(live: Live) -> int:
