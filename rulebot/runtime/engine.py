@@ -572,7 +572,15 @@ class Engine(HotReload, StatusReport):
         if self.halted:
             intents = [i for i in intents if i.action == "close"]
             live.pending = tuple(intents)
+        unclosed: set[str] = set()  # markets whose exit did not go out: no entry there now
         for intent in intents:
+            if intent.action != "close" and intent.market in unclosed:
+                log.warning(
+                    "%s %s: entry dropped: the exit before it did not go out", live.name,
+                    intent.market,
+                )  # fmt: skip
+                live.pending = tuple(p for p in live.pending if p is not intent)
+                continue
             verdict = self.risk_manager.check(intent, self._view())
             if not verdict.allowed:
                 log.warning("%s: entry refused: %s", live.name, verdict.message)
@@ -584,16 +592,45 @@ class Engine(HotReload, StatusReport):
                     intent if p.action == intent.action and p.market == intent.market else p
                     for p in live.pending
                 )
-            try:
-                await self.orders.execute(intent)
-            except VenueError as error:  # in doubt: in flight until the venue says (next bar)
-                log.warning("%s %s: order not confirmed (%s)", live.name, intent.market, error)
+            if intent.action == "close":
+                if not await self._exit(intent):
+                    unclosed.add(intent.market)
+            else:
+                try:
+                    await self.orders.execute(intent)
+                except VenueError as error:  # in doubt: in flight until the venue says
+                    log.warning("%s %s: order not confirmed (%s)", live.name, intent.market, error)
             take_fills = getattr(self.venue, "take_fills", None)
             if take_fills is not None:
                 await self._on_account_trades(tuple(take_fills()))
         if not intents:  # with orders in flight, their fills set the protection
             await self._sync_protection(live)
         self._save(live)
+
+    async def _exit(self, intent: Intent) -> bool:
+        """Send an exit; True once it went out or nothing is left to exit. When the venue does
+        not back the position (the order manager sends nothing), the venue's picture is taken
+        first (fills booked, positions adopted, as `reconcile` does) and what is left, if any,
+        is tried once more: fills still on their way must not hold an exit back."""
+        strategy, market = intent.strategy, intent.market
+        for attempt in range(2):
+            try:
+                record = await self.orders.execute(intent)
+            except VenueError as error:  # in doubt: in flight until the venue says (next bar)
+                log.warning("%s %s: exit not confirmed (%s)", strategy, market, error)
+                return False
+            if self.orders.position(strategy, market).size == 0:
+                return True
+            if record is not None:
+                return record.state != "rejected"
+            if attempt:
+                return False
+            try:
+                await self._reconcile("exit")
+            except VenueError as error:
+                log.warning("%s %s: the venue's picture not taken (%s)", strategy, market, error)
+                return False
+        return False
 
     async def _settle_in_flight(self, live: Live) -> list[OrderRecord]:
         """The strategy's orders still in flight once the venue was asked about them (and the

@@ -37,6 +37,7 @@ from rulebot.runtime.messages import (
     StrategyPosition,
 )
 from rulebot.runtime.positions import apply_fill
+from rulebot.runtime.reconcile import attribute
 from rulebot.venues.lighter.errors import OrderRejected, VenueError
 from rulebot.venues.lighter.records import Order, OrderRequest, Trade
 
@@ -125,7 +126,7 @@ class OrderManager:
             if held == 0:
                 return None
             try:
-                backed = await self.venue_holds(intent.market, held)
+                backed = await self.venue_holds(intent.strategy, intent.market)
             except VenueError as error:  # unknown: a reduce-only exit cannot open a position
                 backed = self._alone(intent.market)
                 log.warning(
@@ -484,11 +485,16 @@ class OrderManager:
         self.journal.save_position(after)
         return after
 
-    async def venue_holds(self, market: str, held: Decimal) -> bool:
-        """Whether the venue's position on `market` can back an exit of `held`: it is on the
-        same side, or it is exactly what the strategies hold together (offsetting strategies
-        on a flat account). An exit of a position the venue does not hold would open one."""
+    async def venue_holds(self, strategy: str, market: str) -> bool:
+        """Whether the venue's position on `market` backs the whole of the strategy's, as the
+        reconciler would share it out (`reconcile.attribute`): an exit of a position the venue
+        does not hold would open one."""
         account = await self.venue.account()  # type: ignore[attr-defined]
         at_venue = sum((p.size for p in account.positions if p.market == market), Decimal(0))
-        ours = sum((b.position.size for (_, m), b in self.books.items() if m == market), Decimal(0))
-        return at_venue * held > 0 or at_venue == ours
+        held = {
+            name: book.position.size
+            for (name, where), book in self.books.items()
+            if where == market and book.position.size != 0
+        }
+        fitted, _ = attribute(at_venue, held)
+        return fitted.get(strategy, Decimal(0)) == held.get(strategy, Decimal(0))

@@ -43,21 +43,45 @@ stop_loss 5%
 """Enters at a close when flat, exits at the next close: a position held for one bar."""
 IDLE = HOLDER.replace("strategy holder", "strategy idle").replace("close > 0", "close < 0")
 """Never trades."""
+SHORTER = """strategy shorter
+market ETH
+timeframe 5m
+entry short when close > 0
+exit short when close < 0
+size 10% of equity
+stop_loss 5%
+"""
+"""Goes short at its first close and stays: on the holder's market, twice its size."""
+FLIPPER = """strategy flipper
+market ETH
+timeframe 5m
+entry long when position <= 0
+entry short when position > 0
+size 5% of equity
+stop_loss 5%
+"""
+"""Long, then short, then long: a reversal (an exit, then an entry) at every close."""
 
 
 @contextlib.asynccontextmanager
 async def running(
-    sim: RunningSim, folder: Path, rule: str, notices: list[Notice], **runtime: Any
+    sim: RunningSim,
+    folder: Path,
+    rule: str,
+    notices: list[Notice],
+    *others: str,
+    **runtime: Any,
 ) -> AsyncIterator[Engine]:
-    """An engine on `sim` running `rule`, journaling to `folder/state.sqlite`, its notices
-    collected from before it starts; stopped cleanly after."""
-    path = folder / f"{rule.split()[1]}.rule"
-    path.write_text(rule)
+    """An engine on `sim` running `rule` (and `others`), journaling to `folder/state.sqlite`,
+    its notices collected from before it starts; stopped cleanly after."""
     cfg = config(sim, runtime={"status_port": 0, "reconcile_interval_s": 0, **runtime})
     with Journal.open(folder / "state.sqlite") as journal:
         engine = Engine(cfg, journal=journal)
         engine.listeners.append(notices.append)
-        engine.add_strategy(compile_file(path, live=True).strategy)
+        for text in (rule, *others):
+            path = folder / f"{text.split()[1]}.rule"
+            path.write_text(text)
+            engine.add_strategy(compile_file(path, live=True).strategy)
         await engine.start()
         try:
             await asyncio.wait_for(engine.stream.connected.wait(), 30)
@@ -264,6 +288,54 @@ async def test_a_close_for_a_position_the_venue_no_longer_holds_sends_nothing(
         assert await engine.orders.execute(close) is None
         assert len(sim.simulation.transaction_log(include_refused=True)) == sent
         assert venue_position(sim) == 0
+
+
+async def test_an_exit_goes_out_on_a_shared_market_whose_venue_position_is_the_others_side(
+    tmp_path: Path,
+) -> None:
+    async with (
+        serve_sim(SimSettings(speed=0)) as sim,
+        running(sim, tmp_path, HOLDER, [], SHORTER) as engine,
+    ):
+        holder = engine.orders.books[("holder", "ETH")]
+        shorter = engine.orders.books[("shorter", "ETH")]
+        await play_until(
+            sim, engine, lambda: holder.position.size > 0 and shorter.position.size < 0
+        )
+        exchange = sim.simulation.exchange
+        market, mark = exchange.market(ETH), exchange.mark_price(ETH)
+        private_key, public_key, error = lighter.signer_client.create_api_key()
+        assert error is None, error
+        sim.simulation.register_api_key(1, 9, public_key)
+        other = lighter.SignerClient(sim.url, 1, {9: private_key})
+        try:  # another client's sell: the venue holds more of the shorter's side than it
+            _, _, error = await other.create_market_order(
+                ETH, 424242, market.min_base_amount * 3, mark // 2, True
+            )
+            assert error is None, error
+        finally:
+            await other.close()
+        assert venue_position(sim) < 0 < holder.position.size
+        sent = len(sim.simulation.transaction_log())
+        await play_until(sim, engine, lambda: holder.position.size == 0)  # its exit went out
+        assert market_orders(sim, sent, sells=True)  # the holder's exit: a sell at market
+        assert shorter.position.size < 0  # the other strategy keeps what it holds
+
+
+async def test_a_reversal_whose_exit_is_refused_sends_no_entry(tmp_path: Path) -> None:
+    async with (
+        serve_sim(SimSettings(speed=0)) as sim,
+        running(sim, tmp_path, FLIPPER, []) as engine,
+    ):
+        await play_until(sim, engine, lambda: holds_with_a_stop(engine, "flipper"))
+        held = engine.orders.position("flipper", "ETH").size
+        live = engine.strategies["flipper"].live
+        bar, sent = live.last_time, len(sim.simulation.transaction_log())
+        await admin(sim, "/admin/faults/reject-orders", {"count": 1})  # the exit, refused
+        await play_until(sim, engine, lambda: live.last_time != bar)
+        await engine.reconcile("after the bar")  # waits for the bar in hand to finish
+        assert market_orders(sim, sent, sells=True) == []  # nor the short entry after it
+        assert engine.orders.position("flipper", "ETH").size == held
 
 
 async def test_a_close_when_the_venue_cannot_say_what_it_holds_goes_reduce_only(
