@@ -37,7 +37,7 @@ from rulebot.runtime.messages import (
     RiskEvent,
     StrategyPosition,
 )
-from rulebot.runtime.orders import PROTECTIVE, OrderManager
+from rulebot.runtime.orders import PROTECTIVE, OrderManager, Protective
 from rulebot.runtime.reconcile import (
     attribute,
     compare_orders,
@@ -836,6 +836,15 @@ class Engine(HotReload, StatusReport):
             if isinstance(live, LiveStrategy) and not running.stopped and live.holding_size():
                 await self._sync_protection(live)
 
+    def _resting(self, protective: Protective | None) -> tuple[int, Decimal] | None:
+        """A protective order and its trigger as the venue took it (rounded to the market's
+        price step), for the summary."""
+        if protective is None:
+            return None
+        record = self.journal.order(protective.client_order_index)
+        placed = record.trigger_price if record is not None else None
+        return protective.client_order_index, placed or protective.trigger
+
     async def _protection_summary(self, cancelled: bool) -> list[str]:
         if self.venue is None:
             return []
@@ -848,8 +857,7 @@ class Engine(HotReload, StatusReport):
             book = self.orders.books[(position.strategy, position.market)]
             held.append(Held(
                 position.strategy, position.market, position.size,
-                (book.stop.client_order_index, book.stop.trigger) if book.stop else None,
-                (book.take.client_order_index, book.take.trigger) if book.take else None,
+                self._resting(book.stop), self._resting(book.take),
                 spread=position.strategy in spreads,
             ))  # fmt: skip
         return protection_lines(held, resting, self.unmanaged, cancelled)

@@ -447,7 +447,14 @@ class OrderManager:
             return "canceled", note, False
         if order.is_active:
             book = self.books.get((record.strategy, record.market))
+            current = None
             if book is not None and record.kind in PROTECTIVE:
+                current = book.stop if record.kind == "stop_loss" else book.take
+            if (
+                book is not None
+                and record.kind in PROTECTIVE
+                and (current is None or current.client_order_index != record.client_order_index)
+            ):  # known already: keep the level it was placed for, or it would be moved
                 protective = Protective(record.client_order_index, order.trigger_price)
                 self._set_protective(book, record.kind, protective)
             self.journal.record_order(replace(record, state="open", updated_ms=self.now_ms()))

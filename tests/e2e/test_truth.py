@@ -338,6 +338,25 @@ async def test_a_reversal_whose_exit_is_refused_sends_no_entry(tmp_path: Path) -
         assert engine.orders.position("flipper", "ETH").size == held
 
 
+async def test_a_stop_leaves_a_resting_stop_where_it_is_and_names_its_price(
+    tmp_path: Path,
+) -> None:
+    async with (
+        serve_sim(SimSettings(speed=0)) as sim,
+        running(sim, tmp_path, HOLDER, []) as engine,
+    ):
+        await play_until(sim, engine, lambda: holds_with_a_stop(engine))
+        stop = engine.orders.books[("holder", "ETH")].stop
+        assert stop is not None
+        placed = engine.journal.order(stop.client_order_index)
+        assert placed is not None and placed.trigger_price is not None
+        sent = len(sim.simulation.transaction_log(include_refused=True))
+        lines = await engine.stop()
+        assert len(sim.simulation.transaction_log(include_refused=True)) == sent  # not moved
+        (line,) = [line for line in lines if "holder" in line]
+        assert f"stop at {placed.trigger_price} rest" in line  # the venue's price, rounded
+
+
 async def test_a_close_when_the_venue_cannot_say_what_it_holds_goes_reduce_only(
     tmp_path: Path,
 ) -> None:
