@@ -61,6 +61,22 @@ async def new_tab(browser: Browser, errors: list[str]) -> Page:
     return page
 
 
+async def still(url: str) -> Any:
+    """The status once two reads a second apart agree on positions and orders: the bot has
+    taken in what was in flight when the market stopped (a busy machine takes a while)."""
+    before = None
+    for _ in range(60):
+        now = await asyncio.to_thread(get, url)
+        if before is not None and (now["positions"], now["orders"]) == (
+            before["positions"],
+            before["orders"],
+        ):
+            return now
+        before = now
+        await asyncio.sleep(1.0)
+    raise AssertionError("the bot's positions kept changing with the market stopped")
+
+
 def cell(page: Page, table: str, key: str, field: str) -> Locator:
     return page.locator(f'#{table} tbody tr[data-key="{key}"] td[data-field="{field}"]')
 
@@ -121,8 +137,7 @@ async def test_the_dashboard_shows_the_running_bot_and_follows_it_live(tmp_path:
                 while not any(p.size for p in engine.orders.positions()):
                     await asyncio.sleep(0.05)
                 sim.simulation.set_speed(0)
-                await asyncio.sleep(0.5)  # let the bot take in what is in flight
-                status = await asyncio.to_thread(get, f"{url}/api/status")
+                status = await still(f"{url}/api/status")  # what was in flight, taken in
                 positions = await asyncio.to_thread(get, f"{url}/api/positions")
                 assert positions == status["positions"]
                 assert any(Decimal(p["size"]) != 0 for p in positions)
