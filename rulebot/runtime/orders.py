@@ -140,7 +140,12 @@ class OrderManager:
                     intent.strategy, intent.market, held,
                 )  # fmt: skip
                 return None
-            await self.cancel_protective(intent.strategy, intent.market)
+            if await self.cancel_protective(intent.strategy, intent.market):
+                log.info(
+                    "%s %s: no exit sent: its stop or take-profit filled at the venue first",
+                    intent.strategy, intent.market,
+                )  # fmt: skip
+                return None
             side: Side = "sell" if held > 0 else "buy"
             size = abs(held)
         else:
@@ -275,14 +280,19 @@ class OrderManager:
         else:
             book.take = value
 
-    async def cancel_protective(self, strategy: str, market: str) -> None:
+    async def cancel_protective(self, strategy: str, market: str) -> bool:
+        """Cancel the strategy's stop and take-profit at the venue. True when one of them had
+        already filled there: its fill, on its way, closes (part of) the position."""
         book = self.books[(strategy, market)]
+        fired = False
         for current in (book.stop, book.take):
             if current is not None:
-                await self._cancel(market, current.client_order_index)
+                fired = await self._cancel(market, current.client_order_index) or fired
         book.stop = book.take = None
+        return fired
 
-    async def _cancel(self, market: str, client_order_index: int) -> None:
+    async def _cancel(self, market: str, client_order_index: int) -> bool:
+        """Cancel an order at the venue; True when the venue had filled some of it already."""
         order = await self._venue_order(market, client_order_index)
         record = self.journal.order(client_order_index)
         if order is not None and order.is_active:
@@ -290,9 +300,11 @@ class OrderManager:
                 await self.venue.cancel_order(market, order.order_index)  # type: ignore[attr-defined]
             except VenueError as error:
                 log.warning("cancel of order %s failed: %s", client_order_index, error)
-                return
-        if record is not None and record.state in ("new", "sent", "open"):
+                return False
+        filled = order is not None and order.filled > 0
+        if record is not None and record.state in ("new", "sent", "open") and not filled:
             self.journal.record_order(replace(record, state="canceled", updated_ms=self.now_ms()))
+        return filled
 
     async def _venue_order(self, market: str, client_order_index: int) -> Order | None:
         return await self.venue.find_order(market, client_order_index)  # type: ignore[attr-defined]

@@ -357,6 +357,25 @@ async def test_a_stop_leaves_a_resting_stop_where_it_is_and_names_its_price(
         assert f"stop at {placed.trigger_price} rest" in line  # the venue's price, rounded
 
 
+async def test_no_exit_goes_out_for_a_position_whose_stop_filled_first(tmp_path: Path) -> None:
+    async with (
+        serve_sim(SimSettings(speed=0)) as sim,
+        running(sim, tmp_path, HOLDER, [], SHORTER) as engine,  # shared: no reduce-only exit
+    ):
+        await play_until(sim, engine, lambda: holds_with_a_stop(engine))
+        held = engine.orders.position("holder", "ETH").size
+        mark = engine.marks["ETH"]
+        async with engine._turn:  # the engine hears nothing meanwhile: the stop's fill waits
+            sent, before = len(sim.simulation.transaction_log()), venue_position(sim)
+            await engine.orders.protect("holder", "ETH", mark * Decimal("1.05"), None)  # fires
+            assert venue_position(sim) == before - held  # the stop sold it at the venue
+            assert engine.orders.position("holder", "ETH").size == held  # not booked yet
+            close = Intent("holder", "ETH", "close", held, "signal", engine.venue_ms, mark)
+            assert await engine.orders.execute(close) is None
+            assert market_orders(sim, sent, sells=True) == []  # no second sell
+        await until(lambda: engine.orders.position("holder", "ETH").size == 0)
+
+
 async def test_a_close_when_the_venue_cannot_say_what_it_holds_goes_reduce_only(
     tmp_path: Path,
 ) -> None:
