@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +20,6 @@ from rulebot.runtime.strategy import LiveStrategy
 
 if TYPE_CHECKING:
     from rulebot.config import Config
-    from rulebot.lang import ir
     from rulebot.runtime.messages import Bar
     from rulebot.runtime.orders import OrderManager
     from rulebot.runtime.risk import RiskManager
@@ -39,16 +38,8 @@ class HotReload:
     risk_manager: RiskManager
     _closing: list[str]
 
-    def add_strategy(
-        self,
-        strategy: ir.Strategy,
-        params: Mapping[str, float | bool] | None = None,
-        path: str = "",
-    ) -> None:
-        raise NotImplementedError
-
-    def _size(self, live: Live) -> None:
-        raise NotImplementedError
+    add_strategy: Callable[..., None]  # the engine's own
+    _size: Callable[[Live], None]
 
     def reload(self, event: ReloadEvent) -> str:
         """Apply a reload event; returns what happened, in words, for the log and notifications.

@@ -4,6 +4,7 @@ JSON-ready values. Mixed into `Engine`, whose state it reads."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -33,11 +34,8 @@ class StatusReport:
     differences: list[Difference]
     events: list[RiskEvent]
 
-    def now_ms(self) -> int:
-        raise NotImplementedError
-
-    def _view(self) -> PortfolioView:
-        raise NotImplementedError
+    now_ms: Callable[[], int]  # the engine's own
+    _view: Callable[[], PortfolioView]
 
     def _account_status(self) -> dict[str, Any]:
         risk = self.risk_manager.get_risk_status()["account"]

@@ -90,6 +90,18 @@ async def running(
             await engine.stop()
 
 
+@contextlib.asynccontextmanager
+async def holding(folder: Path, *others: str) -> AsyncIterator[tuple[RunningSim, Engine, Decimal]]:
+    """A paused sim and an engine running the holder (and `others`), once the holder holds a
+    position with its stop at the venue: the sim, the engine, and the holder's position."""
+    async with (
+        serve_sim(SimSettings(speed=0)) as sim,
+        running(sim, folder, HOLDER, [], *others) as engine,
+    ):
+        await play_until(sim, engine, lambda: holds_with_a_stop(engine))
+        yield sim, engine, engine.orders.position("holder", "ETH").size
+
+
 async def play_until(sim: RunningSim, engine: Engine, done: Callable[[], bool]) -> None:
     """Move the paused replay on a price point at a time, each once the engine has taken the
     trades of the one before, until `done()`."""
@@ -275,12 +287,7 @@ async def test_a_stop_cancelled_behind_the_bots_back_is_placed_again(tmp_path: P
 async def test_a_close_for_a_position_the_venue_no_longer_holds_sends_nothing(
     tmp_path: Path,
 ) -> None:
-    async with (
-        serve_sim(SimSettings(speed=0)) as sim,
-        running(sim, tmp_path, HOLDER, []) as engine,
-    ):
-        await play_until(sim, engine, lambda: holds_with_a_stop(engine))
-        held = engine.orders.position("holder", "ETH").size
+    async with holding(tmp_path) as (sim, engine, held):
         await admin(sim, "/admin/reset-account", {"account_index": 1})  # no timer: not seen yet
         sent = len(sim.simulation.transaction_log(include_refused=True))
         mark = engine.marks["ETH"]
@@ -341,11 +348,7 @@ async def test_a_reversal_whose_exit_is_refused_sends_no_entry(tmp_path: Path) -
 async def test_a_stop_leaves_a_resting_stop_where_it_is_and_names_its_price(
     tmp_path: Path,
 ) -> None:
-    async with (
-        serve_sim(SimSettings(speed=0)) as sim,
-        running(sim, tmp_path, HOLDER, []) as engine,
-    ):
-        await play_until(sim, engine, lambda: holds_with_a_stop(engine))
+    async with holding(tmp_path) as (sim, engine, _):
         stop = engine.orders.books[("holder", "ETH")].stop
         assert stop is not None
         placed = engine.journal.order(stop.client_order_index)
@@ -358,12 +361,7 @@ async def test_a_stop_leaves_a_resting_stop_where_it_is_and_names_its_price(
 
 
 async def test_no_exit_goes_out_for_a_position_whose_stop_filled_first(tmp_path: Path) -> None:
-    async with (
-        serve_sim(SimSettings(speed=0)) as sim,
-        running(sim, tmp_path, HOLDER, [], SHORTER) as engine,  # shared: no reduce-only exit
-    ):
-        await play_until(sim, engine, lambda: holds_with_a_stop(engine))
-        held = engine.orders.position("holder", "ETH").size
+    async with holding(tmp_path, SHORTER) as (sim, engine, held):  # shared: no reduce-only exit
         mark = engine.marks["ETH"]
         async with engine._turn:  # the engine hears nothing meanwhile: the stop's fill waits
             sent, before = len(sim.simulation.transaction_log()), venue_position(sim)
@@ -379,12 +377,7 @@ async def test_no_exit_goes_out_for_a_position_whose_stop_filled_first(tmp_path:
 async def test_a_close_when_the_venue_cannot_say_what_it_holds_goes_reduce_only(
     tmp_path: Path,
 ) -> None:
-    async with (
-        serve_sim(SimSettings(speed=0)) as sim,
-        running(sim, tmp_path, HOLDER, []) as engine,
-    ):
-        await play_until(sim, engine, lambda: holds_with_a_stop(engine))
-        held = engine.orders.position("holder", "ETH").size
+    async with holding(tmp_path) as (sim, engine, held):
         sent = len(sim.simulation.transaction_log())
         await admin(  # every read of the account refused, past the adapter's retries
             sim,
