@@ -53,6 +53,7 @@ def test_the_environment_wins_over_the_key_file(tmp_path: Path) -> None:
         f"{PRIVATE_KEY_ENV}={KEY} # the bot's key\n",
         f"\ufeff{KEY}\n",  # the bare key alone, saved with a byte order mark
     ],
+    ids=["assignment", "export", "spaced", "commented", "bare-with-bom"],
 )
 def test_a_key_file_is_read_in_the_env_file_forms(tmp_path: Path, text: str) -> None:
     assert read_key_file(key_file(tmp_path, text)).get_secret_value() == KEY

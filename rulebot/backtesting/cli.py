@@ -35,7 +35,7 @@ def run_backtests(
     plot: str | None,
     verbose: bool,
 ) -> int:
-    errors = Console(stderr=True)
+    errors = Console(stderr=True, soft_wrap=True)
     try:
         if days is not None and (start or end):
             raise _Usage("give either --days or --start/--end, not both")

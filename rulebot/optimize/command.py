@@ -129,7 +129,7 @@ def run_optimize(rule: str, **options: Any) -> int:
     from rulebot.optimize.space import SpaceError
     from rulebot.optimize.walkforward import PeriodError
 
-    errors = Console(stderr=True)
+    errors = Console(stderr=True, soft_wrap=True)
     usage = (SpaceError, ObjectiveError, SamplerError, PeriodError, _Usage)
     failures = (BacktestError, DataError, ResultsError, RunnerError, _ReportFailure, OSError)
     try:
