@@ -54,6 +54,7 @@ from rulebot.data.candles import (
 from rulebot.lang.suggest import did_you_mean
 from rulebot.venues.lighter.calls import with_retries
 from rulebot.venues.lighter.client import NETWORKS, LighterVenue
+from rulebot.venues.lighter.convert import candles_answer
 from rulebot.venues.lighter.errors import OrderRejected, UnknownMarket, VenueError
 from rulebot.venues.lighter.retry import RetryPolicy
 
@@ -506,7 +507,8 @@ async def newest_closed_candle(
         raise DownloadError(
             f"the venue does not serve {timeframe} candles for {info.symbol}: {refused.message}"
         ) from None
-    closed = [c.t for c in answer.c if c.t + step <= now_ms - SETTLE_MS]
+    opened = [c.time_ms for c in candles_answer(answer)]  # `"c": null` when it has none
+    closed = [t for t in opened if t + step <= now_ms - SETTLE_MS]
     return max(closed) if closed else None
 
 

@@ -37,7 +37,7 @@ from rulebot.venues.lighter.errors import (
     Retryable,
     VenueError,
 )
-from rulebot.venues.lighter.markets import MarketDirectory, market_info
+from rulebot.venues.lighter.markets import MarketDirectory, markets_answer
 from rulebot.venues.lighter.records import (
     AccountState,
     Candle,
@@ -242,7 +242,8 @@ class LighterVenue:
         self, call: Callable[[], Awaitable[T]], what: str, market: str | None = None
     ) -> T:
         self.signer  # noqa: B018 - fail early and clearly when not connected
-        return await with_retries(call, self._retry, self._rng, what=what, market=market)
+        with convert.reading(what):
+            return await with_retries(call, self._retry, self._rng, what=what, market=market)
 
     def _auth_token(self) -> str:
         """A read-only auth token for the account endpoints, renewed before it expires."""
@@ -272,7 +273,7 @@ class LighterVenue:
                 lambda: self._orders_api.order_book_details(_request_timeout=self._timeout),
                 "orderBookDetails",
             )
-            self._markets = MarketDirectory(market_info(d) for d in details.order_book_details)
+            self._markets = MarketDirectory(markets_answer(details))
         return tuple(self._markets)
 
     async def market(self, key: str | int) -> MarketInfo:
@@ -522,7 +523,7 @@ class LighterVenue:
             ),
             "accountInactiveOrders",
         )
-        return [convert.order(o, self._symbol(o.market_index)) for o in answer.orders]
+        return convert.orders_answer(answer, self._symbol)
 
     async def find_order(self, market: str | int, client_order_index: int) -> Order | None:
         """The order placed with `client_order_index`, active or not; None if there is none."""
@@ -546,7 +547,7 @@ class LighterVenue:
             "accountActiveOrders",
             info.symbol if info is not None else None,
         )
-        return [convert.order(o, self._symbol(o.market_index)) for o in answer.orders]
+        return convert.orders_answer(answer, self._symbol)
 
     async def _find_active(self, info: MarketInfo, order_index: int) -> Order | None:
         return next(
@@ -576,9 +577,7 @@ class LighterVenue:
             ),
             "account",
         )
-        if not answer.accounts:
-            raise VenueError(f"the venue has no account {self.account_index}")
-        return convert.account(answer.accounts[0])
+        return convert.account_answer(answer, self.account_index)
 
     # --- market data --------------------------------------------------------------------------
 
@@ -592,10 +591,11 @@ class LighterVenue:
             "orderBookOrders",
             info.symbol,
         )
-        return convert.order_book(info.symbol, answer.bids, answer.asks)
+        return convert.order_book_answer(info.symbol, answer)
 
     async def recent_trades(self, market: str | int, limit: int = 100) -> list[Trade]:
-        """The market's latest trades (at most 100), as the venue orders them."""
+        """The market's latest trades (at most 100), newest first (whatever order the venue
+        sent them in); none when the venue sends `trades` as null or leaves it out."""
         info = await self.market(market)
         answer = await self._read(
             lambda: self._orders_api.recent_trades(
@@ -604,7 +604,7 @@ class LighterVenue:
             "recentTrades",
             info.symbol,
         )
-        return [convert.trade(t, info.symbol) for t in answer.trades]
+        return convert.trades_answer(answer, lambda _market_id: info.symbol)
 
     async def account_trades(self, limit: int = 100) -> list[Trade]:
         """The account's own latest trades on every market (at most 100), newest first: how a
@@ -622,7 +622,7 @@ class LighterVenue:
             "trades",
             None,
         )
-        return [convert.trade(t, self._symbol(t.market_id)) for t in answer.trades]
+        return convert.trades_answer(answer, self._symbol)
 
     async def candles(
         self, market: str | int, resolution: str, start_ms: int, end_ms: int
@@ -645,7 +645,7 @@ class LighterVenue:
                 "candles",
                 info.symbol,
             )
-            return [convert.candle(c) for c in answer.c]
+            return convert.candles_answer(answer)  # `"c": null` for a window without bars
 
         return await paging.collect(fetch, lambda c: c.time_ms, start_ms, end_ms, CANDLES_PER_CALL)
 
@@ -669,6 +669,6 @@ class LighterVenue:
                 "fundings",
                 info.symbol,
             )
-            return [convert.funding(f) for f in answer.fundings]
+            return convert.fundings_answer(answer)
 
         return await paging.collect(fetch, lambda f: f.time_ms, start_ms, end_ms, FUNDINGS_PER_CALL)

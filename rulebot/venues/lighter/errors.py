@@ -60,6 +60,12 @@ class InvalidNonce(VenueError):
     """The venue refused a transaction's nonce (reused, skipped, or another sender on the key)."""
 
 
+class BadAnswer(VenueError):
+    """An answer the adapter cannot read: a field it needs is missing, or is not the kind of
+    value the venue's API says (a price that is not a number). Not retried: asking again gives
+    the same answer."""
+
+
 class Retryable(VenueError):
     """A failure worth trying again after a pause.
 

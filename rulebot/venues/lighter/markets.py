@@ -6,9 +6,12 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
 from lighter.models.order_book import OrderBook
+from lighter.models.order_book_details import OrderBookDetails
+from lighter.models.order_books import OrderBooks
 from lighter.models.perps_order_book_detail import PerpsOrderBookDetail
 
 from rulebot.lang.suggest import did_you_mean
+from rulebot.venues.lighter.convert import amount, answered, listed, number, required, whole
 from rulebot.venues.lighter.errors import UnknownMarket
 from rulebot.venues.units import MarketInfo
 
@@ -25,16 +28,25 @@ def market_info(detail: PerpsOrderBookDetail | OrderBook) -> MarketInfo:
     else:
         size_decimals = detail.supported_size_decimals
         price_decimals = detail.supported_price_decimals
+    symbol = required(detail.symbol, "a market's symbol")
     return MarketInfo(
-        market_id=detail.market_id,
-        symbol=detail.symbol,
-        size_decimals=size_decimals,
-        price_decimals=price_decimals,
-        min_base_amount=Decimal(detail.min_base_amount),
-        min_quote_amount=Decimal(detail.min_quote_amount),
-        taker_fee=Decimal(detail.taker_fee) / PERCENT,
-        maker_fee=Decimal(detail.maker_fee) / PERCENT,
+        market_id=whole(detail.market_id, f"{symbol}'s market id", default=None),
+        symbol=symbol,
+        size_decimals=whole(size_decimals, f"{symbol}'s size decimals"),
+        price_decimals=whole(price_decimals, f"{symbol}'s price decimals"),
+        min_base_amount=amount(detail.min_base_amount, f"{symbol}'s minimum size"),
+        min_quote_amount=number(detail.min_quote_amount, f"{symbol}'s minimum notional"),
+        taker_fee=number(detail.taker_fee, f"{symbol}'s taker fee") / PERCENT,
+        maker_fee=number(detail.maker_fee, f"{symbol}'s maker fee") / PERCENT,
     )
+
+
+def markets_answer(answer: OrderBookDetails | OrderBooks | None) -> list[MarketInfo]:
+    """The perpetual markets of `/orderBookDetails` (or `/orderBooks`); a null list is none."""
+    if isinstance(answer, OrderBooks):
+        return [market_info(book) for book in listed(answer.order_books)]
+    details = answered(answer, "orderBookDetails")
+    return [market_info(detail) for detail in listed(details.order_book_details)]
 
 
 class MarketDirectory:

@@ -2,8 +2,9 @@
 
 Lighter's candles (500 a call) and fundings (750) do not say which end of a crowded window a
 page comes from, so a full page leaves two windows to ask about: before its first item and after
-its last. The one that holds nothing answers empty and is done; the other is paged the same way.
-That costs one extra call per page and assumes nothing about the venue's order.
+its last. The one that holds nothing answers empty (the venue's `"c": null`, which `convert` reads
+as no items) and is done; the other is paged the same way. That costs one extra call per page and
+assumes nothing about the venue's order.
 """
 
 from __future__ import annotations

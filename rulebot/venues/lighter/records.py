@@ -210,7 +210,8 @@ class Trade:
 
 @dataclass(frozen=True, slots=True)
 class Candle:
-    """One bar: `time_ms` is its open time (ms UTC); volume in base units."""
+    """One bar: `time_ms` is its open time (ms UTC); `volume` in base units, `quote_volume` in
+    USDC (both 0 for a bar without trades, whose volumes the venue leaves out)."""
 
     time_ms: int
     open: Decimal
@@ -218,6 +219,7 @@ class Candle:
     low: Decimal
     close: Decimal
     volume: Decimal
+    quote_volume: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from lighter.api.transaction_api import TransactionApi
 from lighter.models.resp_send_tx import RespSendTx
 
 from rulebot.venues.lighter.calls import venue_error, with_retries
+from rulebot.venues.lighter.convert import next_nonce_answer
 from rulebot.venues.lighter.errors import (
     InvalidNonce,
     OrderRejected,
@@ -102,7 +103,7 @@ class TxSender:
             self._rng,
             what="nextNonce",
         )
-        return answer.nonce
+        return next_nonce_answer(answer)
 
     async def send(self, sign: Sign, landed: Landed, *, what: str, market: str | None) -> Sent:
         """Sign with the next nonce and send until the venue takes it once (see module doc)."""

@@ -191,9 +191,9 @@ class LighterApi:
             {
                 "code": wire.OK,
                 "total_asks": len(asks),
-                "asks": [wire.simple_order(order, market) for order in asks],
+                "asks": wire.null_if_empty([wire.simple_order(order, market) for order in asks]),
                 "total_bids": len(bids),
-                "bids": [wire.simple_order(order, market) for order in bids],
+                "bids": wire.null_if_empty([wire.simple_order(order, market) for order in bids]),
             }
         )
 
@@ -202,7 +202,8 @@ class LighterApi:
         limit = _limit(request, 100)
         self._need_market(market_id)
         trades = self.sim.exchange.recent_trades(market_id, limit)
-        return _ok({"code": wire.OK, "trades": [self.sim.trade_json(t) for t in trades]})
+        shaped = [self.sim.trade_json(t) for t in trades]
+        return _ok(wire.results("trades", shaped, paged=True, omit_when_empty=True))
 
     async def trades(self, request: web.Request) -> web.Response:
         limit = _limit(request, 100)
@@ -226,17 +227,18 @@ class LighterApi:
             ]
         ascending = request.query.get("sort_dir", "desc") == "asc"
         trades = sorted(trades, key=lambda t: t.trade_id, reverse=not ascending)[:limit]
-        return _ok({"code": wire.OK, "trades": [self.sim.trade_json(t) for t in trades]})
+        shaped = [self.sim.trade_json(t) for t in trades]
+        return _ok(wire.results("trades", shaped, paged=True))
 
     async def candles(self, request: web.Request) -> web.Response:
         market_id, resolution, start, end, count_back = self._series(request)
         bars = self.sim.candles(market_id, resolution, start, end, count_back)
-        return _ok({"code": wire.OK, "r": resolution, "c": bars})
+        return _ok(wire.results("c", bars, r=resolution))
 
     async def fundings(self, request: web.Request) -> web.Response:
         market_id, resolution, start, end, count_back = self._series(request)
         rows = self.sim.fundings(market_id, resolution, start, end, count_back)
-        return _ok({"code": wire.OK, "resolution": resolution, "fundings": rows})
+        return _ok(wire.results("fundings", rows, resolution=resolution))
 
     def _series(self, request: web.Request) -> tuple[int, str, int, int, int]:
         """A time-series query's market (which must exist), resolution, window and count."""
@@ -322,7 +324,8 @@ class LighterApi:
         self._authorize(request, account_index)
         market = None if market_id == ALL_MARKETS else market_id
         orders = self.sim.exchange.active_orders(account_index, market)
-        return _ok({"code": wire.OK, "orders": [self.sim.order_json(o) for o in orders]})
+        shaped = [self.sim.order_json(o) for o in orders]
+        return _ok({"code": wire.OK, "next_cursor": "", "orders": shaped})
 
     async def inactive_orders(self, request: web.Request) -> web.Response:
         account_index = _int(request, "account_index")
@@ -334,7 +337,8 @@ class LighterApi:
         ask_filter = _int(request, "ask_filter", -1)
         if ask_filter in (0, 1):
             orders = [o for o in orders if o.is_ask == bool(ask_filter)]
-        return _ok({"code": wire.OK, "orders": [self.sim.order_json(o) for o in orders]})
+        shaped = [self.sim.order_json(o) for o in orders]
+        return _ok({"code": wire.OK, "next_cursor": "", "orders": shaped})
 
     async def pnl(self, request: web.Request) -> web.Response:
         index = self._account_by(request)

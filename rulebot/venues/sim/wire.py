@@ -7,6 +7,11 @@ with its `price_decimals`, USDC with at least 6 places (more when an amount is f
 nothing is rounded away). Fee rates are fractions of notional (`"0.00028"`); funding rates are
 in percent per interval, as Lighter's. Times are milliseconds UTC, except where Lighter's are in
 seconds: the status endpoint's and the fundings' `timestamp`.
+
+Empty is null, as on the venue: a list of results with nothing in it is sent as `null` (`"c":
+null` for a window without candles, `"fundings": null`, an empty book side), or left out
+(`recentTrades` without trades), and a candle leaves out its zero values (`v`, `V`, `i`). See
+`results`.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ CONTRACT_ADDRESS = "0x0000000000000000000000000000000000000000"
 ORDER_QUOTE_LIMIT = "281474976.710655"  # what the real API reports for "no limit"
 INSURANCE_FUND_ACCOUNT = 281474976710655
 LIQUIDATION_FEE = "1.0000"
+USDC_ASSET_ID = 3  # as the venue numbers it
 
 ORDER_TYPES = {
     0: "limit",
@@ -45,6 +51,8 @@ ORDER_TYPES = {
     6: "twap",
 }
 TIME_IN_FORCE = {0: "immediate-or-cancel", 1: "good-till-time", 2: "post-only"}
+OMITTED_WHEN_ZERO = frozenset({"v", "V", "i"})
+"""The candle fields the venue leaves out when they are zero."""
 TRIGGER_STATUSES = frozenset({"na", "ready", "mark-price", "twap", "parent-order"})
 """The trigger statuses lighter-sdk's `Order` knows; a fired trigger is reported as `na`."""
 
@@ -78,6 +86,33 @@ def fee_rate(rate: Decimal) -> str:
 def margin_percent(fraction: int) -> str:
     """A margin fraction in 1/10,000 units as a percentage string: 1000 -> `"10.00"`."""
     return f"{Decimal(fraction).scaleb(-2):.2f}"
+
+
+def null_if_empty(items: Sequence[Json]) -> list[Json] | None:
+    """A list of results as the venue sends it: `null` when there is none."""
+    return list(items) or None
+
+
+def results(
+    key: str,
+    items: Sequence[Json],
+    *,
+    paged: bool = False,
+    omit_when_empty: bool = False,
+    **fields: Any,
+) -> Json:
+    """A successful answer listing `items` under `key`, in the venue's shapes: the list when
+    there is something; else `"message": null` (and `"next_cursor": null` when `paged`) with
+    `key` null, or left out when `omit_when_empty` (as the venue's `recentTrades` does).
+    `fields` come before the list (`r="5m"`)."""
+    if items:
+        return {"code": OK, **fields, key: list(items)}
+    empty: Json = {"code": OK, "message": None, **fields}
+    if paged:
+        empty["next_cursor"] = None
+    if not omit_when_empty:
+        empty[key] = None
+    return empty
 
 
 def result_code(code: int = OK, message: str | None = None) -> Json:
@@ -187,6 +222,7 @@ def order_book_detail(market: SimMarket, stats: MarketStats) -> Json:
             "insurance_fund_account_index": INSURANCE_FUND_ACCOUNT,
             "liquidation_mode": 0,
             "force_reduce_only": False,
+            "funding_fee_discounts_enabled": False,
             "trading_hours": "",
             "hidden": False,
             "rfq_enabled": False,
@@ -441,7 +477,7 @@ def detailed_account(
         "can_invite": False,
         "referral_points_percentage": "",
         "positions": list(positions),
-        "assets": [],
+        "assets": [usdc_asset(sim_account.collateral)],
         "total_asset_value": usdc(figures.equity),
         "cross_asset_value": usdc(figures.equity),
         "pool_info": {
@@ -457,13 +493,28 @@ def detailed_account(
             "strategies": [],
         },
         "shares": [],
+        "pending_unlocks": [],
+        "approved_integrators": [],
         "created_at": 0,
         "can_rfq": False,
         "cross_initial_margin_requirement": usdc(figures.initial_margin),
         "cross_maintenance_margin_requirement": usdc(figures.maintenance_margin),
-        "can_rfq_market_ids": [],
+        "can_rfq_market_ids": None,  # the venue's empty list
         "metadata": {"color": ""},
         "agent_enabled": False,
+    }
+
+
+def usdc_asset(balance: Decimal) -> Json:
+    """`AccountAsset`: the account's USDC, all of it the perpetuals' cross collateral."""
+    return {
+        "symbol": "USDC",
+        "asset_id": USDC_ASSET_ID,
+        "balance": usdc(balance),
+        "locked_balance": usdc(Decimal(0)),
+        "margin_mode": "disabled",
+        "margin_balance": usdc(Decimal(0)),
+        "multiplier": "1",
     }
 
 
@@ -515,8 +566,10 @@ def candle(
     last_trade_id: int = 0,
 ) -> Json:
     """`Candle`: prices and volumes are JSON numbers in the real API (`v` base volume, `V`
-    quote volume); the sim's are exact decimals of the market's units before that."""
-    return {
+    quote volume, `i` the last trade's id); the sim's are exact decimals of the market's units
+    before that. Zero values are left out, as the venue does (a bar without trades has no `v`
+    or `V`)."""
+    bar: Json = {
         "t": timestamp_ms,
         "o": float(open_),
         "h": float(high),
@@ -526,6 +579,7 @@ def candle(
         "V": float(quote_volume),
         "i": last_trade_id,
     }
+    return {key: value for key, value in bar.items() if value or key not in OMITTED_WHEN_ZERO}
 
 
 def funding(timestamp_ms: int, rate: Decimal, mark_price: Decimal) -> Json:

@@ -1,8 +1,9 @@
 """Every REST endpoint of the sim, called through lighter-sdk's own API classes over real HTTP.
 
 Each answer is checked twice: the SDK deserialised it into its model, and the raw JSON passes
-that model's strict validation (every required field present, of its exact type); then the values
-are checked against the exchange and the replayed candles.
+that model's strict validation (every required field present, of its exact type) once what the
+venue leaves out is put back (empty lists sent as null or left out, a candle's zero values: see
+`wire.results`); then the values are checked against the exchange and the replayed candles.
 """
 
 from __future__ import annotations
@@ -31,12 +32,35 @@ XRP = 5  # the shipped markets are ETH, BTC, LTC, ETC, XMR, XRP: ids 0..5
 BTC = 1  # as on Lighter
 
 
+LISTS_SENT_AS_NULL = frozenset({"c", "trades", "fundings", "asks", "bids", "can_rfq_market_ids"})
+
+
+def as_documented(body: Any) -> Any:
+    """`body` with what the venue leaves out put back, as the SDK's models document it: a list
+    sent as null (or, for trades, left out) as [], a candle's omitted zero values as 0."""
+    if isinstance(body, list):
+        return [as_documented(item) for item in body]
+    if not isinstance(body, dict):
+        return body
+    filled = {key: as_documented(value) for key, value in body.items()}
+    for key in LISTS_SENT_AS_NULL:
+        if key in filled and filled[key] is None:
+            filled[key] = []
+    if filled.keys() == {"code", "message", "next_cursor"}:  # recentTrades without trades
+        filled["trades"] = []
+    if {"t", "o", "h", "l", "c"} <= filled.keys():
+        for key in wire.OMITTED_WHEN_ZERO:
+            filled.setdefault(key, 0)
+    return filled
+
+
 async def answer(call: Callable[..., Awaitable[Any]], model: type[BaseModel], **kwargs: Any) -> Any:
-    """Call a `*_with_http_info` SDK method; check the raw JSON strictly against `model`."""
+    """Call a `*_with_http_info` SDK method; check the raw JSON strictly against `model`, once
+    what the venue leaves out is put back."""
     response = await call(**kwargs)
     assert response.status_code == 200
     assert isinstance(response.data, model)
-    model.model_validate(json.loads(response.raw_data))
+    model.model_validate(as_documented(json.loads(response.raw_data)))
     return response.data
 
 
