@@ -57,6 +57,7 @@ def order(model: SdkOrder, symbol: str) -> Order:
         status=model.status,
         created_ms=model.created_at,
         updated_ms=model.updated_at,
+        version=model.order_version or 0,
     )
 
 
