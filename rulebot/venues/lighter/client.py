@@ -391,8 +391,9 @@ class LighterVenue:
 
     async def _confirm(self, market: MarketInfo, ack: OrderAck) -> OrderAck:
         """The ack with what became of the order; `OrderRejected` if cancelled on arrival; status
-        `"unknown"` if the venue did not show it within the settle time (a look-up that is
-        still unanswered then counts as not seen)."""
+        `"unknown"` if the venue did not show it within the settle time. A look-up still
+        unanswered then, or one that failed, counts as not seen: the order was sent, so an
+        error here would wrongly say it was not."""
         loop_time = asyncio.get_running_loop().time
         deadline = loop_time() + self._settle_timeout
         pause = 0.02
@@ -402,7 +403,7 @@ class LighterVenue:
                 found = await asyncio.wait_for(
                     self.find_order(market.symbol, ack.client_order_index), max(left, 0.001)
                 )
-            except TimeoutError:
+            except (TimeoutError, VenueError):
                 found = None
             if found is not None:
                 break

@@ -6,7 +6,6 @@ order version it was worked out from."""
 from __future__ import annotations
 
 import re
-import time
 from decimal import Decimal
 
 import lighter
@@ -24,7 +23,12 @@ from rulebot.venues.lighter.errors import OrderRejected
 from rulebot.venues.lighter.records import OrderRequest
 from rulebot.venues.sim.simulation import RunningSim
 from tests.venues.conftest import TRADER_COLLATERAL, MakeSigner
-from tests.venues.lighter.conftest import MakeVenue, accepted_orders, best_prices
+from tests.venues.lighter.conftest import (
+    MakeVenue,
+    accepted_orders,
+    best_prices,
+    cancelled_orders,
+)
 
 SIZE = Decimal(200)  # ETH in the sim is quoted in BTC: 200 ETH is about 19 "USDC" of notional
 ACCOUNT_ORDERS = "/api/v1/accountOrders"
@@ -73,6 +77,10 @@ async def test_an_order_not_seen_within_the_settle_time_is_unknown_not_placed(
     found = await venue.find_order("ETH", ack.client_order_index)
     assert found is not None and (found.status, found.filled) == ("filled", SIZE)
     assert len(accepted_orders(sim, ack.client_order_index)) == 1
+    sim.simulation.faults.server_error(100, path=ACCOUNT_ORDERS)  # the look-ups fail
+    failed = await venue.place_order(OrderRequest("ETH", "buy", SIZE, kind="market"))
+    assert failed.status == UNKNOWN  # sent: an error would say it was not
+    assert len(accepted_orders(sim, failed.client_order_index)) == 1
 
 
 async def test_an_old_filled_order_is_found_by_its_client_order_index(
@@ -165,31 +173,3 @@ async def test_a_modify_naming_an_older_order_version_is_refused(
 
 async def history(venue: LighterVenue) -> list:
     return await venue.order_history("ETH", limit=100)
-
-
-async def cancelled_orders(sim: RunningSim, make_signer: MakeSigner, count: int) -> list[int]:
-    """`count` orders of account 1 that the venue cancels at once (IOC buys far under the
-    book), sent in batches through the SDK with another API key; their client order indexes."""
-    signer = make_signer(sim, api_key_index=6)
-    market = sim.simulation.exchange.market(ETH)
-    bid, _ = best_prices(sim)
-    price = int((bid * Decimal("0.9")).scaleb(market.price_decimals))
-    size = int(SIZE.scaleb(market.size_decimals))
-    nonce = sim.simulation.exchange.next_nonce(1, 6)
-    base = int(time.time() * 1000) + 10_000_000
-    indexes = [base + i for i in range(count)]
-    for start in range(0, count, 50):
-        types, infos = [], []
-        for index in indexes[start : start + 50]:
-            tx_type, tx_info, _hash, error = signer.sign_create_order(
-                ETH, index, size, price, False, SignerClient.ORDER_TYPE_LIMIT,
-                SignerClient.ORDER_TIME_IN_FORCE_IMMEDIATE_OR_CANCEL, False,
-                SignerClient.NIL_TRIGGER_PRICE, SignerClient.DEFAULT_IOC_EXPIRY,
-                nonce=nonce, api_key_index=6,
-            )  # fmt: skip
-            assert error is None
-            types.append(tx_type)
-            infos.append(tx_info)
-            nonce += 1
-        await signer.send_tx_batch(types, infos)
-    return indexes
