@@ -164,3 +164,30 @@ async def test_a_restart_finds_an_old_filled_order_filled_not_cancelled(tmp_path
         assert note == f"order {first.client_order_index} (s): filled"
         record = journal.order(first.client_order_index)
         assert record is not None and record.state == "filled"
+
+
+async def test_a_stop_of_unknown_fate_is_looked_up_before_it_is_moved(tmp_path: Path) -> None:
+    async with trading(tmp_path) as (sim, venue, journal):
+        orders = OrderManager(venue, journal, account_index=ACCOUNT, now_ms=Clock(1))
+        orders.register("s", "ETH")
+        entry = await orders.execute(buy())
+        assert entry is not None and entry.state == "sent"
+        orders.on_trades(await venue.account_trades())
+        bid = (await venue.order_book("ETH", depth=1)).best_bid
+        assert bid is not None and orders.position("s", "ETH").size == SIZE
+        sim.simulation.faults.server_error(1_000, path=ACCOUNT_ORDERS)
+        await orders.protect("s", "ETH", bid * Decimal("0.9"), None)
+        stop = orders.books[("s", "ETH")].stop
+        assert stop is not None
+        assert journal.order(stop.client_order_index).state == "unknown"  # type: ignore[union-attr]
+        sent = creates(sim)
+        await orders.protect("s", "ETH", bid * Decimal("0.8"), None)  # not moved blind
+        assert creates(sim) == sent
+        sim.simulation.faults.clear()
+        await orders.protect("s", "ETH", bid * Decimal("0.8"), None)
+        placed = journal.order(stop.client_order_index)
+        assert placed is not None and placed.state == "canceled"  # found resting, then moved
+        moved = orders.books[("s", "ETH")].stop
+        assert moved is not None and moved.client_order_index != stop.client_order_index
+        (resting,) = await venue.open_orders("ETH")
+        assert resting.client_order_index == moved.client_order_index
