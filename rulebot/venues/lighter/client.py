@@ -86,7 +86,7 @@ CANCELLED_ON_ARRIVAL: Final = {
     "canceled-too-much-slippage": "no liquidity within the order's price limit",
     "canceled-not-enough-liquidity": "not enough liquidity to fill the order",
     "canceled-self-trade": "the order would have traded with the account's own order",
-    "canceled-expired": "the order expired on arrival",
+    "canceled-expired": "the order's expiry passed",
     "canceled-oco": "the other order of its one-cancels-the-other pair went first",
     "canceled-child": "the order it was attached to was cancelled",
     "canceled-liquidation": "the account is being liquidated",
