@@ -20,7 +20,7 @@ from rulebot.venues.lighter.client import (
     cancelled_on_arrival,
 )
 from rulebot.venues.lighter.errors import OrderRejected
-from rulebot.venues.lighter.records import OrderRequest
+from rulebot.venues.lighter.records import Order, OrderRequest
 from rulebot.venues.sim.simulation import RunningSim
 from tests.venues.conftest import TRADER_COLLATERAL, MakeSigner
 from tests.venues.lighter.conftest import (
@@ -171,5 +171,5 @@ async def test_a_modify_naming_an_older_order_version_is_refused(
     assert last.version > moved.version
 
 
-async def history(venue: LighterVenue) -> list:
+async def history(venue: LighterVenue) -> list[Order]:
     return await venue.order_history("ETH", limit=100)
