@@ -307,6 +307,7 @@ def flatten_command(
 
 async def _flatten(config: Config, market: str | None) -> int:
     from rulebot.runtime.venue import account_venue
+    from rulebot.venues.lighter.client import UNKNOWN
     from rulebot.venues.lighter.errors import VenueError
     from rulebot.venues.lighter.records import OrderRequest
 
@@ -329,9 +330,16 @@ async def _flatten(config: Config, market: str | None) -> int:
                 side = "sell" if position.size > 0 else "buy"
                 size = abs(position.size)
                 try:
-                    await venue.place_order(
+                    ack = await venue.place_order(
                         OrderRequest(position.market, side, size, "market", reduce_only=True)
                     )
+                    if ack.status == UNKNOWN:  # sent, not seen: never reported as done
+                        failures += 1
+                        print(
+                            f"{position.market}: close of {position.size} sent, but the venue "
+                            "does not show it yet: check the position before trying again"
+                        )
+                        continue
                     print(f"{position.market}: closed {position.size} with a {side} at market")
                 except VenueError as error:
                     failures += 1

@@ -368,6 +368,8 @@ class Engine(HotReload, StatusReport):
         check = compare_orders(journal.open_orders(), picture.orders, journal.order)
         for record in check.missing:
             state, note, known = await self.orders.settle(record)
+            if state == "unknown":
+                continue  # sent, not shown by the venue yet: looked up again before the next
             if known and not (state == "canceled" and record.kind in PROTECTIVE):
                 continue  # done at the venue as orders are: its fills came in above
             protect.add(record.strategy)

@@ -40,7 +40,7 @@ except ImportError:  # pragma: no cover - not POSIX: no single-writer lock
     fcntl = None  # type: ignore[assignment]
 
 APPLICATION_ID: Final = 0x52424A4C  # "RBJL" in the SQLite header: this file is a rulebot journal
-OPEN_STATES: Final = ("new", "sent", "open")
+OPEN_STATES: Final = ("new", "sent", "unknown", "open")
 MIN_CLIENT_ORDER_INDEX: Final = 1  # lighter's signer: 0 means "none", below that is refused
 MAX_CLIENT_ORDER_INDEX: Final = (1 << 48) - 1  # lighter's signer refuses anything larger
 CLIENT_ORDER_INDEX_BLOCK: Final = 64  # reserved per write; a crash skips at most this many
@@ -504,7 +504,8 @@ class Journal:
     def open_orders(
         self, strategy: str | None = None, market: str | None = None
     ) -> list[OrderRecord]:
-        """Orders still new, sent or open, oldest index first, optionally of one strategy/market."""
+        """Orders still new, sent, unknown or open, oldest index first, optionally of one
+        strategy/market."""
         where, parameters = _filters(strategy=strategy, market=market)
         rows = self._read(
             f"SELECT {_ORDER_COLUMNS} FROM orders WHERE state IN {OPEN_STATES!r}{where}"

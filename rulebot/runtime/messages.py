@@ -14,7 +14,10 @@ from typing import Literal
 Side = Literal["buy", "sell"]
 OrderKind = Literal["market", "limit", "stop_loss", "take_profit"]
 IntentAction = Literal["open_long", "open_short", "close"]
-OrderState = Literal["new", "sent", "open", "filled", "canceled", "rejected"]
+OrderState = Literal["new", "sent", "unknown", "open", "filled", "canceled", "rejected"]
+"""`new`: journaled, not sent yet; `sent`: the venue took it; `unknown`: sent, not seen at the
+venue in time, so neither placed nor refused until it is looked up (by client order index)
+again; `open`: filled partly, or resting; then `filled`, `canceled` or `rejected`."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,12 @@ before it is sent, so a crash between the two is found on restart and never sent
 or exit order is in flight until its fate is known (every fill booked, or the venue done with
 it: an IOC order's rest cancelled); `settle_in_flight` asks the venue, and the engine sends
 nothing new for a strategy while one of its orders is in flight.
+
+An order the venue took but did not show within the adapter's settle time is `unknown`: not
+placed, not refused. Before the manager sends anything else for that strategy and market (an
+entry, an exit, a stop or a take-profit) it looks the unknown order up by its client order index
+(`resolve_unknown`) and journals what the venue says; while the venue still shows nothing, it
+sends nothing there, and after `UNSEEN_GRACE_MS` it takes the order as never arrived.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from rulebot.runtime.messages import (
 )
 from rulebot.runtime.positions import apply_fill
 from rulebot.runtime.reconcile import attribute
+from rulebot.venues.lighter.client import UNKNOWN, cancelled_on_arrival
 from rulebot.venues.lighter.errors import OrderRejected, VenueError
 from rulebot.venues.lighter.records import Order, OrderRequest, Trade
 
@@ -119,7 +126,10 @@ class OrderManager:
 
     # ---- sending ------------------------------------------------------------------------------
     async def execute(self, intent: Intent) -> OrderRecord | None:
-        """Send the market order an intent asks for; None when there is nothing to do."""
+        """Send the market order an intent asks for; None when there is nothing to do, or
+        when an earlier order of the strategy on the market is still of unknown fate."""
+        if not await self._fates_known(intent.strategy, intent.market):
+            return None
         book = self.books[(intent.strategy, intent.market)]
         held = book.position.size
         if intent.action == "close":
@@ -228,12 +238,18 @@ class OrderManager:
         log.info(
             "%s %s: %s %s %s%s (%s)", strategy, market, side, ack.size, kind, trigger_text, reason
         )
-        done = ack.status is not None and ack.status not in ACTIVE_STATUSES
+        if ack.status == UNKNOWN:
+            record = replace(record, state="unknown")
+            log.warning(
+                "%s %s: order %s sent but not seen at the venue yet: looked up again before "
+                "anything else is sent there", strategy, market, index,
+            )  # fmt: skip
+        done = ack.status is not None and ack.status not in (*ACTIVE_STATUSES, UNKNOWN)
         if kind not in PROTECTIVE and done and ack.filled is not None:
             self._done_at[index] = ack.filled  # the venue is done with it (IOC: at once)
             record = self._settled(record)
         self.journal.record_order(record)
-        if record.state == "sent":
+        if record.state in ("sent", "unknown"):
             self.books[(strategy, market)].working.add(index)
         else:
             self._forget(index)
@@ -243,7 +259,10 @@ class OrderManager:
         self, strategy: str, market: str, stop: Decimal | None, take: Decimal | None
     ) -> None:
         """Make the venue hold this stop and take-profit for the strategy's position: place,
-        move (cancel and replace) or cancel the trigger orders as needed."""
+        move (cancel and replace) or cancel the trigger orders as needed. Nothing changes
+        while an earlier order of the strategy on the market is of unknown fate."""
+        if not await self._fates_known(strategy, market):
+            return
         book = self.books[(strategy, market)]
         held = book.position.size
         if held == 0:
@@ -269,7 +288,7 @@ class OrderManager:
                 self._alone(market),
                 kind,  # type: ignore[arg-type]
             )
-            if record is not None and record.state == "sent":
+            if record is not None and record.state in ("sent", "unknown"):
                 book.working.discard(record.client_order_index)
                 self._set_protective(book, kind, Protective(record.client_order_index, level))
 
@@ -308,6 +327,85 @@ class OrderManager:
 
     async def _venue_order(self, market: str, client_order_index: int) -> Order | None:
         return await self.venue.find_order(market, client_order_index)  # type: ignore[attr-defined]
+
+    async def _venue_orders(self, records: Sequence[OrderRecord]) -> dict[int, Order]:
+        """The venue's orders for these records, by client order index (on each record's own
+        market): one look-up for all of them (`find_orders`, 20 indexes a call)."""
+        if not records:
+            return {}
+        found: dict[int, Order] = await self.venue.find_orders(  # type: ignore[attr-defined]
+            [r.client_order_index for r in records]
+        )
+        markets = {r.client_order_index: r.market for r in records}
+        return {i: o for i, o in found.items() if markets.get(i) == o.market}
+
+    # ---- orders of unknown fate ---------------------------------------------------------------
+    async def resolve_unknown(self, strategy: str, market: str) -> list[OrderRecord]:
+        """Look up the strategy's `unknown` orders on `market` by client order index and journal
+        what the venue says (placed, filled, refused on arrival, ...). Returns those still
+        unknown: the venue shows nothing of them yet, and their grace has not run out."""
+        unknown = [o for o in self.journal.open_orders(strategy, market) if o.state == "unknown"]
+        if not unknown:
+            return []
+        found = await self._venue_orders(unknown)
+        left: list[OrderRecord] = []
+        for record in unknown:
+            order = found.get(record.client_order_index)
+            if order is not None:
+                self._learn(record, order)
+            elif self.now_ms() - record.created_ms > UNSEEN_GRACE_MS:
+                self._never_arrived(record)
+            else:
+                left.append(record)
+        return left
+
+    async def _fates_known(self, strategy: str, market: str) -> bool:
+        """True when no order of the strategy on the market is of unknown fate (after asking
+        the venue about those that were); otherwise says which, and nothing is to be sent."""
+        try:
+            left = await self.resolve_unknown(strategy, market)
+        except VenueError as error:
+            left = [o for o in self.journal.open_orders(strategy, market) if o.state == "unknown"]
+            log.warning("%s %s: unknown orders not looked up (%s)", strategy, market, error)
+        if left:
+            log.warning(
+                "%s %s: nothing sent: order %s was sent but the venue does not show it yet",
+                strategy, market, ", ".join(str(o.client_order_index) for o in left),
+            )  # fmt: skip
+        return not left
+
+    def _learn(self, record: OrderRecord, order: Order) -> None:
+        """Journal what the venue says of an order the journal has `unknown` (or in flight)."""
+        index = record.client_order_index
+        reason = cancelled_on_arrival(order.status)
+        if reason is not None and order.filled == 0:
+            note = f"{reason} ({order.status})"
+            log.warning("%s %s: order %s refused by the venue: %s", record.strategy,
+                        record.market, index, note)  # fmt: skip
+            self._finish(replace(record, state="rejected", reason=note, updated_ms=self.now_ms()))
+            self._drop(record)
+            return
+        known = record if record.state != "unknown" else replace(record, state="sent")
+        if order.is_active:
+            if known is not record:
+                self.journal.record_order(replace(known, updated_ms=self.now_ms()))
+            return
+        self._done_at[index] = order.filled
+        settled = self._settled(known)
+        if settled.state in ("new", "sent", "open"):  # done there, fills still to be booked
+            if known is not record:
+                self.journal.record_order(replace(known, updated_ms=self.now_ms()))
+            return
+        self._finish(settled)
+        if settled.state == "canceled":
+            self._drop(record)
+
+    def _never_arrived(self, record: OrderRecord) -> None:
+        note = "never reached the venue"
+        log.warning("%s %s: order %s %s", record.strategy, record.market,
+                    record.client_order_index, note)  # fmt: skip
+        self._finish(replace(record, state="canceled", reason=note, updated_ms=self.now_ms()))
+        self._drop(record)
 
     # ---- fills --------------------------------------------------------------------------------
     def on_trades(self, trades: Iterable[Trade]) -> list[tuple[Fill, StrategyPosition, Decimal]]:
@@ -394,23 +492,18 @@ class OrderManager:
         flight on `markets`, and journal what it says. Returns True when the venue filled more
         than the journal has booked: those fills are to be booked from the account's trades."""
         behind = False
-        for record in [o for m in markets for o in self.in_flight(strategy, m)]:
-            order = await self._venue_order(record.market, record.client_order_index)
+        records = [o for m in markets for o in self.in_flight(strategy, m)]
+        found = await self._venue_orders(records)
+        for record in records:
+            order = found.get(record.client_order_index)
             if order is None:
                 if self.now_ms() - record.created_ms > UNSEEN_GRACE_MS:
-                    note = "never reached the venue"
-                    log.warning("%s %s: order %s %s", strategy, record.market,
-                                record.client_order_index, note)  # fmt: skip
-                    self._finish(replace(record, state="canceled", reason=note))
+                    self._never_arrived(record)
                 continue
-            if order.is_active:
-                continue
-            self._done_at[record.client_order_index] = order.filled
-            settled = self._settled(record)
-            if settled.state in ("new", "sent", "open"):
-                behind = True
-            else:
-                self._finish(settled)
+            self._learn(record, order)
+            now = self.journal.order(record.client_order_index)
+            if not order.is_active and now is not None and now.state in ("sent", "open"):
+                behind = True  # done at the venue, its fills not all booked yet
         return behind
 
     def _settled(self, record: OrderRecord) -> OrderRecord:
@@ -441,18 +534,31 @@ class OrderManager:
         """After a start or a reconnect: settle every order the journal thinks is live against
         the venue, so nothing is sent twice or forgotten. Returns what it found, in words."""
         found: list[str] = []
-        for record in self.journal.open_orders():
-            if record.market in markets:
-                _, note, _ = await self.settle(record)
-                found.append(f"order {record.client_order_index} ({record.strategy}): {note}")
+        records = [r for r in self.journal.open_orders() if r.market in markets]
+        at_venue = await self._venue_orders(records)  # by client order index, however old
+        for record in records:
+            order = at_venue.get(record.client_order_index)
+            _, note, _ = self._settle_with(record, order)
+            found.append(f"order {record.client_order_index} ({record.strategy}): {note}")
         return found
 
     async def settle(self, record: OrderRecord) -> tuple[OrderState, str, bool]:
-        """Journal an order the journal thinks live as the venue has it: its state, the same
-        in words, and whether the venue knows the order at all."""
+        """Journal an order the journal thinks live as the venue has it (looked up by its
+        client order index): its state, the same in words, and whether the venue knows the
+        order at all. An `unknown` order the venue does not show yet stays unknown within its
+        grace."""
         order = await self._venue_order(record.market, record.client_order_index)
+        return self._settle_with(record, order)
+
+    def _settle_with(
+        self, record: OrderRecord, order: Order | None
+    ) -> tuple[OrderState, str, bool]:
+        young = self.now_ms() - record.created_ms <= UNSEEN_GRACE_MS
+        if order is None and record.state == "unknown" and young:
+            return "unknown", "sent, not seen at the venue yet", False
         if order is None:
-            note = "never reached the venue" if record.state == "new" else "no longer at the venue"
+            gone = "never reached the venue" if record.state in ("new", "unknown") else ""
+            note = gone or "no longer at the venue"
             self.journal.record_order(replace(record, state="canceled", updated_ms=self.now_ms()))
             self._forget(record.client_order_index)
             self._drop(record)
@@ -472,11 +578,16 @@ class OrderManager:
             self.journal.record_order(replace(record, state="open", updated_ms=self.now_ms()))
             return "open", "still open", True
         state: OrderState = "filled" if order.filled >= order.size else "canceled"
-        self.journal.record_order(replace(record, state=state, updated_ms=self.now_ms()))
+        reason = cancelled_on_arrival(order.status)
+        note = f"{state}: {reason}" if reason is not None and order.filled == 0 else state
+        updated = replace(record, state=state, updated_ms=self.now_ms())
+        if note != state:
+            updated = replace(updated, reason=note)
+        self.journal.record_order(updated)
         self._forget(record.client_order_index)
         if state == "canceled":
             self._drop(record)
-        return state, state, True
+        return state, note, True
 
     def _drop(self, record: OrderRecord) -> None:
         """An order that is gone no longer protects or works for its strategy."""

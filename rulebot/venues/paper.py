@@ -63,9 +63,9 @@ import lighter
 from pydantic import SecretStr
 
 from rulebot.venues.lighter.client import (
-    CANCELLED_ON_ARRIVAL,
     MAX_CLIENT_ORDER_INDEX,
     LighterVenue,
+    cancelled_on_arrival,
 )
 from rulebot.venues.lighter.errors import OrderNotFound, OrderRejected, VenueError
 from rulebot.venues.lighter.records import (
@@ -541,7 +541,7 @@ class PaperVenue:
             self._orders[order.order_index] = order
             if order.status == "open" or (last is not None and order.fires_at(last.price)):
                 self._execute(order, Liquidity.facing(book, side, info, last))
-            reason = CANCELLED_ON_ARRIVAL.get(order.status)
+            reason = cancelled_on_arrival(order.status)
             if confirm and reason is not None and order.filled == 0:
                 raise OrderRejected(f"{reason} ({order.status})", market=info.symbol)
             return OrderAck(
@@ -680,6 +680,22 @@ class PaperVenue:
             return None
         best = max(found, key=lambda order: (order.is_active, order.order_index))
         return best.record()
+
+    async def find_orders(self, client_order_indexes: Iterable[int]) -> dict[int, Order]:
+        """The orders placed with these client order indexes, on any market (the latest of
+        each), as `LighterVenue.find_orders`; an index with no order is left out."""
+        wanted = set(client_order_indexes)
+        found: dict[int, PaperOrder] = {}
+        for order in self._orders.values():
+            index = order.client_order_index
+            if index in wanted:
+                best = found.get(index)
+                if best is None or (order.is_active, order.order_index) > (
+                    best.is_active,
+                    best.order_index,
+                ):
+                    found[index] = order
+        return {index: order.record() for index, order in found.items()}
 
     def _active(self, symbol: str | None) -> list[PaperOrder]:
         return [

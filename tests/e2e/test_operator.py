@@ -14,14 +14,16 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from rulebot.venues.sim.records import TX_CREATE_ORDER
 from rulebot.venues.sim.settings import SimSettings
-from rulebot.venues.sim.simulation import SimThread
+from rulebot.venues.sim.simulation import SimThread, Simulation
 from tests.e2e.test_secrets_in_output import fills_in, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,6 +187,38 @@ def test_flatten_on_a_separate_sim_needs_no_key(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "flattening through the venue directly" in done.stdout
     assert "ETH: every order cancelled" in done.stdout and "FAILED" not in done.stdout
+
+
+def test_flatten_never_calls_a_close_the_venue_does_not_show_done(tmp_path: Path) -> None:
+    thread = SimThread(SimSettings(speed=0))
+    with thread as sim:
+        held = thread.call(hold_eth)
+        thread.call(lambda s: s.faults.server_error(1_000, path="/api/v1/accountOrders"))
+        folder = folder_with(tmp_path, network={"name": "sim", "url": sim.url})
+        done = rulebot(folder, "flatten", "--port", str(free_port()))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"ETH: close of {held} sent, but the venue does not show it yet" in done.stdout
+    assert "closed" not in done.stdout and "Traceback" not in done.stdout + done.stderr
+
+
+def hold_eth(simulation: Simulation) -> Decimal:
+    """Give account 1 a long ETH position, bought at market by a key of its own; its size."""
+    exchange = simulation.exchange
+    market = exchange.market(0)
+    _, asks = exchange.depth(0, 1)
+    notional = market.min_quote_amount * 2 / market.price_value(asks[0].price)
+    size = max(market.min_base_amount, int(notional.scaleb(market.size_decimals)) + 1)
+    exchange.apply(
+        TX_CREATE_ORDER,
+        {
+            "AccountIndex": 1, "ApiKeyIndex": 200, "Nonce": exchange.next_nonce(1, 200),
+            "ExpiredAt": int(time.time() * 1000) + 60_000, "MarketIndex": 0,
+            "ClientOrderIndex": 1, "BaseAmount": size, "Price": asks[0].price * 2, "IsAsk": 0,
+            "Type": 1, "TimeInForce": 0, "ReduceOnly": 0, "TriggerPrice": 0, "OrderExpiry": 0,
+        },
+    )  # fmt: skip
+    assert exchange.account(1).positions[0].size == size
+    return market.size_value(size)
 
 
 @pytest.mark.parametrize(

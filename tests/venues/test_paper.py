@@ -403,6 +403,11 @@ async def test_modify_cancel_and_cancel_all(market_sim, paper):
     assert account.positions[0].size == 2 * SIZE
     assert account.collateral == COLLATERAL - best_ask * 2 * SIZE * info.taker_fee
     assert await paper.find_order("ETH", 12345) is None
+    found = await paper.find_orders([first.client_order_index, third.client_order_index, 12345])
+    assert {i: o.status for i, o in found.items()} == {
+        first.client_order_index: "filled",
+        third.client_order_index: "canceled",
+    }  # as the Lighter venue's look-up by client order index
     assert_nothing_sent(market_sim, paper)
 
 

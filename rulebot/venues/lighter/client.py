@@ -15,7 +15,7 @@ import asyncio
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from decimal import Decimal
 from functools import partial
@@ -80,13 +80,32 @@ MAX_CLIENT_ORDER_INDEX: Final = 2**48 - 1
 _HEX_KEY: Final = re.compile(r"(?:0x)?[0-9a-fA-F]{64,}")
 CANCELLED_ON_ARRIVAL: Final = {
     "canceled-post-only": "the post-only order would have crossed the book",
-    "canceled-margin-not-allowed": "not enough margin for the order",
     "canceled-reduce-only": "the reduce-only order has no position to reduce",
-    "canceled-not-enough-liquidity": "not enough liquidity to fill the order",
+    "canceled-position-not-allowed": "the venue does not allow that position on this market",
+    "canceled-margin-not-allowed": "not enough margin for the order",
     "canceled-too-much-slippage": "no liquidity within the order's price limit",
-    "canceled-expired": "the order expired on arrival",
+    "canceled-not-enough-liquidity": "not enough liquidity to fill the order",
+    "canceled-self-trade": "the order would have traded with the account's own order",
+    "canceled-expired": "the order's expiry passed",
+    "canceled-oco": "the other order of its one-cancels-the-other pair went first",
+    "canceled-child": "the order it was attached to was cancelled",
+    "canceled-liquidation": "the account is being liquidated",
+    "canceled-invalid-balance": "the account's balance cannot back the order",
 }
-"""Statuses of an order the venue took and cancelled at once, and what they mean to a trader."""
+"""Every `canceled-…` status of lighter-sdk's `Order` (its `status` enum): an order the venue
+took and cancelled on arrival, and what that means to a trader. A plain `canceled` is a cancel
+someone asked for. An unlisted `canceled-…` (a status newer than this list) is still a refusal."""
+UNKNOWN: Final = "unknown"
+"""An order's status when it was sent but not seen at the venue within the settle time: not a
+success, not a refusal; look it up by client order index (`find_order`) before trusting it."""
+CLIENT_ORDER_INDEXES_PER_CALL: Final = 20
+
+
+def cancelled_on_arrival(status: str) -> str | None:
+    """What a `canceled-…` status means to a trader; None for any other status."""
+    if not status.startswith("canceled-"):
+        return None
+    return CANCELLED_ON_ARRIVAL.get(status, "the venue cancelled the order on arrival")
 
 
 def resolve_url(network: str, url: str | None) -> str:
@@ -294,19 +313,17 @@ class LighterVenue:
         self._last_client_order_index = index
         return index
 
-    async def place_order(self, request: OrderRequest, *, confirm: bool | None = None) -> OrderAck:
+    async def place_order(self, request: OrderRequest, *, confirm: bool = True) -> OrderAck:
         """Send an order once. `OrderRejected` says why the venue (or our checks) refused it.
 
-        A confirmed order is looked up once sent, so that the ack carries its index, status
-        and fill, and an order the venue took but cancelled on arrival without a fill (a
-        post-only that would cross, a taker without margin, a reduce-only with nothing to
-        reduce, a market order with no liquidity) raises `OrderRejected` too. By default
-        (`confirm=None`) every order is confirmed but a plain resting limit (good-till-time,
-        not reduce-only), whose look-up would read all the market's open orders on each
-        placement; pass `confirm=True` to have it checked as well.
+        The venue answers a well-formed order with 200 and decides later, so every order (any
+        kind, any time in force) is looked up by its client order index once sent: the ack
+        carries its index, status and fill, and an order the venue took but cancelled on
+        arrival without a fill (any `canceled-…` status: see `CANCELLED_ON_ARRIVAL`) raises
+        `OrderRejected`. An order not seen within the settle time comes back with status
+        `"unknown"` (`UNKNOWN`): its fate is still to be found with `find_order`. Pass
+        `confirm=False` to skip the look-up (the ack's status is then None).
         """
-        if confirm is None:
-            confirm = request.effective_time_in_force != "gtt" or request.reduce_only
         market = await self.market(request.market)
         side = request.side
         size = market.size_units(request.size)
@@ -374,16 +391,28 @@ class LighterVenue:
         return await self._confirm(market, ack(sent)) if confirm else ack(sent)
 
     async def _confirm(self, market: MarketInfo, ack: OrderAck) -> OrderAck:
-        """The ack with what became of the order; `OrderRejected` if cancelled on arrival."""
+        """The ack with what became of the order; `OrderRejected` if cancelled on arrival; status
+        `"unknown"` if the venue did not show it within the settle time. A look-up still
+        unanswered then, or one that failed, counts as not seen: the order was sent, so an
+        error here would wrongly say it was not."""
         loop_time = asyncio.get_running_loop().time
         deadline = loop_time() + self._settle_timeout
         pause = 0.02
-        while (found := await self.find_order(market.symbol, ack.client_order_index)) is None:
+        while True:
+            left = deadline - loop_time()
+            try:
+                found = await asyncio.wait_for(
+                    self.find_order(market.symbol, ack.client_order_index), max(left, 0.001)
+                )
+            except (TimeoutError, VenueError):
+                found = None
+            if found is not None:
+                break
             if loop_time() + pause > deadline:
-                return ack  # taken but not visible yet: the caller can look later
+                return replace(ack, status=UNKNOWN)  # sent, fate not known: not a success
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.5)
-        reason = CANCELLED_ON_ARRIVAL.get(found.status)
+        reason = cancelled_on_arrival(found.status)
         if reason is not None and found.filled == 0:
             raise OrderRejected(f"{reason} ({found.status})", market=market.symbol)
         return replace(ack, order_index=found.order_index, status=found.status, filled=found.filled)
@@ -420,7 +449,11 @@ class LighterVenue:
         price: Decimal | int | str,
         trigger_price: Decimal | int | str | None = None,
     ) -> TxAck:
-        """Change an open order's size and price (and trigger), rounded for its side."""
+        """Change an open order's size and price (and trigger), rounded for its side.
+
+        The modify names the order's version as it was read here (`Order.version`): the venue
+        refuses it (`OrderRejected`) if the order changed in between, a fill or another
+        modify, rather than apply sizes worked out from a picture that is gone."""
         info = await self.market(market)
         current = await self._active_order(info, order_index)
         size_units = info.size_units(size)
@@ -440,6 +473,7 @@ class LighterVenue:
                     size_units,
                     price_units,
                     trigger,
+                    order_version=current.version,  # refused if it changed since it was read
                     nonce=nonce,
                     api_key_index=self.api_key_index,
                 ),
@@ -526,15 +560,35 @@ class LighterVenue:
         return convert.orders_answer(answer, self._symbol)
 
     async def find_order(self, market: str | int, client_order_index: int) -> Order | None:
-        """The order placed with `client_order_index`, active or not; None if there is none."""
+        """The order placed with `client_order_index` on `market`, active or not; None if the
+        venue has none (one `accountOrders` call)."""
         info = await self.market(market)
-        for placed in await self._active_orders(info):
-            if placed.client_order_index == client_order_index:
-                return placed
-        for placed in await self.order_history(info.symbol):
-            if placed.client_order_index == client_order_index:
-                return placed
-        return None
+        found = (await self.find_orders([client_order_index])).get(client_order_index)
+        return found if found is not None and found.market == info.symbol else None
+
+    async def find_orders(self, client_order_indexes: Iterable[int]) -> dict[int, Order]:
+        """The account's orders by client order index, active or not, on any market: one
+        `accountOrders` call per 20 indexes. The venue keeps every active order and the inactive
+        ones of the last day (its latest 1,000); an index it does not know is left out."""
+        await self.markets()
+        wanted = sorted(set(client_order_indexes))
+        found: dict[int, Order] = {}
+        for start in range(0, len(wanted), CLIENT_ORDER_INDEXES_PER_CALL):
+            chunk = ",".join(map(str, wanted[start : start + CLIENT_ORDER_INDEXES_PER_CALL]))
+            answer = await self._read(
+                partial(
+                    self._orders_api.account_orders,
+                    self._auth_token(),
+                    chunk,
+                    account_index=self.account_index,
+                    _request_timeout=self._timeout,
+                ),
+                "accountOrders",
+            )
+            for order in convert.orders_answer(answer, self._symbol):
+                if order.client_order_index in wanted:
+                    found[order.client_order_index] = order
+        return found
 
     async def _active_orders(self, info: MarketInfo | None) -> list[Order]:
         answer = await self._read(

@@ -150,6 +150,7 @@ def order(model: SdkOrder, symbol: str) -> Order:
         status=model.status,
         created_ms=model.created_at,
         updated_ms=model.updated_at,
+        version=model.order_version or 0,
     )
 
 
@@ -334,7 +335,8 @@ def order_book_answer(symbol: str, answer: OrderBookOrders | None) -> OrderBookS
 
 
 def orders_answer(answer: SdkOrders | None, symbol_of: Callable[[int], str]) -> list[Order]:
-    """`/accountActiveOrders`, `/accountInactiveOrders`: `"orders": null` is none."""
+    """`/accountActiveOrders`, `/accountInactiveOrders`, `/accountOrders`: `"orders": null` is
+    none."""
     return [
         order(o, symbol_of(whole(o.market_index, "an order's market", default=None)))
         for o in listed(answered(answer, "orders").orders)

@@ -133,6 +133,7 @@ class Order:
     status: str
     created_ms: int
     updated_ms: int
+    version: int = 0  # the venue's order_version: up by one at each change (0: not given)
 
     @property
     def is_active(self) -> bool:

@@ -209,6 +209,14 @@ class Exchange:
         """Filled and cancelled orders, newest first."""
         return self._orders.inactive(account_index, market_id, limit)
 
+    def orders_by_client_index(
+        self, account_index: int, client_order_indexes: Sequence[int]
+    ) -> list[SimOrder]:
+        """The account's orders, active or inactive, placed with these client order indexes
+        (in the order asked; those it has none for are left out)."""
+        found = (self._orders.by_client_index(account_index, i) for i in client_order_indexes)
+        return [order for order in found if order is not None]
+
     def recent_trades(self, market_id: int, limit: int) -> list[SimTrade]:
         """The market's trades (replay prints included), newest first."""
         trades = self._markets[market_id].trades
@@ -478,6 +486,12 @@ class Exchange:
         request = txinfo.modify_request(info)
         state = self._state(request.market_index)
         order = self._find_order(account, request.market_index, request.index)
+        if request.order_version is not None and request.order_version != order.version:
+            raise rejected(
+                errors.INVALID_ORDER_INFO,
+                f"order version {request.order_version} is not order {order.order_index}'s "
+                f"current version {order.version}: it changed since (a fill or a modify)",
+            )
         waiting_for_parent = order.trigger_status == "parent-order"
         size = order.remaining_base_amount if waiting_for_parent else request.base_amount
         if order.order_type in TRIGGER_TYPES and request.trigger_price < 1:
@@ -500,7 +514,7 @@ class Exchange:
         order.initial_base_amount = changed.initial_base_amount
         order.nonce = nonce
         order.updated_ms = self.sim_time_ms()
-        self._touch(order)
+        self._changed(order)
         self._emit("account", account.index)
         if order.status == "open":
             self._emit("order_book", state.market.market_id)
@@ -643,6 +657,7 @@ class Exchange:
             if order.remaining_base_amount > reducible:
                 order.remaining_base_amount = reducible
                 order.initial_base_amount = order.filled_base_amount + reducible
+                self._changed(order)
         post_only = order.time_in_force == POST_ONLY and order.order_type not in MARKET_LIKE
         if post_only and self._is_taker(state, order):
             self._retire(order, "canceled-post-only")
@@ -743,7 +758,7 @@ class Exchange:
             order.filled_quote_amount += quote
             order.remaining_base_amount -= size
             order.updated_ms = self.sim_time_ms()
-            self._touch(order)
+            self._changed(order)
         if maker_account == MARKET_MAKER_ACCOUNT and level is not None:
             maker_index, maker_client = level.order_index, 0
         else:
@@ -798,7 +813,7 @@ class Exchange:
             if child.trigger_status == "parent-order":
                 child.trigger_status = "mark-price"
                 state.pending[child.order_index] = child
-            self._touch(child)
+            self._changed(child)
         if order.to_cancel:
             sibling = self._orders.get(order.to_cancel)
             order.to_cancel = 0
@@ -820,7 +835,7 @@ class Exchange:
             elif order.remaining_base_amount > reducible:
                 order.remaining_base_amount = reducible
                 order.initial_base_amount = order.filled_base_amount + reducible
-                self._touch(order)
+                self._changed(order)
 
     def _check_triggers(self, state: MarketBook) -> None:
         """Fire the waiting stops and targets the mark has reached, oldest first, until none."""
@@ -842,6 +857,7 @@ class Exchange:
         order.trigger_status = "triggered"
         order.triggered_ms = self.sim_time_ms()
         order.status = "open"
+        order.version += 1
         if order.to_cancel:
             sibling = self._orders.get(order.to_cancel)
             order.to_cancel = 0
@@ -907,6 +923,11 @@ class Exchange:
 
     def _touch(self, order: SimOrder) -> None:
         self._touched[order.order_index] = order
+
+    def _changed(self, order: SimOrder) -> None:
+        """The order's size, price or trigger changed: a new version of it."""
+        order.version += 1
+        self._touch(order)
 
     def _order_id(self) -> int:
         index = self._next_order_index

@@ -22,6 +22,7 @@ class OrderRegistry:
         self._by_client: dict[tuple[int, int], SimOrder] = {}
         self._by_account: dict[int, dict[int, SimOrder]] = {}
         self._inactive: dict[int, deque[SimOrder]] = {}
+        self._inactive_by_client: dict[tuple[int, int], SimOrder] = {}
         self._expiries: list[tuple[int, int]] = []  # (expiry ms, order index), a heap
 
     def register(self, order: SimOrder) -> None:
@@ -48,11 +49,21 @@ class OrderRegistry:
     def remember(self, order: SimOrder) -> None:
         """Keep an order that has become inactive in its account's history."""
         history = self._inactive.setdefault(order.account_index, deque(maxlen=self._history))
+        if len(history) == history.maxlen:
+            self._forget_client(history[0])
         history.append(order)
+        if order.client_order_index:
+            self._inactive_by_client[(order.account_index, order.client_order_index)] = order
+
+    def _forget_client(self, order: SimOrder) -> None:
+        key = (order.account_index, order.client_order_index)
+        if self._inactive_by_client.get(key) is order:
+            del self._inactive_by_client[key]
 
     def forget(self, account_index: int) -> None:
         """Drop the account's inactive history (an account that lost its state)."""
-        self._inactive.pop(account_index, None)
+        for order in self._inactive.pop(account_index, ()):
+            self._forget_client(order)
 
     def get(self, order_index: int) -> SimOrder | None:
         return self._active.get(order_index)
@@ -70,6 +81,12 @@ class OrderRegistry:
             return self._by_client.get((account_index, index))
         order = self._active.get(index)
         return order if order is not None and order.account_index == account_index else None
+
+    def by_client_index(self, account_index: int, client_order_index: int) -> SimOrder | None:
+        """The account's order placed with `client_order_index`: the active one, else the
+        latest inactive one still in its history."""
+        key = (account_index, client_order_index)
+        return self._by_client.get(key) or self._inactive_by_client.get(key)
 
     def of_account(self, account_index: int) -> list[SimOrder]:
         return list(self._by_account.get(account_index, {}).values())

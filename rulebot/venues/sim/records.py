@@ -136,6 +136,9 @@ class SimOrder:
     parent_order_index: int = 0  # a grouped child's parent (OTO / OTOCO)
     to_trigger: tuple[int, ...] = ()  # a grouped parent's children, live once it fills
     to_cancel: int = 0  # the other leg of a one-cancels-the-other pair
+    version: int = 1
+    """Goes up each time the order's size, price or trigger changes (a fill, a modify, a cut to
+    the position, a fire): a modify that names an older version is refused."""
 
     @property
     def is_active(self) -> bool:

@@ -6,8 +6,8 @@ as `BadRequestException`: a refused transaction carries the exchange's code (211
 nonce", 21739 "not enough margin to create the order", ...), a bad query parameter 20001
 "invalid param", an unknown account 21100 "account not found".
 
-The private endpoints (`accountActiveOrders`, `accountInactiveOrders`, `pnl`, and `trades` for
-one account) need the token of `SignerClient.create_auth_token_with_expiry` in the
+The private endpoints (`accountActiveOrders`, `accountInactiveOrders`, `accountOrders`, `pnl`,
+and `trades` for one account) need the token of `SignerClient.create_auth_token_with_expiry` in the
 `Authorization` header (or an `auth` query parameter): its expiry, account and API key index are
 checked, its signature is not.
 
@@ -40,6 +40,7 @@ INVALID_PARAM = 20001
 ACCOUNT_NOT_FOUND = (21100, "account not found")
 INVALID_MARKET = (21602, "invalid market index")
 INVALID_TX_INFO = (21501, "invalid tx info")
+CLIENT_ORDER_INDEXES_PER_CALL = 20
 STREAM_KEY = web.AppKey("stream", Stream)
 
 
@@ -103,6 +104,19 @@ def _str(request: web.Request, name: str, default: str | None = None) -> str:
     return raw
 
 
+def _client_order_indexes(raw: str) -> list[int]:
+    """`client_order_indexes`: comma-separated whole numbers, 1 to 20 of them."""
+    parts = [part.strip() for part in raw.split(",")]
+    if not raw.strip() or len(parts) > CLIENT_ORDER_INDEXES_PER_CALL:
+        raise bad_param(
+            f"client_order_indexes must list 1..{CLIENT_ORDER_INDEXES_PER_CALL} indexes"
+        )
+    try:
+        return [int(part) for part in parts]
+    except ValueError:
+        raise bad_param(f"client_order_indexes must be whole numbers, not {raw!r}") from None
+
+
 def _limit(request: web.Request, top: int, default: int | None = None) -> int:
     limit = _int(request, "limit", default)
     if not 1 <= limit <= top:
@@ -136,6 +150,7 @@ class LighterApi:
             web.get("/api/v1/apikeys", self.api_keys),
             web.get("/api/v1/accountActiveOrders", self.active_orders),
             web.get("/api/v1/accountInactiveOrders", self.inactive_orders),
+            web.get("/api/v1/accountOrders", self.orders_by_client_index),
             web.get("/api/v1/pnl", self.pnl),
             web.get("/api/v1/nextNonce", self.next_nonce),
             web.post("/api/v1/sendTx", self.send_tx),
@@ -339,6 +354,22 @@ class LighterApi:
             orders = [o for o in orders if o.is_ask == bool(ask_filter)]
         shaped = [self.sim.order_json(o) for o in orders]
         return _ok({"code": wire.OK, "next_cursor": "", "orders": shaped})
+
+    async def orders_by_client_index(self, request: web.Request) -> web.Response:
+        """`accountOrders`: the account's orders, active or inactive, by client order index (at
+        most 20 a call); the account is the token's unless `account_index` names it. None
+        found: `orders` is null, as the venue sends an empty list."""
+        token = request.headers.get("Authorization") or request.query.get("auth")
+        account_index = _int(request, "account_index", -1)
+        if account_index < 0:
+            found = self.sim.token_account(token)
+            if found is None:
+                raise bad_param("auth: an auth token is required")
+            account_index = found
+        indexes = _client_order_indexes(_str(request, "client_order_indexes"))
+        self._authorize(request, account_index)
+        orders = self.sim.exchange.orders_by_client_index(account_index, indexes)
+        return _ok({"code": wire.OK, "orders": [self.sim.order_json(o) for o in orders] or None})
 
     async def pnl(self, request: web.Request) -> web.Response:
         index = self._account_by(request)

@@ -299,6 +299,19 @@ class Simulation:
             return "the auth token's expiry is more than 8 hours away"
         return None
 
+    @staticmethod
+    def token_account(token: object) -> int | None:
+        """The account an auth token is for (either form), or None if it names none."""
+        if not isinstance(token, str):
+            return None
+        parts = token.split(":")
+        if len(parts) not in (4, 5):
+            return None
+        try:
+            return int(parts[1])
+        except ValueError:
+            return None
+
     # --- transactions ---------------------------------------------------------------------
 
     def next_nonce(self, account_index: int, api_key_index: int) -> int:

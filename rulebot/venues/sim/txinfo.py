@@ -33,6 +33,10 @@ MAX_PRICE = (1 << 32) - 1
 MAX_MARKET_INDEX = 254
 MAX_API_KEY_INDEX = 254
 ATTRIBUTE_CANCEL_ALL_MARKET = "5"
+ATTRIBUTE_ORDER_VERSION = "8"
+"""`L2TxAttributes` key of the order version a modify names (lighter-sdk's `order_version`;
+absent when the signer is given `NIL_ORDER_VERSION`, 0: no check)."""
+MAX_ORDER_VERSION = (1 << 48) - 1
 NIL_MARKET_INDEX = 255
 GROUP_SIZES = {ONE_TRIGGERS_THE_OTHER: 2, ONE_CANCELS_THE_OTHER: 2}
 GROUP_SIZES[ONE_TRIGGERS_A_ONE_CANCELS_THE_OTHER] = 3
@@ -77,6 +81,7 @@ class ModifyRequest:
     base_amount: int
     price: int
     trigger_price: int
+    order_version: int | None = None  # the version the sender saw; None: any
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,7 @@ def modify_request(info: TxInfo) -> ModifyRequest:
         base_amount=field(info, "BaseAmount"),
         price=field(info, "Price"),
         trigger_price=field(info, "TriggerPrice"),
+        order_version=_order_version(info),
     )
     _check_market_index(request.market_index)
     if not 0 <= request.base_amount <= MAX_BASE_AMOUNT:
@@ -255,6 +261,21 @@ def _check_trigger(order_type: int, trigger_price: int) -> None:
     lowest = 1 if order_type in TRIGGER_TYPES else 0
     if not lowest <= trigger_price <= MAX_PRICE:
         raise rejected(errors.INVALID_TRIGGER_PRICE, f"TriggerPrice {trigger_price}")
+
+
+def _order_version(info: TxInfo) -> int | None:
+    """The order version a modify names in its attributes, or None when it names none."""
+    attributes = info.get("L2TxAttributes")
+    if not isinstance(attributes, Mapping):
+        return None
+    version = attributes.get(ATTRIBUTE_ORDER_VERSION)
+    if version is None or version == 0:
+        return None
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise rejected(errors.INVALID_TX_INFO, f"order version {version!r}")
+    if not 0 < version <= MAX_ORDER_VERSION:
+        raise rejected(errors.INVALID_TX_INFO, f"order version {version} is out of range")
+    return version
 
 
 def _cancel_all_market(info: TxInfo) -> int | None:

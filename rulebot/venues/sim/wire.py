@@ -315,7 +315,7 @@ def order(order: SimOrder, market: SimMarket) -> Json:
         "integrator_maker_fee": "0",
         "integrator_taker_fee": "0",
         "order_flags": 0,
-        "order_version": 0,
+        "order_version": order.version,
         "market_symbol": market.symbol,
         "market_kind": "perps",
     }

@@ -127,7 +127,7 @@ async def test_an_order_in_doubt_that_did_land_is_not_sent_again(
     venue = await make_venue(sim, retry=RetryPolicy(attempts=1), settle_timeout=0)
     sim.simulation.faults.server_error(1, path=SEND_TX, after_apply=True)
     order = resting_buy(sim, client_order_index=778)
-    sim.simulation.faults.server_error(1, path="/api/v1/accountActiveOrders")
+    sim.simulation.faults.server_error(1, path="/api/v1/accountOrders")
     with pytest.raises(VenueUnavailable):
         await venue.place_order(order)  # no retries and the look-up fails: in doubt
     ack = await venue.place_order(order)

@@ -148,14 +148,17 @@ async def test_stop_loss_and_take_profit_wait_for_their_trigger(
     assert waiting[target.client_order_index].kind == "take-profit-limit"
 
 
-async def test_a_plain_resting_limit_is_not_looked_up_unless_asked(
+async def test_a_plain_resting_limit_is_looked_up_too_unless_told_not_to(
     venue: LighterVenue, sim: RunningSim
 ) -> None:
     bid, _ = best_prices(sim)
     ack = await venue.place_order(OrderRequest("ETH", "buy", SIZE, price=bid * Decimal("0.9")))
-    assert (ack.order_index, ack.status, ack.filled) == (None, None, None)
     (order,) = await venue.open_orders()
-    assert order.client_order_index == ack.client_order_index
+    assert (ack.order_index, ack.status, ack.filled) == (order.order_index, "open", 0)
+    unchecked = await venue.place_order(
+        OrderRequest("ETH", "buy", SIZE, price=bid * Decimal("0.9")), confirm=False
+    )
+    assert (unchecked.order_index, unchecked.status, unchecked.filled) == (None, None, None)
 
 
 async def test_a_post_only_order_that_would_cross_is_rejected(
