@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Annotated, Final
 import typer
 from pydantic import SecretStr
 
-from rulebot.config import Config, ConfigError, load_config, quote_text
+from rulebot.config import (
+    DEFAULT_API_KEY_INDEX,
+    Config,
+    ConfigError,
+    load_config,
+    quote_text,
+)
 from rulebot.lint import FileReport, UsageError, lint, render_text
 from rulebot.secrets import (
     SecretsError,
@@ -41,7 +47,6 @@ if TYPE_CHECKING:  # the SDK takes seconds to import: only when a check talks to
     from rulebot.venues.units import MarketInfo
 
 ACCOUNT_NOT_FOUND: Final = 21100
-RESERVED_KEY_INDEXES: Final = (0, 1)  # Lighter's desktop and mobile apps sign with these
 CHECK_RETRY: Final = RetryPolicy(attempts=2, base_delay=0.2, max_delay=1.0)
 _LONG_HEX: Final = re.compile(r"(?:0x)?[0-9a-fA-F]{32,}")
 
@@ -153,7 +158,8 @@ def _check_config(
         Check(
             "config",
             Status.PASS,
-            f"{path} is valid: {config.network.name}, account {config.account.index}, "
+            f"{path} is valid: {config.network.name} (chain id "
+            f"{config.network.signing_chain_id}), account {config.account.index}, "
             f"API key index {config.account.api_key_index}, {mode}",
         )
     )
@@ -296,9 +302,10 @@ async def open_venue(
     url: str | None,
     *,
     account_index: int = 1,
-    api_key_index: int = 0,
+    api_key_index: int = DEFAULT_API_KEY_INDEX,
     key: SecretStr | None = None,
     request_timeout: float = 10.0,
+    chain_id: int | None = None,
 ) -> AsyncIterator[tuple[LighterVenue, str, bool]]:
     """A connected venue, its URL, and whether it is a sim started here for the purpose (for
     `sim` without a URL, as `rulebot run` would). Without a key, a throwaway one signs: reads
@@ -327,6 +334,7 @@ async def open_venue(
             private_key=key,
             retry=CHECK_RETRY,
             request_timeout=request_timeout,
+            chain_id=chain_id,
         )
         await stack.enter_async_context(venue)
         yield venue, venue.url, local
@@ -340,7 +348,12 @@ async def _check_venue(
     later = ("account", "api key", "balance", "markets")
     try:
         venue_context = open_venue(
-            network, url, account_index=account, api_key_index=key_index, key=key.key
+            network,
+            url,
+            account_index=account,
+            api_key_index=key_index,
+            key=key.key,
+            chain_id=config.network.signing_chain_id,
         )
         async with venue_context as (venue, url, local):
             markets = await venue.markets()
@@ -413,18 +426,7 @@ async def _check_api_key(
     error = await asyncio.to_thread(venue.signer.check_client)  # blocks on its own HTTP call
     if error is None:
         message = f"API key index {index} of account {account} matches the private key"
-        if config.network.name != "sim" and index in RESERVED_KEY_INDEXES:
-            add(
-                Check(
-                    "api key",
-                    Status.WARN,
-                    f"{message}, but index {index} is one of the Lighter apps' own keys",
-                    fix="create an API key of rulebot's own (index 2 to 254): the apps and "
-                    "the bot would otherwise fight over its nonce",
-                )
-            )
-        else:
-            add(Check("api key", Status.PASS, message))
+        add(Check("api key", Status.PASS, message))
         return
     text = str(error)
     if "does not match" in text:

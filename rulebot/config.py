@@ -47,6 +47,22 @@ BASE_URLS: Final[dict[str, str]] = {
 }
 """Where each real Lighter network lives; `sim` has none because rulebot starts it itself."""
 
+CHAIN_IDS: Final[dict[str, int]] = {"mainnet": 304, "testnet": 300, "sim": 300}
+"""The chain id each network's transactions are signed for. The venue refuses a transaction
+signed for another chain (error 21120), so the id comes from the network's name, never from its
+URL (a proxy's URL names no chain). The sim checks no signature; it signs as testnet does, so
+nothing signed for it is valid on mainnet."""
+
+API_KEY_INDEXES: Final = range(2, 255)
+"""The API key indexes a bot may sign with: 0 and 1 are the keys of Lighter's own desktop and
+mobile apps (sharing one would make the apps and the bot fight over its nonce), and 255 means
+"no key"."""
+DEFAULT_API_KEY_INDEX: Final = API_KEY_INDEXES[0]
+_APPS_KEYS: Final = "0 and 1 are the keys of Lighter's desktop and mobile apps"
+_MAKE_A_KEY: Final = (
+    "create an API key of rulebot's own on Lighter (index 2 to 254) and use its index"
+)
+
 SECRET_KEYS: Final = frozenset({"private_key", "api_private_key"})
 SECRET_HELP: Final = (
     "keys never go in rulebot.yaml: set RULEBOT_API_PRIVATE_KEY or use a 0600 key file"
@@ -132,6 +148,28 @@ def parse_quote_amount(value: object) -> Decimal:
     if number <= 0:
         raise PydanticCustomError("quote_amount", "must be more than 0 USDC")
     return number
+
+
+def api_key_index_problem(index: int) -> tuple[str, str] | None:
+    """What is wrong with signing with API key index `index`, and what to do; None if nothing."""
+    if index in API_KEY_INDEXES:
+        return None
+    rule = f"must be from {API_KEY_INDEXES[0]} to {API_KEY_INDEXES[-1]}"
+    if index in (0, 1):
+        why = f"{_APPS_KEYS}: the apps and the bot would fight over its nonce"
+    elif index == 255:
+        why = "255 means no key"
+    else:
+        why = f"Lighter's API key indexes run from 0 to 255; {_APPS_KEYS}, 255 means no key"
+    return rule, f"{why}; {_MAKE_A_KEY}"
+
+
+def check_api_key_index(index: int) -> int:
+    """`index` when a bot may sign with it (2 to 254); refused, saying why, otherwise."""
+    problem = api_key_index_problem(index)
+    if problem is not None:
+        raise PydanticCustomError("api_key_index", problem[0], {"help": problem[1]})
+    return index
 
 
 def parse_leverage(value: object) -> Decimal:
@@ -225,21 +263,35 @@ class Network(Section):
 
     sim_speed: Annotated[float, Field(gt=0, le=100_000)] = 60.0
     """How fast the local sim replays its candles: 60 = a 5-minute bar every 5 seconds."""
+    chain_id: StrictInt | None = Field(None, ge=1, le=2**31 - 1)
+    """The chain transactions are signed for; None means the network's own (`CHAIN_IDS`).
+    Only a proxy to a network that is not the one named would need it."""
 
     @property
     def base_url(self) -> str | None:
         """The URL to use; None means start the local `sim` exchange on a free port."""
         return self.url or BASE_URLS.get(self.name)
 
+    @property
+    def signing_chain_id(self) -> int:
+        """The chain id the signer signs for: `chain_id` if set, else the network's."""
+        return self.chain_id if self.chain_id is not None else CHAIN_IDS[self.name]
+
 
 class Account(Section):
     """The Lighter account the bot trades and which of its API keys signs orders."""
 
     index: StrictInt = Field(1, ge=0, le=2**63 - 1)
-    api_key_index: StrictInt = Field(0, ge=0, le=255)
+    api_key_index: StrictInt = DEFAULT_API_KEY_INDEX
+    """The API key rulebot signs with: 2 to 254 (see `API_KEY_INDEXES`)."""
     key_file: Annotated[str, StringConstraints(min_length=1)] | None = None
     """A 0600 file holding `RULEBOT_API_PRIVATE_KEY=...`, relative to rulebot.yaml's folder;
     the environment variable wins when both are set (see `rulebot.secrets`)."""
+
+    @field_validator("api_key_index")
+    @classmethod
+    def _bot_key_index(cls, index: int) -> int:
+        return check_api_key_index(index)
 
 
 class Market(Section):
@@ -661,7 +713,10 @@ def _model_in(annotation: object) -> type[BaseModel] | None:
 
 
 __all__ = [
+    "API_KEY_INDEXES",
     "BASE_URLS",
+    "CHAIN_IDS",
+    "DEFAULT_API_KEY_INDEX",
     "PRIVATE_KEY_ENV",
     "Account",
     "Config",
@@ -673,6 +728,8 @@ __all__ = [
     "Percent",
     "QuoteAmount",
     "Risk",
+    "api_key_index_problem",
+    "check_api_key_index",
     "check_config",
     "load_config",
     "redact_secrets",

@@ -226,6 +226,46 @@ async def test_a_malformed_key_and_a_missing_key_are_told_apart(
     assert "5f" * 32 not in render(checks)
 
 
+@pytest.mark.parametrize("index", [0, 1])
+async def test_an_api_key_index_of_the_lighter_apps_fails_the_config_with_the_fix(
+    tmp_path: Path, sim: RunningSim, make_signer: MakeSigner, index: int
+) -> None:
+    """The apps' own keys would make the bot and the apps fight over one nonce sequence: the
+    check refuses them up front, on every network (the sim included), with what to do."""
+    key = the_key(make_signer(sim, account_index=1, api_key_index=3))
+    for network in ("sim", "mainnet"):
+        config = write_bot(tmp_path, sim.url, key, key_index=index, network=network)
+        checks = await run_checks(config, [rules_folder(tmp_path)], {})
+        found = by_name(checks)
+        assert found["config"].status is Status.FAIL
+        assert found["config"].details is not None
+        assert (
+            f"error[E602]: `account.api_key_index` must be from 2 to 254, found `{index}`"
+            in found["config"].details
+        )
+        assert (
+            "help: 0 and 1 are the keys of Lighter's desktop and mobile apps: the apps and the bot "
+            "would fight over its nonce; create an API key of rulebot's own on Lighter (index 2 "
+            "to 254) and use its index" in found["config"].details
+        )
+        assert [c.status for c in checks if c.name in ("venue", "api key")] == [Status.SKIP] * 2
+        assert exit_code(checks) == 1
+
+
+async def test_a_config_that_loads_says_which_chain_it_signs_for(
+    tmp_path: Path, sim: RunningSim
+) -> None:
+    config = write_bot(tmp_path, sim.url, None, network="mainnet")
+    checks = await run_checks(config, [rules_folder(tmp_path)], {})
+    assert by_name(checks)["config"].message == (
+        f"{config} is valid: mainnet (chain id 304), account 1, API key index 3, LIVE"
+    )
+    url_line = f"  url: {sim.url}\n"
+    config.write_text(config.read_text().replace(url_line, url_line + "  chain_id: 300\n"))
+    checks = await run_checks(config, [rules_folder(tmp_path)], {})
+    assert "is valid: mainnet (chain id 300), account 1" in by_name(checks)["config"].message
+
+
 def test_rulebot_check_on_the_shipped_defaults_starts_a_local_sim(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -50,7 +50,8 @@ def test_shipped_rulebot_yaml_loads_clean_with_safe_defaults() -> None:
     assert diagnostics == []
     assert config is not None
     assert config.network.name == "sim" and config.network.base_url is None
-    assert (config.account.index, config.account.api_key_index) == (1, 0)
+    assert (config.account.index, config.account.api_key_index) == (1, 2)
+    assert (config.network.chain_id, config.network.signing_chain_id) == (None, 300)
     assert [m.symbol for m in config.markets] == ["BTC", "ETH", "LTC"]
     assert config.dry_run is True
     assert config.risk.max_daily_loss.is_percent
@@ -182,6 +183,58 @@ def test_every_error_is_reported_not_only_the_first(tmp_path: Path) -> None:
     ]
     assert "`sim`, `testnet` or `mainnet`" in diagnostics[0].message
     assert diagnostics[2].message == "`markets[1]` needs `symbol`"
+
+
+@pytest.mark.parametrize(
+    ("index", "why"),
+    [
+        (0, "0 and 1 are the keys of Lighter's desktop and mobile apps"),
+        (1, "0 and 1 are the keys of Lighter's desktop and mobile apps"),
+        (255, "255 means no key"),
+        (300, "Lighter's API key indexes run from 0 to 255"),
+        (-1, "Lighter's API key indexes run from 0 to 255"),
+    ],
+)
+def test_an_api_key_index_the_bot_may_not_sign_with_is_refused_saying_why(
+    tmp_path: Path, index: int, why: str
+) -> None:
+    [diagnostic] = errors_of(write(tmp_path, f"account:\n  api_key_index: {index}\n"))
+
+    assert diagnostic.code == "E602"
+    assert (diagnostic.span.line, diagnostic.span.col) == (2, 18)
+    assert diagnostic.message == f"`account.api_key_index` must be from 2 to 254, found `{index}`"
+    assert diagnostic.help is not None and diagnostic.help.startswith(why)
+    assert "create an API key of rulebot's own on Lighter (index 2 to 254)" in diagnostic.help
+
+
+@pytest.mark.parametrize("index", [2, 3, 254])
+def test_api_key_indexes_2_to_254_load(tmp_path: Path, index: int) -> None:
+    config = load_config(write(tmp_path, f"account:\n  api_key_index: {index}\n"), env={})
+    assert config.account.api_key_index == index
+
+
+@pytest.mark.parametrize(
+    ("text", "chain_id"),
+    [
+        ("network:\n  name: mainnet\n", 304),
+        ("network:\n  name: testnet\n", 300),
+        ("network:\n  name: sim\n", 300),
+        # a proxy's URL names no chain: the network's name says which, whatever the URL
+        ("network:\n  name: mainnet\n  url: https://proxy.example\n", 304),
+        ("network:\n  name: mainnet\n  url: https://proxy.example\n  chain_id: 300\n", 300),
+    ],
+)
+def test_the_chain_id_is_the_networks_unless_set(tmp_path: Path, text: str, chain_id: int) -> None:
+    assert load_config(write(tmp_path, text), env={}).network.signing_chain_id == chain_id
+
+
+def test_a_chain_id_must_be_a_positive_whole_number(tmp_path: Path) -> None:
+    diagnostics = errors_of(write(tmp_path, "network:\n  chain_id: 0\n"))
+    assert [d.message for d in diagnostics] == ["`network.chain_id` must be at least 1, found `0`"]
+    diagnostics = errors_of(write(tmp_path, "network:\n  chain_id: mainnet\n"))
+    assert [d.message for d in diagnostics] == [
+        "`network.chain_id` must be a whole number, found `mainnet`"
+    ]
 
 
 def test_private_key_in_yaml_is_refused_without_echoing_it(tmp_path: Path) -> None:

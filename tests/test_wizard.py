@@ -26,7 +26,7 @@ from rulebot.lint import exit_code, lint
 from rulebot.secrets import PRIVATE_KEY_ENV, read_key_file
 from rulebot.venues.sim.settings import SimSettings
 from rulebot.venues.sim.simulation import SimThread
-from rulebot.wizard import InitOptions, QuestionaryPrompts, run_init
+from rulebot.wizard import InitOptions, QuestionaryPrompts, answers, run_init
 from tests.conftest import RULES
 
 PRIVATE_KEY, PUBLIC_KEY, _ = lighter.signer_client.create_api_key()
@@ -67,7 +67,7 @@ def test_flags_alone_write_a_config_that_loads_lints_and_checks(bot_folder: Path
     assert code == 0, output
     config = load_config("rulebot.yaml", env={})
     assert config.network.name == "sim" and config.network.url is None
-    assert (config.account.index, config.account.api_key_index) == (1, 0)
+    assert (config.account.index, config.account.api_key_index) == (1, 2)
     assert config.account.key_file is None and config.dry_run is True
     assert [m.symbol for m in config.markets] == ["BTC"]
     risk = config.risk
@@ -109,6 +109,7 @@ def test_a_key_from_stdin_goes_to_a_0600_file_only_and_check_accepts_it(
     assert read_key_file(key_file).get_secret_value() == PRIVATE_KEY
     text = Path("rulebot.yaml").read_text()
     assert "  key_file: rulebot.env\n" in text and "dry_run: false\n" in text
+    assert "  # chain_id: 300   (testnet's own" in text  # signed for testnet, whatever the URL
     assert "Run them with: rulebot run rules/\n" in text
     assert "The API key is in rulebot.env, readable only by you" in output
     config = load_config("rulebot.yaml", env={})
@@ -117,6 +118,7 @@ def test_a_key_from_stdin_goes_to_a_0600_file_only_and_check_accepts_it(
     assert config.private_key is not None and config.private_key.get_secret_value() == PRIVATE_KEY
     checked = CliRunner().invoke(app, ["check"])
     assert checked.exit_code == 0, checked.output
+    assert "testnet (chain id 300), account 1, API key index 3, LIVE" in checked.output
     [api_key] = [line for line in checked.output.splitlines() if line.startswith("PASS  api key")]
     assert api_key.endswith("API key index 3 of account 1 matches the private key")
     for seen in (output, text, checked.output):
@@ -180,6 +182,16 @@ def test_an_existing_config_is_kept_unless_forced(bot_folder: Path) -> None:
         (["--max-drawdown", "150%"], "at most 100%"),
         (["--network", "testnet"], "give --account-index: the index of your testnet account"),
         (["--network", "moonnet"], "--network is one of sim, testnet, mainnet"),
+        (
+            ["--api-key-index", "0"],
+            "--api-key-index must be from 2 to 254: 0 and 1 are the keys of Lighter's desktop "
+            "and mobile apps",
+        ),
+        (
+            ["--network", "testnet", "--account-index", "1", "--api-key-index", "1"],
+            "--api-key-index must be from 2 to 254: 0 and 1 are the keys",
+        ),
+        (["--api-key-index", "255"], "--api-key-index must be from 2 to 254: 255 means no key"),
     ],
 )
 def test_a_wrong_flag_is_refused_and_nothing_written(
@@ -229,7 +241,8 @@ def test_the_arrow_key_wizard_asks_everything_and_hides_the_key(
         PRIVATE_KEY[:20] + ENTER,  # too short: refused, the prompt keeps it; typing goes on
         PRIVATE_KEY[20:] + ENTER,
         "1" + ENTER,  # account index
-        BACKSPACE + "3" + ENTER,  # API key index: 2 -> 3
+        BACKSPACE + "1" + ENTER,  # API key index 1: refused, the mobile app's own
+        BACKSPACE + "3" + ENTER,  # API key index: 3
         DOWN + " " + ENTER,  # strategies: untick the second (mean_reversion)
         ENTER,  # markets: the strategies' own, ticked
         BACKSPACE * 20 + "5000 USDC" + ENTER,  # largest position
@@ -259,6 +272,17 @@ def test_the_arrow_key_wizard_asks_everything_and_hides_the_key(
     assert "  rulebot run rules/arbitrage.rule rules/momentum.yaml rules/ut_bot.rule" in shown
     for seen in (shown, text):
         assert HEX not in seen and HEX[:20] not in seen and HEX[20:] not in seen
+
+
+def test_the_api_key_index_prompt_takes_what_rulebot_yaml_takes() -> None:
+    assert [answers.api_key_index(text) for text in ("2", " 17 ", "254")] == [None] * 3
+    assert answers.api_key_index("1") == (
+        "must be from 2 to 254: 0 and 1 are the keys of Lighter's desktop and mobile apps: the "
+        "apps and the bot would fight over its nonce; create an API key of rulebot's own on "
+        "Lighter (index 2 to 254) and use its index"
+    )
+    assert answers.api_key_index("255").startswith("must be from 2 to 254: 255 means no key")
+    assert answers.api_key_index("two") == "a whole number from 2 to 254"
 
 
 def test_the_wizard_on_its_defaults_writes_the_sim_config(bot_folder: Path) -> None:

@@ -47,6 +47,7 @@ def account_venue(config: Config, url: str, *, paper: bool = False) -> LighterVe
         account_index=config.account.index,
         api_key_index=config.account.api_key_index,
         private_key=signing_key(config, paper=paper),
+        chain_id=config.network.signing_chain_id,
     )
 
 

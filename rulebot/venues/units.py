@@ -11,6 +11,10 @@ Lighter sends sizes and prices as integers scaled by each market's `size_decimal
   asked trigger, a buy stop closing a short at or below it); for a take-profit it means it
   fires at a price no worse than asked.
 
+Amounts are capped where the venue caps them: a size at 2^48 - 1 size units, a price at
+2^32 - 1 price units (the venue allows 2^48 - 1, the signer's price field holds 32 bits); a
+larger one is refused with the largest allowed, before anything is signed.
+
 Money is never a float here: a float input is read through `Decimal(str(x))` (its shortest repr,
 which is what the user typed), and NaN, infinities, negatives and zero are refused.
 """
@@ -26,8 +30,10 @@ from rulebot.venues.lighter.errors import OrderRejected
 Side = Literal["buy", "sell"]
 Amount = Decimal | int | float | str
 
-MAX_PRICE_UNITS: Final = 2**32 - 1  # the signer packs prices as uint32
-MAX_SIZE_UNITS: Final = 2**63 - 1  # and sizes as int64
+MAX_AMOUNT_UNITS: Final = 2**48 - 1
+"""The largest base or price amount, in units, that the venue accepts."""
+MAX_SIZE_UNITS: Final = MAX_AMOUNT_UNITS
+MAX_PRICE_UNITS: Final = min(2**32 - 1, MAX_AMOUNT_UNITS)  # the signer packs prices as uint32
 
 
 def to_decimal(value: Amount, what: str = "amount") -> Decimal:
@@ -101,7 +107,11 @@ class MarketInfo:
                 market=self.symbol,
             )
         if units > MAX_SIZE_UNITS:
-            raise OrderRejected(f"size {_plain(number)} is too large", market=self.symbol)
+            raise OrderRejected(
+                f"size {_plain(number)} is above the largest the venue accepts "
+                f"({_plain(self.size_value(MAX_SIZE_UNITS))}: 2^48 - 1 size units)",
+                market=self.symbol,
+            )
         return units
 
     def price_units(self, price: Amount, side: Side, what: str = "price") -> int:
@@ -117,7 +127,7 @@ class MarketInfo:
         if units > MAX_PRICE_UNITS:
             raise OrderRejected(
                 f"{what} {_plain(number)} is above the largest the venue accepts "
-                f"({_plain(self.price_value(MAX_PRICE_UNITS))})",
+                f"({_plain(self.price_value(MAX_PRICE_UNITS))}: 2^32 - 1 price units)",
                 market=self.symbol,
             )
         return units

@@ -10,7 +10,13 @@ from typing import Any
 import yaml
 from pydantic_core import PydanticCustomError
 
-from rulebot.config import LossLimit, parse_leverage, parse_percent, parse_quote_amount
+from rulebot.config import (
+    LossLimit,
+    api_key_index_problem,
+    parse_leverage,
+    parse_percent,
+    parse_quote_amount,
+)
 from rulebot.wizard.prompts import Validator
 
 
@@ -24,6 +30,16 @@ def whole_number(low: int, high: int) -> Validator:
         return None
 
     return check
+
+
+def api_key_index(text: str) -> str | None:
+    """What is wrong with an API key index typed at the prompt, in rulebot.yaml's words; None if
+    the bot may sign with it (2 to 254)."""
+    text = text.strip()
+    if not text.isdigit():
+        return "a whole number from 2 to 254"
+    problem = api_key_index_problem(int(text))
+    return None if problem is None else f"{problem[0]}: {problem[1]}"
 
 
 def _typed(text: str) -> object:

@@ -12,7 +12,7 @@ from typing import Final
 
 import yaml
 
-from rulebot.config import PRIVATE_KEY_ENV, check_config, percent_text, quote_text
+from rulebot.config import CHAIN_IDS, PRIVATE_KEY_ENV, check_config, percent_text, quote_text
 from rulebot.lang.diagnostics import Source
 from rulebot.secrets import DEFAULT_KEY_FILE, write_key_file
 from rulebot.wizard.plan import InitError, Plan
@@ -94,6 +94,11 @@ def render_config(plan: Plan) -> str:
         network.append(f"  url: {_scalar(plan.url)}")
     if plan.network == "sim":
         network.append(_commented("  sim_speed: 60", "60 = a 5-minute bar every 5 seconds"))
+    else:
+        network.append(
+            f"  # chain_id: {CHAIN_IDS[plan.network]}   ({plan.network}'s own, signed for unless "
+            "set: only for a url that leads to another network)"
+        )
     if plan.key_file is not None:
         key_line = f"  key_file: {_scalar(plan.key_file.as_posix())}"
     else:
@@ -126,9 +131,9 @@ def render_config(plan: Plan) -> str:
             "network:",
             *network,
             "",
-            "# Your Lighter account and which of its API keys signs orders (2-254 on Lighter:",
-            "# 0 and 1 are the Lighter apps' own). The API private key never goes in this file:",
-            f"# it comes from {PRIVATE_KEY_ENV}, else from `key_file`, which only you",
+            "# Your Lighter account and which of its API keys signs orders (2-254: 0 and 1 are",
+            "# the Lighter apps' own, 255 means none). The API private key never goes in this",
+            f"# file: it comes from {PRIVATE_KEY_ENV}, else from `key_file`, which only you",
             "# may read (chmod 600).",
             "account:",
             f"  index: {plan.account_index}",

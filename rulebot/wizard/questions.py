@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING, Any, Final
 from pydantic import SecretStr
 
 from rulebot.config import (
+    API_KEY_INDEXES,
     BASE_URLS,
+    DEFAULT_API_KEY_INDEX,
     PRIVATE_KEY_ENV,
     Risk,
+    api_key_index_problem,
     percent_text,
     quote_text,
 )
@@ -197,8 +200,12 @@ class Wizard:
 
     def _account(self, network: str, local_sim: bool) -> tuple[int, int]:
         options = self.options
-        if local_sim:  # the sim rulebot starts has one trader account, 1, taking any key index
-            return options.account_index or 1, options.api_key_index or 0
+        if options.api_key_index is not None:
+            problem = api_key_index_problem(options.api_key_index)
+            if problem is not None:
+                raise InitError(f"--api-key-index {problem[0]}: {problem[1]}")
+        if local_sim:  # the sim rulebot starts has one trader account, 1, taking any key
+            return options.account_index or 1, options.api_key_index or DEFAULT_API_KEY_INDEX
         account = options.account_index
         if account is None:
             if self.prompts is None:
@@ -218,22 +225,18 @@ class Wizard:
         if index is None:
             if self.prompts is None:
                 if network != "sim":
-                    raise InitError("give --api-key-index: the index of the bot's API key (2-254)")
-                index = 0
+                    raise InitError(
+                        "give --api-key-index: the index of the bot's API key "
+                        f"({API_KEY_INDEXES[0]}-{API_KEY_INDEXES[-1]})"
+                    )
+                index = DEFAULT_API_KEY_INDEX
             else:
                 answer = self.prompts.text(
                     "API key index (2-254; 0 and 1 are the Lighter apps' own keys):",
-                    "0" if network == "sim" else "2",
-                    answers.whole_number(0, 254),
+                    str(DEFAULT_API_KEY_INDEX),
+                    answers.api_key_index,
                 )
                 index = int(answer)
-        elif not 0 <= index <= 254:
-            raise InitError("--api-key-index is 0 to 254")
-        if network != "sim" and index in (0, 1):
-            self.notes.append(
-                f"API key index {index} is one of the Lighter apps' own keys: the apps and the "
-                "bot will fight over its nonce; give the bot a key of its own (2-254)"
-            )
         return account, index
 
     def _venue_markets(self, network: str) -> list[MarketInfo]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +26,7 @@ from rulebot.runtime.commands import _flatten
 from rulebot.runtime.engine import Engine
 from rulebot.runtime.journal import Journal
 from rulebot.runtime.messages import Intent, Notice
+from rulebot.venues.sim.records import SimMarket
 from rulebot.venues.sim.settings import SimSettings
 from rulebot.venues.sim.simulation import RunningSim, serve_sim
 from tests.e2e.test_in_flight import until
@@ -61,6 +63,13 @@ size 5% of equity
 stop_loss 5%
 """
 """Long, then short, then long: a reversal (an exit, then an entry) at every close."""
+
+
+def smallest_size(market: SimMarket, price: int) -> int:
+    """The fewest size units the sim takes in an order at `price`: the market's minimum size,
+    or its minimum notional, whichever is more."""
+    by_notional = math.ceil(market.min_quote_amount / market.notional(1, price))
+    return max(market.min_base_amount, by_notional)
 
 
 @contextlib.asynccontextmanager
@@ -217,7 +226,7 @@ async def test_what_another_client_does_on_the_account_is_reported_never_a_strat
     ):
         exchange = sim.simulation.exchange
         market, mark = exchange.market(ETH), exchange.mark_price(ETH)
-        size = market.min_base_amount * 3
+        size = smallest_size(market, mark) * 3
         private_key, public_key, error = lighter.signer_client.create_api_key()
         assert error is None, error
         sim.simulation.register_api_key(1, 9, public_key)
@@ -317,7 +326,7 @@ async def test_an_exit_goes_out_on_a_shared_market_whose_venue_position_is_the_o
         other = lighter.SignerClient(sim.url, 1, {9: private_key})
         try:  # another client's sell: the venue holds more of the shorter's side than it
             _, _, error = await other.create_market_order(
-                ETH, 424242, market.min_base_amount * 3, mark // 2, True
+                ETH, 424242, smallest_size(market, mark // 2) * 3, mark // 2, True
             )
             assert error is None, error
         finally:

@@ -30,7 +30,7 @@ from rulebot.venues.sim.simulation import RunningSim, serve_sim
 
 ACCOUNT = 7  # the paper account's index: the sim has no such account
 COLLATERAL = Decimal(1_000_000)
-SIZE = Decimal(200)  # ETH trades in whole units; its minimum is about 110
+SIZE = Decimal(200)  # ETH trades in steps of 0.0001; its minimum notional takes about 110
 MAX_STEPS = 200  # replay points to wait for a price the shipped candles reach much sooner
 
 
@@ -414,12 +414,14 @@ async def test_modify_cancel_and_cancel_all(market_sim, paper):
 async def test_orders_are_checked_and_rounded_as_the_lighter_venue_does(market_sim, paper):
     info = await paper.market("ETH")
     with pytest.raises(OrderRejected, match="below the market's minimum"):
-        await paper.place_order(OrderRequest("ETH", "buy", info.min_base_amount - 1, price=1))
+        below = info.min_base_amount - info.size_step
+        await paper.place_order(OrderRequest("ETH", "buy", below, price=1))
     with pytest.raises(OrderRejected, match="unknown market"):
         await paper.place_order(OrderRequest("ETHH", "buy", SIZE, kind="market"))
     price = await last_price(paper)
     fine = price * Decimal("0.9") + info.price_step / 3  # between two steps
-    buy = await paper.place_order(OrderRequest("ETH", "buy", Decimal("200.9"), price=fine))
+    size = SIZE + info.size_step * Decimal("0.9")  # between two steps too
+    buy = await paper.place_order(OrderRequest("ETH", "buy", size, price=fine))
     assert (buy.size, buy.price) == (SIZE, fine - info.price_step / 3)  # down, and down
     fine = price * Decimal("1.1") + info.price_step / 3
     sell = await paper.place_order(OrderRequest("ETH", "sell", SIZE, price=fine))

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rulebot.venues.lighter.errors import OrderRejected
-from rulebot.venues.units import MAX_PRICE_UNITS, MarketInfo, to_decimal
+from rulebot.venues.units import MAX_PRICE_UNITS, MAX_SIZE_UNITS, MarketInfo, to_decimal
 
 ETH = MarketInfo(
     market_id=0,
@@ -85,6 +85,25 @@ def test_a_price_beyond_the_signer_range_is_refused() -> None:
     too_high = ETH.price_value(MAX_PRICE_UNITS) + 1
     with pytest.raises(OrderRejected, match="largest the venue accepts"):
         ETH.price_units(too_high, "buy")
+
+
+def test_a_size_beyond_the_venues_amount_cap_is_refused_with_the_largest_allowed() -> None:
+    assert ETH.size_units(Decimal("28147497671.0655")) == 2**48 - 1  # the cap itself passes
+    for size in (Decimal("28147497671.0656"), Decimal("1e12")):
+        with pytest.raises(OrderRejected) as caught:
+            ETH.size_units(size)
+        assert str(caught.value) == (
+            f"ETH: size {size:f} is above the largest the venue accepts "
+            "(28147497671.0655: 2^48 - 1 size units)"
+        )
+        assert caught.value.market == "ETH"
+
+
+def test_the_caps_are_the_venues_and_the_signers() -> None:
+    assert MAX_SIZE_UNITS == 2**48 - 1
+    assert MAX_PRICE_UNITS == 2**32 - 1 <= 2**48 - 1
+    with pytest.raises(OrderRejected, match=r"\(42949672.95: 2\^32 - 1 price units\)"):
+        ETH.price_units("42949672.96", "sell")
 
 
 def test_minimum_size_names_market_value_and_minimum() -> None:

@@ -27,7 +27,12 @@ from lighter.nonce_manager import NonceManagerType
 from lighter.signer_client import SignerClient
 from pydantic import SecretStr
 
-from rulebot.config import BASE_URLS
+from rulebot.config import (
+    BASE_URLS,
+    CHAIN_IDS,
+    DEFAULT_API_KEY_INDEX,
+    api_key_index_problem,
+)
 from rulebot.lang.suggest import did_you_mean
 from rulebot.venues.lighter import convert, paging
 from rulebot.venues.lighter.calls import with_retries
@@ -126,8 +131,32 @@ def resolve_url(network: str, url: str | None) -> str:
     return BASE_URLS[network]
 
 
+def _bot_key_index(index: object) -> int:
+    """`index` if a bot may sign with it (2 to 254), else a VenueError saying why."""
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise VenueError(f"the API key index must be a whole number, not {index!r}")
+    problem = api_key_index_problem(index)
+    if problem is not None:
+        rule, fix = problem
+        raise VenueError(f"the API key index {rule}, not {index}: {fix}")
+    return index
+
+
+def _chain_id(network: str, chain_id: object) -> int:
+    """The chain to sign for: `chain_id` when given, else the network's own."""
+    if chain_id is None:
+        return CHAIN_IDS[network]
+    if isinstance(chain_id, bool) or not isinstance(chain_id, int) or not 0 < chain_id < 2**31:
+        highest = 2**31 - 1  # the signer takes a 32-bit int
+        raise VenueError(
+            f"the chain id must be a whole number from 1 to {highest}, not {chain_id!r}"
+        )
+    return chain_id
+
+
 class LighterVenue:
-    """One Lighter account on one network, signing with one API key.
+    """One Lighter account on one network, signing with one API key (2 to 254) for the
+    network's chain (`chain_id` overrides it, e.g. behind a proxy to another network).
 
     The private key is held as a `SecretStr`: it appears in no repr, log or error.
     """
@@ -138,8 +167,9 @@ class LighterVenue:
         *,
         url: str | None = None,
         account_index: int = 1,
-        api_key_index: int = 0,
+        api_key_index: int = DEFAULT_API_KEY_INDEX,
         private_key: SecretStr | str,
+        chain_id: int | None = None,
         retry: RetryPolicy | None = None,
         request_timeout: float = 10.0,
         settle_timeout: float = 2.0,
@@ -148,7 +178,8 @@ class LighterVenue:
         self.network = network
         self.url = resolve_url(network, url)
         self.account_index = account_index
-        self.api_key_index = api_key_index
+        self.api_key_index = _bot_key_index(api_key_index)
+        self.chain_id = _chain_id(network, chain_id)
         self._private_key = (
             private_key if isinstance(private_key, SecretStr) else SecretStr(private_key)
         )
@@ -176,13 +207,15 @@ class LighterVenue:
             account_index=config.account.index,
             api_key_index=config.account.api_key_index,
             private_key=config.private_key,
+            chain_id=config.network.signing_chain_id,
             **options,  # type: ignore[arg-type]
         )
 
     def __repr__(self) -> str:
         return (
             f"LighterVenue(network={self.network!r}, url={self.url!r}, "
-            f"account_index={self.account_index}, api_key_index={self.api_key_index})"
+            f"account_index={self.account_index}, api_key_index={self.api_key_index}, "
+            f"chain_id={self.chain_id})"
         )
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -203,6 +236,7 @@ class LighterVenue:
                 self.account_index,
                 {self.api_key_index: self._private_key.get_secret_value()},
                 nonce_management_type=NonceManagerType.NONE,
+                chain_id=self.chain_id,  # the SDK would guess it from the URL
             )
         except Exception:
             raise refused from None

@@ -11,14 +11,18 @@ the median (never below 0 decimals), and `min_base_amount` is the size worth
 The shipped BTC is a USD-priced perpetual, as BTC is on Lighter: it trades with Lighter's own BTC
 figures (`LIGHTER_BTC`). The shipped ETH, LTC, ETC and XMR candles are priced in BTC and XRP's in
 USDT: the sim presents those numbers as they are, as if they were USDC (`rulebot sim` says
-which currency they really are).
+which currency they really are). A size is in the base coin whatever the quote, so the BTC-priced
+ETH still takes Lighter's ETH sizes (`LIGHTER_ETH`: steps of 0.0001 ETH, at least 0.005 ETH);
+its price decimals come from its data, since Lighter's two USD decimals would leave an ETH/BTC
+price of 0.092 a single significant digit. Markets without captured Lighter figures (LTC, ETC,
+XMR, XRP) take theirs from their data.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -48,16 +52,27 @@ MAX_SIZE_DECIMALS = 8
 
 @dataclass(frozen=True)
 class LighterFigures:
-    """A market's units and minimum order as Lighter's `orderBookDetails` gives them."""
+    """A market's units and minimum order as Lighter's `orderBookDetails` gives them;
+    `price_decimals` None takes the prices' decimals from the data (a market whose prices are
+    not in USD, as Lighter's are)."""
 
     size_decimals: int
-    price_decimals: int
+    price_decimals: int | None
     min_base_amount: Decimal  # in base units
+
+    def sizes_only(self) -> LighterFigures:
+        """These figures for the same coin priced in another currency: sizes only."""
+        return replace(self, price_decimals=None)
 
 
 LIGHTER_BTC = LighterFigures(size_decimals=5, price_decimals=1, min_base_amount=Decimal("0.0002"))
 """Lighter's BTC perpetual: sizes in 0.00001 BTC, prices in 0.1 USD, at least 0.0002 BTC (and
 10 USDC) an order."""
+LIGHTER_ETH = LighterFigures(size_decimals=4, price_decimals=2, min_base_amount=Decimal("0.005"))
+"""Lighter's ETH perpetual (tests/venues/lighter/captures/http_order_book_details.json): sizes
+in 0.0001 ETH, prices in 0.01 USD, at least 0.005 ETH (and 10 USDC) an order."""
+LIGHTER_FIGURES = {"BTC": LIGHTER_BTC, "ETH": LIGHTER_ETH}
+"""Lighter's figures for the shipped markets it lists, from its real answers."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +113,8 @@ def make_market(
     the module's rules), or Lighter's own `lighter` figures when given."""
     if lighter is not None:
         size_decimals, price_decimals = lighter.size_decimals, lighter.price_decimals
+        if price_decimals is None:
+            price_decimals = decimals_for(candles)[1]
         min_base = int(lighter.min_base_amount.scaleb(size_decimals))
     else:
         size_decimals, price_decimals = decimals_for(candles)
@@ -125,14 +142,24 @@ def shipped_symbols() -> tuple[str, ...]:
     return tuple(shipped.symbol for shipped in SHIPPED)
 
 
+def shipped_figures(symbol: str, quote: str) -> LighterFigures | None:
+    """Lighter's figures for a shipped market priced in `quote`: all of them in USD, the sizes
+    only in another currency; None when Lighter's are not known."""
+    figures = LIGHTER_FIGURES.get(symbol)
+    if figures is None or quote == "USD":
+        return figures
+    return figures.sizes_only()
+
+
 def shipped_markets() -> list[MarketData]:
     """The markets of the candles the project ships (ETH, BTC, LTC, ETC, XMR, XRP), ids 0..5;
-    BTC, priced in USD, with Lighter's own BTC figures."""
+    BTC, priced in USD, with Lighter's own BTC figures, and the BTC-priced ETH with Lighter's
+    ETH sizes."""
     found = []
     for market_id, shipped in enumerate(SHIPPED):
         candles = shipped_candles(shipped.candles)
         funding = shipped_funding(shipped.funding) if shipped.funding else None
-        lighter = LIGHTER_BTC if shipped.symbol == "BTC" else None
+        lighter = shipped_figures(shipped.symbol, shipped.quote)
         market = make_market(market_id, shipped.symbol, candles, lighter=lighter)
         found.append(MarketData(market, candles, funding))
     return found

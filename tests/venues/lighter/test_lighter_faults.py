@@ -170,7 +170,13 @@ async def test_a_nonce_spent_by_another_sender_is_resynchronised(
     bid, _ = best_prices(sim)
     market = sim.simulation.exchange.market(0)
     _, answer, error = await other.create_order(
-        0, 99, 200, int(bid * Decimal("0.9") * 10**market.price_decimals), False, 0, 1
+        0,
+        99,
+        200 * 10**market.size_decimals,  # 200 ETH: above the minimum notional
+        int(bid * Decimal("0.9") * 10**market.price_decimals),
+        False,
+        0,
+        1,
     )
     assert error is None and answer.code == 200
     ack = await venue.place_order(resting_buy(sim))

@@ -192,10 +192,11 @@ async def test_not_enough_margin_is_the_venues_refusal_with_its_code(
 async def test_a_size_below_the_minimum_is_refused_before_sending(
     venue: LighterVenue, sim: RunningSim
 ) -> None:
-    minimum = (await venue.market("ETH")).min_base_amount
-    expected = f"ETH: size {minimum - 1} is below the market's minimum {minimum}"
+    eth = await venue.market("ETH")
+    minimum, below = eth.min_base_amount, eth.min_base_amount - eth.size_step
+    expected = f"ETH: size {below:f} is below the market's minimum {minimum.normalize():f}"
     with pytest.raises(OrderRejected) as caught:
-        await venue.place_order(OrderRequest("ETH", "buy", minimum - 1, kind="market"))
+        await venue.place_order(OrderRequest("ETH", "buy", below, kind="market"))
     assert str(caught.value) == expected
     assert accepted_orders(sim) == []
     assert sim.simulation.transaction_log(include_refused=True) == []

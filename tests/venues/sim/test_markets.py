@@ -1,7 +1,9 @@
-"""The sim's markets: ids, decimals and minimums derived from the candles they replay."""
+"""The sim's markets: ids, and decimals and minimums from Lighter's real figures where their prices
+allow, else derived from the candles they replay."""
 
 from __future__ import annotations
 
+import json
 import math
 from decimal import Decimal
 from pathlib import Path
@@ -13,14 +15,18 @@ from rulebot.data.candles import Candles
 from rulebot.data.shipped import SHIPPED_MARKETS
 from rulebot.venues.sim.markets import (
     LIGHTER_BTC,
+    LIGHTER_ETH,
+    LIGHTER_FIGURES,
     decimals_for,
     make_market,
     markets_from_files,
+    shipped_figures,
     shipped_markets,
     symbol_of,
 )
 
 MAX_PRICE = (1 << 32) - 1
+CAPTURES = Path(__file__).resolve().parents[1] / "lighter" / "captures"  # the real venue's answers
 
 
 def test_the_shipped_markets_are_numbered_in_order_with_xrp_funding() -> None:
@@ -56,16 +62,41 @@ def test_the_shipped_btc_is_lighters_btc_in_usd() -> None:
     assert data.funding is None
 
 
-@pytest.mark.parametrize(
-    "data",
-    [d for d in shipped_markets() if d.market.symbol != "BTC"],  # BTC has Lighter's figures
-    ids=lambda d: d.market.symbol,
-)
+def test_the_btc_priced_eth_takes_lighters_eth_sizes_and_its_datas_prices() -> None:
+    """Sizes are in ETH whatever the quote: Lighter's (0.0001 ETH steps, 0.005 ETH at least,
+    as the captured orderBookDetails says); prices are in BTC, which Lighter's two USD decimals
+    cannot carry, so their decimals come from the data like any market's."""
+    captured = json.loads((CAPTURES / "http_order_book_details.json").read_text())
+    [lighter] = [d for d in captured["order_book_details"] if d["symbol"] == "ETH"]
+    data = shipped_markets()[0]
+    eth = data.market
+    assert (eth.market_id, eth.symbol) == (0, "ETH") == (lighter["market_id"], lighter["symbol"])
+    assert eth.size_decimals == lighter["supported_size_decimals"] == LIGHTER_ETH.size_decimals
+    assert eth.size_value(eth.min_base_amount) == Decimal(lighter["min_base_amount"])
+    assert Decimal(lighter["min_quote_amount"]) == eth.min_quote_amount
+    assert eth.price_decimals == decimals_for(data.candles)[1] == 7 != LIGHTER_ETH.price_decimals
+    assert shipped_figures("ETH", "USD") == LIGHTER_ETH  # in USD it would take all of them
+
+
+@pytest.mark.parametrize("data", shipped_markets(), ids=lambda d: d.market.symbol)
 def test_shipped_prices_keep_six_digits_and_fit_the_uint32_price(data) -> None:
     market = data.market
     median = float(np.median(data.candles.close))
-    assert 10**5 <= median * 10**market.price_decimals < 10**6 + 1
+    if market.symbol == "BTC":  # Lighter's own: 0.1 USD
+        assert market.price_decimals == 1
+    else:
+        assert 10**5 <= median * 10**market.price_decimals < 10**6 + 1
     assert float(np.max(data.candles.high)) * 10**market.price_decimals <= MAX_PRICE
+
+
+@pytest.mark.parametrize(
+    "data",
+    [d for d in shipped_markets() if d.market.symbol not in LIGHTER_FIGURES],
+    ids=lambda d: d.market.symbol,
+)
+def test_shipped_sizes_without_lighters_figures_come_from_the_data(data) -> None:
+    market = data.market
+    median = float(np.median(data.candles.close))
     # one size unit is worth at most 1 USDC at the median, and at least 0.1 once the market has
     # size decimals at all (a market priced under 1 cannot go below whole units)
     unit = median / 10**market.size_decimals
@@ -74,10 +105,10 @@ def test_shipped_prices_keep_six_digits_and_fit_the_uint32_price(data) -> None:
     assert market.min_base_amount * unit >= 10 > (market.min_base_amount - 1) * unit
 
 
-def test_the_btc_priced_eth_market_reads_as_its_numbers() -> None:
-    eth = shipped_markets()[0].market
-    # closes around 0.07 BTC: ceil(log10(0.07)) = -1, so 7 price decimals and whole-ETH sizes
-    assert (eth.size_decimals, eth.price_decimals) == (0, 7)
+def test_the_other_btc_priced_markets_read_as_their_numbers() -> None:
+    ltc = shipped_markets()[2].market
+    # closes around 0.017 BTC: ceil(log10(0.017)) = -1, so 7 price decimals and whole-LTC sizes
+    assert (ltc.symbol, ltc.size_decimals, ltc.price_decimals) == ("LTC", 0, 7)
 
 
 def candles(closes: list[float], highs: list[float] | None = None) -> Candles:
