@@ -46,6 +46,14 @@ def get_url(url: str) -> Any:
         return json.loads(answer.read())
 
 
+def steady(part: Any) -> Any:
+    """A status part without the time of the last account read, which a refresh between two
+    requests moves on."""
+    if isinstance(part, dict):
+        return {key: value for key, value in part.items() if key != "time_ms"}
+    return part
+
+
 async def test_the_status_api_reports_what_the_engine_holds_and_flatten_closes_it(
     tmp_path: Path,
 ) -> None:
@@ -78,7 +86,8 @@ async def test_the_status_api_reports_what_the_engine_holds_and_flatten_closes_i
                 o.client_order_index for o in engine.journal.open_orders()
             }
             for path, key in PARTS.items():
-                assert await asyncio.to_thread(get, port, path) == status[key]
+                part = await asyncio.to_thread(get, port, path)
+                assert steady(part) == steady(status[key]), path
             assert "ut_bot" in render_status(status)
             results = await engine.flatten()
             seen["flatten"] = results
