@@ -284,6 +284,9 @@ class MarketStream:
             async for raw in ws:
                 self._last_frame = time.monotonic()
                 await self._on_frame(frames.receive(raw), resync)
+        except CONNECTION_ERRORS:
+            if self._session_error is None:  # else: closed by `_stop_session`, said below
+                raise
         finally:
             for task in (self._gap, self._resubscriber):
                 if task is not None:
@@ -352,7 +355,7 @@ class MarketStream:
         """End the session from a helper task: the reader sees the socket close."""
         self._session_error = error
         if self._ws is not None:
-            await self._ws.close(code=1011, reason="restarting")
+            await self._ws.close(code=1000, reason="restarting")
 
     # --- filling the gap after a reconnect ----------------------------------------------------
 
