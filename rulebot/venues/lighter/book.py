@@ -49,7 +49,9 @@ class LocalBook:
 
     def continues(self, offset: int, begin_nonce: int | None) -> Continuity:
         """Whether an update numbered `offset`, starting at `begin_nonce`, continues the book."""
-        if self.offset < 0 or offset <= self.offset:
+        if self.offset < 0:
+            return Continuity.BROKEN  # nothing to continue: it needs a snapshot
+        if offset <= self.offset:
             return Continuity.STALE
         if begin_nonce is not None and self.nonce is not None:
             return Continuity.APPLIED if begin_nonce == self.nonce else Continuity.BROKEN

@@ -103,7 +103,13 @@ class FrameHandler:
         try:
             return self._receive(kind, channel, message)
         except FrameUnreadable as error:
-            return self._skip(error, channel, subscription=kind.startswith("subscribed/"))
+            subscription = kind.startswith("subscribed/")
+            name, _, ident = channel.partition(":")
+            if subscription and name == "order_book" and ident.isdigit():
+                # no snapshot to build on: the next update asks for another
+                self._books.pop(int(ident), None)
+                self._rebuilding.discard(int(ident))
+            return self._skip(error, channel, subscription=subscription)
 
     def _skip(self, error: FrameUnreadable, channel: str, *, subscription: bool) -> Received:
         self.frames_skipped += 1
@@ -116,7 +122,8 @@ class FrameHandler:
         if kind == "error":
             return Received("error", channel, detail=_error_text(message.get("error")))
         name, _, ident = channel.partition(":")
-        if not self._subscribed(name, ident):
+        data = kind.startswith(("subscribed/", "update/"))  # not `unsubscribed`, `connected`
+        if not data or not self._subscribed(name, ident):
             return Received("ignored", channel)
         rebuild: int | None = None
         if name == "order_book":

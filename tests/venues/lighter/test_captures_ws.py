@@ -232,15 +232,27 @@ async def test_frames_it_cannot_read_are_skipped_and_counted_and_reading_goes_on
     assert isinstance(event, BookChanged) and event.book.asks
 
 
-async def test_an_unreadable_subscription_answer_still_answers_the_subscription(
+async def test_an_unreadable_book_snapshot_answers_the_subscription_and_the_next_update_rebuilds(
     handler: Handler,
 ) -> None:
-    """Else the stream would ask for it again and again."""
+    """Answered, else the stream would ask for it again and again; and with no snapshot to build
+    on, the next update asks for a fresh one rather than waiting forever."""
     book = capture("ws_order_book_subscribed.json")
     book["order_book"]["bids"] = {"price": "1"}
     received = handler.frames.receive(json.dumps(book))
     assert received.kind == "skipped" and received.subscription
     assert received.channel == "order_book:0"
+    update = capture("ws_order_book_update.json")
+    assert handler.frames.receive(json.dumps(update)).rebuild == 0
+    assert handler.take() == []
+
+
+async def test_the_venues_answer_to_unsubscribing_is_not_a_book_frame(handler: Handler) -> None:
+    handler.frames.receive((CAPTURES / "ws_order_book_subscribed.json").read_text())
+    received = handler.frames.receive(
+        json.dumps({"type": "unsubscribed", "channel": "order_book:0"})
+    )
+    assert received.kind == "ignored" and handler.frames.frames_skipped == 0
 
 
 # --- the sim speaks the same frames -----------------------------------------------------------

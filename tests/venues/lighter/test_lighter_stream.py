@@ -228,6 +228,7 @@ async def test_a_lost_book_delta_rebuilds_the_book_from_a_fresh_snapshot(
             events += await drain(stream)
     assert sim.simulation.faults.stream.lost_deltas == 1
     assert stream.health().book_rebuilds == 1
+    assert stream.health().frames_skipped == 0  # the venue's `unsubscribed` is no data frame
     assert not any(isinstance(e, Disconnected) for e in events)  # the connection stayed
     await drain(stream)
     assert top(stream.book("ETH")) == top(await venue.order_book("ETH"))
