@@ -225,6 +225,9 @@ def render_status(status: dict[str, Any]) -> str:
         f" entries {status.get('entries', 'on')}; equity {_money(account.get('equity'))} USDC,"
         f" today {_money(daily)} USDC, drawdown {shown}"
     )
+    stream = status.get("stream")
+    if stream:
+        console.print(_stream_line(stream), soft_wrap=True)
     table = Table("strategy", "market", "tf", "bars", "position", "entry", "realised PnL")
     positions = {(p["strategy"], p["market"]): p for p in status.get("positions", [])}
     for s in status.get("strategies", []):
@@ -255,6 +258,25 @@ def render_status(status: dict[str, Any]) -> str:
     for e in events[-5:]:
         console.print(f"  {e.get('message', e)}")
     return out.getvalue().rstrip()
+
+
+def _stream_line(stream: dict[str, Any]) -> str:
+    """The market stream's health in one line: connected or not, how long since its last
+    frame, and what it has had to recover from."""
+    age = stream.get("last_frame_age_s")
+    heard = "nothing received yet" if age is None else f"last frame {float(age):.1f} s ago"
+    state = "connected" if stream.get("connected") else "DISCONNECTED, reconnecting"
+    counts = ", ".join(
+        f"{label} {stream.get(key, 0)}"
+        for key, label in (
+            ("reconnects", "reconnects"),
+            ("resyncs", "resyncs"),
+            ("book_rebuilds", "book rebuilds"),
+            ("frames_skipped", "skipped frames"),
+            ("restarts", "restarts"),
+        )
+    )
+    return f"stream: {state}, {heard}; {counts}"
 
 
 def _money(value: object) -> str:

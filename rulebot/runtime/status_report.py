@@ -33,6 +33,7 @@ class StatusReport:
     unmanaged: dict[str, Decimal]
     differences: list[Difference]
     events: list[RiskEvent]
+    stream: Any  # the venue's MarketStream once started
 
     now_ms: Callable[[], int]  # the engine's own
     _view: Callable[[], PortfolioView]
@@ -50,6 +51,12 @@ class StatusReport:
             ),
         }
 
+    def _stream_status(self) -> dict[str, object] | None:
+        """The market stream's health: connected, age of its last frame, what it recovered
+        from (None before it starts)."""
+        health = getattr(self.stream, "health", None)
+        return None if health is None else health().as_json()
+
     def get_status(self) -> dict[str, Any]:
         now = self.now_ms()
         return {
@@ -59,6 +66,7 @@ class StatusReport:
             "dry_run": self.config.dry_run,
             "entries": "off (flattened)" if self.halted else "on",
             "account": self._account_status(),
+            "stream": self._stream_status(),
             "strategies": [
                 {
                     "name": name,

@@ -143,10 +143,16 @@ async def test_a_dropped_market_stream_is_resumed_and_bars_keep_closing(tmp_path
             # drop_ws() says how many connections it closed: the bot's, once it is connected
             if ready and live.bar > live.warm_after + 5 and sim.simulation.faults.drop_ws() > 0:
                 state["dropped"] = live.bar
-            return "dropped" in state and live.bar > state["dropped"] + 20
+            if "dropped" in state and live.bar > state["dropped"] + 20:
+                state["stream"] = engine.get_status()["stream"]
+                return True
+            return False
 
         engine = await run_until(config(sim), options, dropped_and_back)
         assert engine.stream.reconnects >= 1
+        stream = state["stream"]  # what /api/status and `rulebot status` showed, once back
+        assert stream["connected"] and stream["reconnects"] == engine.stream.reconnects
+        assert stream["resyncs"] >= 1 and stream["last_frame_age_s"] is not None
         times = [b.timestamp for b in engine.history["BTC"]]
         assert times == sorted(set(times))  # no bar twice, none out of order
         steps = {b - a for a, b in itertools.pairwise(times)}

@@ -83,3 +83,23 @@ async def test_with_a_token_every_request_must_carry_it() -> None:
         assert await asyncio.to_thread(fetch, right) == {"equity": "1.50"}  # exact, as a string
     finally:
         await server.stop()
+
+
+def test_rulebot_status_says_how_the_market_stream_is_doing() -> None:
+    stream = {
+        "connected": True,
+        "last_frame_age_s": 0.42,
+        "reconnects": 2,
+        "resyncs": 2,
+        "book_rebuilds": 1,
+        "frames_skipped": 3,
+        "restarts": 0,
+    }
+    shown = render_status({**STATUS, "stream": stream})
+    assert (
+        "stream: connected, last frame 0.4 s ago; reconnects 2, resyncs 2, book rebuilds 1, "
+        "skipped frames 3, restarts 0"
+    ) in shown
+    lost = render_status({**STATUS, "stream": {**stream, "connected": False}})
+    assert "stream: DISCONNECTED, reconnecting, last frame 0.4 s ago" in lost
+    assert "stream:" not in render_status(STATUS)  # a status from before the stream started

@@ -59,6 +59,33 @@ class Resynced:
     complete: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class StreamHealth:
+    """How the stream is doing, for `rulebot status`: whether it is connected, how long since
+    the venue last sent anything (`None`: nothing yet), and what it has had to recover from."""
+
+    connected: bool
+    last_frame_age_s: float | None
+    reconnects: int
+    resyncs: int
+    book_rebuilds: int
+    frames_skipped: int
+    restarts: int
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "connected": self.connected,
+            "last_frame_age_s": (
+                None if self.last_frame_age_s is None else round(self.last_frame_age_s, 3)
+            ),
+            "reconnects": self.reconnects,
+            "resyncs": self.resyncs,
+            "book_rebuilds": self.book_rebuilds,
+            "frames_skipped": self.frames_skipped,
+            "restarts": self.restarts,
+        }
+
+
 StreamEvent = (
     BookChanged | TradesPrinted | AccountChanged | AccountResynced | Disconnected | Resynced
 )

@@ -2,13 +2,26 @@
 
 The SDK's `WsClient` does not reconnect and knows no trades channel, so this is our own loop on
 `websockets`. It subscribes to `order_book/{id}`, `trade/{id}` and `account_all/{account}` as
-asked, answers the venue's `ping` with `pong`, keeps a local book per market, and when the
-connection drops it reconnects with backoff and jitter, resubscribes, and fills the gap:
+asked, answers the venue's `ping` with `pong`, and reads every frame through `FrameHandler`
+(frames.py: local books on the nonce chain, trades seen once, the account's updates).
+
+It never dies of a frame; a supervisor keeps it running:
+
+- a frame it cannot read is skipped and counted (`health().frames_skipped`);
+- a book that lost a delta is resubscribed, which brings a fresh snapshot (`book_rebuilds`);
+- a subscription the venue refuses is sent again with backoff, and after a few refusals the
+  session is restarted;
+- an error while handling a frame (a bug) restarts the session: reconnect, resubscribe, resync;
+- when the connection drops it reconnects with backoff and jitter, for as long as it takes.
+
+After a reconnect it fills the gap, in the background while the socket is served:
 
 - books: the resubscription brings a fresh snapshot, which replaces the local book;
 - trades: those printed meanwhile, from the resubscription's snapshot and REST `recentTrades`
   merged, newer than the last one seen (by trade id), so none is lost and none yielded twice
-  (up to one REST page, 100 trades; `Resynced.complete` says whether that was enough);
+  (up to one REST page, 100 trades; `Resynced.complete` says whether that was enough); trades
+  are held until then, and a failing REST call (a 429 that outlasts its retries) is tried
+  again with backoff rather than ending the stream;
 - account: REST `/account`, yielded as `AccountResynced`;
 
 and then yields `Resynced`, so a consumer knows its view is whole again.
@@ -25,28 +38,25 @@ import contextlib
 import json
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from types import TracebackType
-from typing import Any, Final
+from typing import Final
 
 import websockets
-from lighter.models.account_position import AccountPosition
 from websockets.asyncio.client import ClientConnection, connect
 
-from rulebot.venues.lighter import convert
-from rulebot.venues.lighter.book import LocalBook
 from rulebot.venues.lighter.client import LighterVenue
 from rulebot.venues.lighter.errors import VenueError
 from rulebot.venues.lighter.events import (
-    AccountChanged,
     AccountResynced,
-    BookChanged,
     Disconnected,
     Resynced,
     StreamEvent,
-    TradesPrinted,
+    StreamHealth,
 )
-from rulebot.venues.lighter.records import OrderBookSnapshot, Trade
+from rulebot.venues.lighter.frames import FrameHandler, Received
+from rulebot.venues.lighter.records import AccountState, OrderBookSnapshot, Trade
 from rulebot.venues.lighter.retry import RetryPolicy
 from rulebot.venues.units import MarketInfo
 
@@ -55,6 +65,7 @@ log = logging.getLogger(__name__)
 STREAM_PATH: Final = "/stream"
 GAP_TRADES: Final = 100  # the most recent trades REST gives in one call
 RECONNECT: Final = RetryPolicy(attempts=None, base_delay=0.05, max_delay=5.0, jitter=0.5)
+SUBSCRIBE_REFUSALS: Final = 5  # refusals in a row before the session is restarted
 CONNECTION_ERRORS: Final = (
     OSError,
     TimeoutError,
@@ -75,8 +86,16 @@ def stream_url(base_url: str) -> str:
     return "ws://" + base_url.removeprefix("http://") + STREAM_PATH
 
 
+class SessionRestart(VenueError):
+    """The session cannot go on as it is (a subscription refused again and again, an error in
+    the background gap fill): reconnect and start over."""
+
+
 class MarketStream:
     """Books, trades and the account of one venue, yielded as `StreamEvent`s."""
+
+    frame_handler: type[FrameHandler] = FrameHandler
+    """What reads the frames (a subclass may replace it)."""
 
     def __init__(
         self,
@@ -99,28 +118,44 @@ class MarketStream:
         self._policy = reconnect
         self._rng = rng or random.Random()
         self._events: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
-        self._books: dict[int, LocalBook] = {}
-        self._last_trade: dict[int, int] = {}
-        self._last_account_trade = -1
         self._markets: dict[int, MarketInfo] = {}  # every market, for symbols
-        self._book_ids: set[int] = set()
-        self._trade_ids: set[int] = set()
-        self._account_seen = False
-        self._held: dict[int, dict[int, Trade]] | None = None  # trades held while resyncing
+        self.frames: FrameHandler | None = None
+        self._ws: ClientConnection | None = None
+        self._pending: dict[str, str] = {}  # answer channel -> subscription, not yet answered
+        self._refusals = 0
+        self._resubscriber: asyncio.Task[None] | None = None
+        self._gap: asyncio.Task[None] | None = None
+        self._session_error: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
         self._closed = False
+        self._last_frame: float | None = None  # time.monotonic() of the last frame
         self.reconnects = 0
+        self.resyncs = 0
+        self.restarts = 0
         self.connected = asyncio.Event()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
+    async def prepare(self) -> FrameHandler:
+        """Resolve the markets and set up the frame handler (no connection yet)."""
+        if self.frames is None:
+            self._markets = {info.market_id: info for info in await self._venue.markets()}
+            books = {(await self._venue.market(k)).market_id for k in self._book_keys}
+            trades = {(await self._venue.market(k)).market_id for k in self._trade_keys}
+            self.frames = self.frame_handler(
+                self._markets,
+                books=books,
+                trades=trades,
+                account=self._venue.account_index if self._account else None,
+                emit=self._emit,
+            )
+        return self.frames
+
     async def start(self) -> MarketStream:
         """Resolve the markets and start the connection loop."""
         if self._task is None:
-            self._markets = {info.market_id: info for info in await self._venue.markets()}
-            self._book_ids = {(await self._venue.market(k)).market_id for k in self._book_keys}
-            self._trade_ids = {(await self._venue.market(k)).market_id for k in self._trade_keys}
+            await self.prepare()
             self._task = asyncio.create_task(self._run(), name="lighter-stream")
         return self
 
@@ -167,14 +202,29 @@ class MarketStream:
 
     def book(self, market: str | int) -> OrderBookSnapshot | None:
         """The local book of a market subscribed to, as last updated."""
-        for market_id, local in self._books.items():
-            if market in (market_id, str(market_id), local.market):
-                return local.snapshot()
-        return None
+        return None if self.frames is None else self.frames.book(market)
 
-    # --- the connection loop ------------------------------------------------------------------
+    def health(self) -> StreamHealth:
+        """Connected or not, the age of the last frame, and what the stream recovered from."""
+        frames = self.frames
+        return StreamHealth(
+            connected=self.connected.is_set(),
+            last_frame_age_s=(
+                None if self._last_frame is None else time.monotonic() - self._last_frame
+            ),
+            reconnects=self.reconnects,
+            resyncs=self.resyncs,
+            book_rebuilds=0 if frames is None else frames.book_rebuilds,
+            frames_skipped=0 if frames is None else frames.frames_skipped,
+            restarts=self.restarts,
+        )
+
+    # --- the supervisor -----------------------------------------------------------------------
 
     async def _run(self) -> None:
+        """Run sessions until closed: a session ends when the connection drops, or restarts
+        when something in it went wrong; only a reconnect policy with a finite number of
+        attempts ever gives up."""
         attempt = 0
         try:
             while not self._closed:
@@ -186,6 +236,14 @@ class MarketStream:
                         attempt = await self._session(ws, resync=self.reconnects > 0)
                 except CONNECTION_ERRORS as error:
                     reason = f"{type(error).__name__}: {error}"
+                except SessionRestart as error:
+                    self.restarts += 1
+                    reason = str(error)
+                    log.warning("stream session restarted: %s", error)
+                except Exception as error:  # a bug in handling a frame: start over, clean
+                    self.restarts += 1
+                    reason = f"restarted after an error: {type(error).__name__}: {error}"
+                    log.exception("stream session failed; restarting it")
                 self.connected.clear()
                 if self._closed:
                     return
@@ -204,144 +262,151 @@ class MarketStream:
                 self._emit(lost)
                 await asyncio.sleep(pause)
                 self.reconnects += 1
-        except Exception as error:  # a bug or a venue answer we cannot read: end the stream
-            log.exception("stream stopped")
-            self._failure = error
         finally:
             if not self._closed:
                 self._events.put_nowait(None)
 
     async def _session(self, ws: ClientConnection, *, resync: bool) -> int:
-        """Subscribe, then handle messages until the connection closes; returns the number of
+        """Subscribe, then handle frames until the connection closes; returns the number of
         failed attempts to count from (0: this connection worked)."""
+        frames = await self.prepare()
+        self._ws = ws
+        self._session_error = None
+        self._refusals = 0
         if resync:
-            self._held = {}
-        pending = await self._subscribe(ws)
-        self.connected.set()
-        if not pending and resync:
-            await self._fill_gap()
-        async for raw in ws:
-            message = json.loads(raw)
-            kind = message.get("type", "")
-            if kind == "ping":
-                await ws.send('{"type":"pong"}')
-                continue
-            channel = message.get("channel", "")
-            if kind.startswith("subscribed/") and channel in pending:
-                self._handle(kind, channel, message)
-                pending.discard(channel)
-                if not pending and resync:
-                    await self._fill_gap()
-                continue
-            if kind == "error":
-                log.warning("stream error from the venue: %s", message.get("error"))
-                continue
-            self._handle(kind, channel, message)
+            frames.hold()  # until the gap is filled (trades held before stay held)
+        try:
+            self._pending = dict(self._channels())
+            for channel in self._pending.values():
+                await self._send({"type": "subscribe", "channel": channel})
+            self.connected.set()
+            self._maybe_fill_gap(resync)
+            async for raw in ws:
+                self._last_frame = time.monotonic()
+                await self._on_frame(frames.receive(raw), resync)
+        except CONNECTION_ERRORS:
+            if self._session_error is None:  # else: closed by `_stop_session`, said below
+                raise
+        finally:
+            for task in (self._gap, self._resubscriber):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+            self._gap = self._resubscriber = None
+            self._ws = None
+        if self._session_error is not None:
+            raise SessionRestart(str(self._session_error)) from self._session_error
         return 0
 
-    async def _subscribe(self, ws: ClientConnection) -> set[str]:
-        channels: list[tuple[str, str]] = []
-        for market_id in sorted(self._book_ids):
-            channels.append((f"order_book/{market_id}", f"order_book:{market_id}"))
-        for market_id in sorted(self._trade_ids):
-            channels.append((f"trade/{market_id}", f"trade:{market_id}"))
-        if self._account:
-            index = self._venue.account_index
-            channels.append((f"account_all/{index}", f"account_all:{index}"))
-        for channel, _ in channels:
-            await ws.send(json.dumps({"type": "subscribe", "channel": channel}))
-        return {answer for _, answer in channels}
+    async def _on_frame(self, received: Received, resync: bool) -> None:
+        if received.kind == "ping":
+            await self._send({"type": "pong"})
+            return
+        if received.kind == "error":
+            log.warning("stream error from the venue: %s", received.detail)
+            if self._pending:
+                self._refused()
+            return
+        if received.subscription and self._pending.pop(received.channel, None) is not None:
+            self._refusals = 0
+            self._maybe_fill_gap(resync)
+        if received.rebuild is not None:  # a fresh snapshot: leave the channel, join again
+            channel = f"order_book/{received.rebuild}"
+            self._pending[f"order_book:{received.rebuild}"] = channel
+            await self._send({"type": "unsubscribe", "channel": channel})
+            await self._send({"type": "subscribe", "channel": channel})
+
+    def _channels(self) -> list[tuple[str, str]]:
+        """(answer channel, subscription) for everything subscribed to."""
+        assert self.frames is not None
+        channels = [(f"order_book:{m}", f"order_book/{m}") for m in sorted(self.frames.book_ids)]
+        channels += [(f"trade:{m}", f"trade/{m}") for m in sorted(self.frames.trade_ids)]
+        if self.frames.account is not None:
+            index = self.frames.account
+            channels.append((f"account_all:{index}", f"account_all/{index}"))
+        return channels
+
+    async def _send(self, message: dict[str, str]) -> None:
+        if self._ws is not None:
+            await self._ws.send(json.dumps(message))
+
+    def _refused(self) -> None:
+        """The venue refused a subscription (it names none reliably: every one still pending
+        is sent again after a backoff; too many refusals in a row restart the session)."""
+        if self._resubscriber is not None and not self._resubscriber.done():
+            return
+        self._refusals += 1
+        if self._refusals >= SUBSCRIBE_REFUSALS:
+            raise SessionRestart(f"the venue refused to subscribe to {sorted(self._pending)}")
+        pause = self._policy.backoff(self._refusals, self._rng.random())
+        log.info("subscription refused; asking again in %.2f s", pause)
+        self._resubscriber = asyncio.create_task(self._resubscribe(pause))
+
+    async def _resubscribe(self, pause: float) -> None:
+        await asyncio.sleep(pause)
+        try:
+            for channel in list(self._pending.values()):
+                await self._send({"type": "subscribe", "channel": channel})
+        except CONNECTION_ERRORS:
+            return  # the session is ending anyway
+
+    async def _stop_session(self, error: BaseException) -> None:
+        """End the session from a helper task: the reader sees the socket close."""
+        self._session_error = error
+        if self._ws is not None:
+            await self._ws.close(code=1000, reason="restarting")
+
+    # --- filling the gap after a reconnect ----------------------------------------------------
+
+    def _maybe_fill_gap(self, resync: bool) -> None:
+        """Once every subscription after a reconnect is answered, fill the gap."""
+        if (
+            not resync
+            or self._gap is not None
+            or any(not answer.startswith("order_book:") for answer in self._pending)
+        ):
+            return
+        self._gap = asyncio.create_task(self._fill_gap(), name="lighter-stream-gap")
 
     async def _fill_gap(self) -> None:
-        """After a reconnect: the trades held since it (the resubscription's snapshot and any
-        updates) merged with REST's recent trades, those newer than the last seen yielded in
-        order; then the account from REST; then `Resynced`."""
-        held, self._held = self._held or {}, None
-        missed = 0
-        complete = True
-        for market_id in sorted(self._trade_ids):
-            recent = await self._venue.recent_trades(
+        """REST's recent trades of every market and the account, read until it works (a
+        rate limit or an outage is waited out, with backoff, as trades stay held), then the
+        held trades merged with them, newer than the last seen, yielded in order; then the
+        account; then `Resynced`."""
+        try:
+            assert self.frames is not None
+            retry = 0
+            while True:
+                try:
+                    recent, account = await self._read_gap()
+                    break
+                except VenueError as error:
+                    retry += 1
+                    pause = self._policy.backoff(retry, self._rng.random())
+                    log.warning("stream gap fill failed (%s); again in %.2f s", error, pause)
+                    await asyncio.sleep(pause)
+            missed, complete = self.frames.release(recent, GAP_TRADES)
+            if account is not None:
+                self._emit(AccountResynced(account))
+            self.resyncs += 1
+            self._emit(Resynced(self.reconnects, missed, complete))
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # a bug: restart the session rather than hold trades forever
+            log.exception("filling the stream's gap failed")
+            await self._stop_session(error)
+
+    async def _read_gap(self) -> tuple[dict[int, list[Trade]], AccountState | None]:
+        assert self.frames is not None
+        recent = {
+            market_id: await self._venue.recent_trades(
                 self._markets[market_id].symbol, limit=GAP_TRADES
             )
-            last = self._last_trade.get(market_id, -1)
-            if len(recent) == GAP_TRADES and min(t.trade_id for t in recent) > last:
-                complete = False  # more may have printed than one page holds
-            merged = {t.trade_id: t for t in recent} | held.get(market_id, {})
-            missed += self._trades(market_id, merged.values())
-        if self._account:
-            self._emit(AccountResynced(await self._venue.account()))
-        self._emit(Resynced(self.reconnects, missed, complete))
-
-    # --- messages -----------------------------------------------------------------------------
-
-    def _handle(self, kind: str, channel: str, message: dict[str, Any]) -> None:
-        name, _, ident = channel.partition(":")
-        if name == "order_book" and ident.isdigit():
-            self._on_book(int(ident), kind, message)
-        elif name == "trade" and ident.isdigit() and int(ident) in self._trade_ids:
-            symbol = self._symbol(int(ident))
-            trades = [convert.trade_json(raw, symbol) for raw in message.get("trades", [])]
-            self._trades(int(ident), trades)
-        elif name == "account_all":
-            self._on_account(message)
-
-    def _on_book(self, market_id: int, kind: str, message: dict[str, Any]) -> None:
-        info = self._markets.get(market_id)
-        if info is None or market_id not in self._book_ids:
-            return
-        body = message.get("order_book", {})
-        offset = int(body.get("offset", message.get("offset", 0)))
-        local = self._books.setdefault(market_id, LocalBook(info.symbol))
-        full = kind.startswith("subscribed/")
-        if full:
-            local.reset(body.get("bids", []), body.get("asks", []), offset)
-        elif not local.apply(body.get("bids", []), body.get("asks", []), offset):
-            return
-        self._emit(BookChanged(info.symbol, local.snapshot(), full))
-
-    def _trades(self, market_id: int, trades: Iterable[Trade]) -> int:
-        """Yield the trades not seen yet, oldest first (or hold them while resyncing); returns
-        how many were yielded."""
-        trades = list(trades)
-        if self._held is not None:
-            self._held.setdefault(market_id, {}).update((t.trade_id, t) for t in trades)
-            return 0
-        if market_id not in self._last_trade:
-            # the first snapshot is history, not news: remember where it ends
-            self._last_trade[market_id] = max((t.trade_id for t in trades), default=-1)
-            return 0
-        last = self._last_trade[market_id]
-        fresh = sorted((t for t in trades if t.trade_id > last), key=lambda t: t.trade_id)
-        if not fresh:
-            return 0
-        self._last_trade[market_id] = fresh[-1].trade_id
-        self._emit(TradesPrinted(self._markets[market_id].symbol, tuple(fresh)))
-        return len(fresh)
-
-    def _on_account(self, message: dict[str, Any]) -> None:
-        positions = []
-        for raw in (message.get("positions") or {}).values():
-            position = convert.position(AccountPosition.from_dict(raw))
-            if position.size != 0:
-                positions.append(position)
-        trades = [
-            convert.trade_json(raw, self._symbol(int(market)))
-            for market, rows in (message.get("trades") or {}).items()
-            for raw in rows
-        ]
-        fresh = sorted(
-            (t for t in trades if t.trade_id > self._last_account_trade), key=lambda t: t.trade_id
-        )
-        if fresh:
-            self._last_account_trade = fresh[-1].trade_id
-        if not self._account_seen:  # the first snapshot's trades are history, not news
-            self._account_seen = True
-            fresh = []
-        self._emit(AccountChanged(tuple(positions), tuple(fresh)))
-
-    def _symbol(self, market_id: int) -> str:
-        info = self._markets.get(market_id)
-        return info.symbol if info is not None else str(market_id)
+            for market_id in sorted(self.frames.trade_ids)
+        }
+        account = await self._venue.account() if self._account else None
+        return recent, account
 
     def _emit(self, event: StreamEvent) -> None:
         self._events.put_nowait(event)

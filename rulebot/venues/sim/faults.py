@@ -14,6 +14,12 @@ arrive:
 - `reject_orders`: the next N created orders are refused with HTTP 400 and an error code, before
   they reach the exchange (the nonce is not spent).
 - `drop_ws`: close every WebSocket connection now, or every N seconds.
+- the stream's own (`StreamFaults`, `/admin/faults/stream/...`): `lose-book-delta` (the next N
+  order book updates are not sent, though the book moved on: the next one breaks the nonce
+  chain), `refuse-subscriptions` (the next N subscriptions are answered with an error frame),
+  `liquidations` (the next N prints go out under `liquidation_trades`), `flat-account-lists`
+  (account updates carry `trades` and `positions` as flat lists, not keyed by market) and
+  `frame` (send any text to every connection, e.g. a frame the client cannot read).
 
 Rules without a path apply to the REST API, not to the WebSocket handshake; give
 `path="/stream"` to refuse the handshake itself.
@@ -107,6 +113,7 @@ class Faults:
         self._rejections = _Rejections(0, *DEFAULT_REJECTION)
         self._drop_every_s: float | None = None
         self._droppers: list[Callable[[], int]] = []
+        self.stream = StreamFaults()
         self._changed = asyncio.Event()
         self._release = asyncio.Event()
         self.counts: dict[str, int] = {
@@ -190,6 +197,7 @@ class Faults:
         self._rules.clear()
         self._rejections = _Rejections(0, *DEFAULT_REJECTION)
         self.drop_ws_every(None)
+        self.stream.clear()
 
     # --- spending -------------------------------------------------------------------------
 
@@ -259,7 +267,63 @@ class Faults:
             "armed": [asdict(rule) for rule in self._rules if rule.remaining != 0],
             "reject_orders": asdict(self._rejections),
             "drop_ws_every_s": self._drop_every_s,
+            "stream": self.stream.snapshot(),
             "counts": dict(self.counts),
+        }
+
+
+@dataclass
+class StreamFaults:
+    """Faults of the WebSocket stream's content, spent by the sim's `Stream` as it sends."""
+
+    lose_book_deltas: int = 0
+    lose_market: int | None = None  # None: any market's
+    refuse_subscriptions: int = 0
+    liquidation_prints: int = 0
+    flat_account_lists: bool = False
+    lost_deltas: int = 0  # what happened
+    refused: int = 0
+    sender: Callable[[str], int] | None = None  # sends a raw frame to every connection
+
+    def clear(self) -> None:
+        self.lose_book_deltas = self.refuse_subscriptions = self.liquidation_prints = 0
+        self.lose_market = None
+        self.flat_account_lists = False
+
+    def lose_book_delta(self, market_id: int) -> bool:
+        """Spend one lost delta on `market_id`'s next update, if armed."""
+        if self.lose_book_deltas <= 0 or self.lose_market not in (None, market_id):
+            return False
+        self.lose_book_deltas -= 1
+        self.lost_deltas += 1
+        return True
+
+    def refuse_subscription(self) -> bool:
+        if self.refuse_subscriptions <= 0:
+            return False
+        self.refuse_subscriptions -= 1
+        self.refused += 1
+        return True
+
+    def liquidation_print(self) -> bool:
+        if self.liquidation_prints <= 0:
+            return False
+        self.liquidation_prints -= 1
+        return True
+
+    def send_frame(self, text: str) -> int:
+        """Send `text` as it is to every WebSocket connection; returns how many."""
+        return 0 if self.sender is None else self.sender(text)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "lose_book_deltas": self.lose_book_deltas,
+            "lose_market": self.lose_market,
+            "refuse_subscriptions": self.refuse_subscriptions,
+            "liquidation_prints": self.liquidation_prints,
+            "flat_account_lists": self.flat_account_lists,
+            "lost_deltas": self.lost_deltas,
+            "refused_subscriptions": self.refused,
         }
 
 
@@ -357,7 +421,40 @@ def fault_routes(faults: Faults) -> list[web.RouteDef]:
         dropped = faults.drop_ws(None if every is None else _positive(every, "every_s"))
         return web.json_response({"dropped": dropped, **faults.snapshot()})
 
+    async def lose_book_delta(request: web.Request) -> web.Response:
+        body = await _body(request)
+        market = body.get("market")
+        faults.stream.lose_book_deltas = _count(_int(body, "count", 1))
+        faults.stream.lose_market = None if market is None else _int(body, "market", 0)
+        return web.json_response(faults.snapshot())
+
+    async def refuse_subscriptions(request: web.Request) -> web.Response:
+        faults.stream.refuse_subscriptions = _count(_int(await _body(request), "count", 1))
+        return web.json_response(faults.snapshot())
+
+    async def liquidations(request: web.Request) -> web.Response:
+        faults.stream.liquidation_prints = _count(_int(await _body(request), "count", 1))
+        return web.json_response(faults.snapshot())
+
+    async def flat_account_lists(request: web.Request) -> web.Response:
+        on = (await _body(request)).get("on", True)
+        if not isinstance(on, bool):
+            raise ValueError("on must be true or false")
+        faults.stream.flat_account_lists = on
+        return web.json_response(faults.snapshot())
+
+    async def frame(request: web.Request) -> web.Response:
+        text = (await _body(request)).get("text")
+        if not isinstance(text, str):
+            raise ValueError("text must be the frame to send, as a string")
+        return web.json_response({"sent": faults.stream.send_frame(text)})
+
     return [
+        web.post("/admin/faults/stream/lose-book-delta", lose_book_delta),
+        web.post("/admin/faults/stream/refuse-subscriptions", refuse_subscriptions),
+        web.post("/admin/faults/stream/liquidations", liquidations),
+        web.post("/admin/faults/stream/flat-account-lists", flat_account_lists),
+        web.post("/admin/faults/stream/frame", frame),
         web.get("/admin/faults", show),
         web.delete("/admin/faults", clear),
         web.post("/admin/faults/rate-limit", rate_limit),

@@ -5,11 +5,14 @@ A client is greeted with `{"type": "connected"}` and subscribes with
 (`order_book:0`). Channels:
 
 - `order_book/{market}`: `subscribed/order_book` (the whole book, `book_levels` levels a side),
-  then `update/order_book` with the levels that changed (size 0 removes a level).
+  then `update/order_book` with the levels that changed (size 0 removes a level). As on
+  Lighter, offsets only grow (not one by one) and each update carries `begin_nonce`, the
+  `nonce` of the frame before it: that chain is what shows a lost update.
 - `trade/{market}`: `subscribed/trade` (recent trades), then `update/trade` with new ones: the
-  replay's prints and real fills alike.
+  replay's prints and real fills alike, under `trades` (or `liquidation_trades`, on demand).
 - `account_all/{account}`: `subscribed/account_all` (positions, recent trades), then
-  `update/account_all` with every position and the account's new trades.
+  `update/account_all` with every position and the account's new trades, keyed by market (or
+  as flat lists, on demand).
 - `account_all_orders/{account}`: needs `"auth": <token>` as on Lighter;
   `subscribed/account_all_orders` (open orders), then `update/account_all_orders` with the
   orders that changed, including those that filled or were canceled.
@@ -17,7 +20,8 @@ A client is greeted with `{"type": "connected"}` and subscribes with
 The server sends `{"type": "ping"}` every `ws_ping_interval_s`; a client that has not answered
 `{"type": "pong"}` to two pings in a row (and to nothing for at least a second) is disconnected.
 Changes are pushed as soon as the event loop is free after the exchange reports them, coalesced
-per market and account.
+per market and account. The stream's faults (`faults.StreamFaults`) lose a book update, refuse
+subscriptions, send prints as liquidations or account lists flat, on demand.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ ERR_NOT_SUBSCRIBED = (30002, "Not Subscribed to ")
 ERR_ALREADY_SUBSCRIBED = (30003, "Already Subscribed to ")
 ERR_INVALID_CHANNEL = (30005, "Invalid Channel")
 ERR_AUTH = (20001, "invalid param: auth: ")
+ERR_REFUSED = (23000, "Too Many Requests!")  # a subscription refused on demand (a fault)
 DROP_CLOSE_CODE = 1012  # service restart
 MISSED_PINGS = 2
 MIN_SILENCE_S = 1.0  # however short the ping interval, a client gets this long to answer
@@ -72,6 +77,7 @@ class _Client:
 @dataclass
 class _BookState:
     offset: int = 0
+    nonce: int = 0
     bids: dict[int, int] = field(default_factory=dict)
     asks: dict[int, int] = field(default_factory=dict)
 
@@ -92,6 +98,7 @@ class Stream:
         self._pinger: asyncio.Task[None] | None = None
         simulation.exchange.subscribe(self._on_change)
         simulation.faults.on_drop_ws(self.drop_all)
+        simulation.faults.stream.sender = self.send_all
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -120,6 +127,12 @@ class Stream:
             self._forget(client)
             client.outbox.put_nowait(None)  # the writer closes the socket
         return len(dropped)
+
+    def send_all(self, text: str) -> int:
+        """Send `text` as it is to every connection (a fault); returns how many."""
+        for client in self._clients:
+            client.outbox.put_nowait(text)
+        return len(self._clients)
 
     # --- one connection -------------------------------------------------------------------
 
@@ -210,6 +223,9 @@ class Stream:
             return
         name, number = parsed
         channel = f"{name}:{number}"
+        if self._sim.faults.stream.refuse_subscription():
+            client.error(*ERR_REFUSED)
+            return
         if channel in client.channels:
             client.error(ERR_ALREADY_SUBSCRIBED[0], ERR_ALREADY_SUBSCRIBED[1] + channel)
             return
@@ -265,8 +281,16 @@ class Stream:
         state.bids, state.asks = bids, asks
         if not changed_bids and not changed_asks:
             return None
-        state.offset += 1
-        return self._book_message("update/order_book", market_id, state, changed_bids, changed_asks)
+        # offsets grow by more than one at times, and the nonce by the levels that changed
+        changes = len(changed_bids) + len(changed_asks)
+        state.offset += 1 + changes % 3
+        begin_nonce = state.nonce
+        state.nonce += 1 + changes
+        if self._sim.faults.stream.lose_book_delta(market_id):
+            return None  # lost: the book moved on, and the next update's chain shows it
+        return self._book_message(
+            "update/order_book", market_id, state, changed_bids, changed_asks, begin_nonce
+        )
 
     def _book_message(
         self,
@@ -275,20 +299,26 @@ class Stream:
         state: _BookState,
         bids: dict[int, int],
         asks: dict[int, int],
+        begin_nonce: int = 0,
     ) -> Json:
+        """A snapshot (`begin_nonce` 0, as Lighter sends it) or an update."""
         market = self._sim.exchange.market(market_id)
+        now_ms = self._sim.now_ms()
+        updated_us = now_ms * 1000
         return {
             "channel": f"order_book:{market_id}",
+            "last_updated_at": updated_us,
             "offset": state.offset,
             "order_book": {
                 "code": 0,
                 "asks": wire.book_levels(_as_levels(asks, reverse=False), market),
                 "bids": wire.book_levels(_as_levels(bids, reverse=True), market),
                 "offset": state.offset,
-                "nonce": state.offset,
-                "begin_nonce": max(state.offset - 1, 0),
+                "nonce": state.nonce,
+                "last_updated_at": updated_us,
+                "begin_nonce": begin_nonce,
             },
-            "timestamp": self._sim.now_ms(),
+            "timestamp": now_ms,
             "type": kind,
         }
 
@@ -320,11 +350,19 @@ class Stream:
         return self._trade_message("update/trade", market_id, trades)
 
     def _trade_message(self, kind: str, market_id: int, trades: Iterable[Any]) -> Json:
+        prints: list[Json] = []
+        liquidations: list[Json] = []
+        for trade in trades:
+            shaped = self._sim.trade_json(trade)
+            if kind.startswith("update/") and self._sim.faults.stream.liquidation_print():
+                liquidations.append({**shaped, "type": "liquidation"})
+            else:
+                prints.append(shaped)
         return {
             "channel": f"trade:{market_id}",
-            "liquidation_trades": [],
+            "liquidation_trades": liquidations,
             "nonce": self._last_trade.get(market_id, 0),
-            "trades": [self._sim.trade_json(trade) for trade in trades],
+            "trades": prints,
             "type": kind,
         }
 
@@ -354,18 +392,17 @@ class Stream:
         for trade in sorted(trades, key=lambda t: t.trade_id):
             by_market.setdefault(str(trade.market_id), []).append(self._sim.trade_json(trade))
         stats = self._sim.account_volumes(account_index)
+        positions = self._sim.positions_json(account_index)
+        flat = self._sim.faults.stream.flat_account_lists
         return {
             "account": account_index,
             "assets": {},
             "channel": f"account_all:{account_index}",
             **stats,
             "funding_histories": {},
-            "positions": {
-                str(position["market_id"]): position
-                for position in self._sim.positions_json(account_index)
-            },
+            "positions": (positions if flat else {str(p["market_id"]): p for p in positions}),
             "shares": [],
-            "trades": by_market,
+            "trades": [t for rows in by_market.values() for t in rows] if flat else by_market,
             "type": kind,
         }
 

@@ -1,12 +1,17 @@
 """The WebSocket stream against the sim: books that match REST, trades seen exactly once, the
-account's fills, and a dropped connection recovered with nothing lost."""
+account's fills, and a dropped connection recovered with nothing lost; and the venue's awkward
+frames (a lost book delta, unreadable frames, flat account lists, liquidation prints, a 429
+while filling a gap, a refused resubscription), none of which ends the stream."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
+import aiohttp
 import pytest
 
 from rulebot.venues.lighter.client import LighterVenue
@@ -19,10 +24,12 @@ from rulebot.venues.lighter.events import (
     StreamEvent,
     TradesPrinted,
 )
+from rulebot.venues.lighter.frames import FrameHandler, Received
 from rulebot.venues.lighter.records import OrderBookSnapshot, OrderRequest
 from rulebot.venues.lighter.retry import RetryPolicy
 from rulebot.venues.lighter.stream import MarketStream, stream_url
 from rulebot.venues.sim.simulation import RunningSim
+from tests.venues.lighter.conftest import QUICK
 
 WAIT = 5.0  # seconds an expected event may take before the test fails
 FAST = RetryPolicy(attempts=None, base_delay=0.01, max_delay=0.05)
@@ -181,3 +188,171 @@ async def test_the_venues_pings_are_answered(make_sim, make_venue) -> None:
         await asyncio.sleep(1.0 + 3 * interval)
         assert not any(isinstance(e, Disconnected) for e in await drain(stream))
         assert stream.reconnects == 0
+
+
+# --- the venue's awkward frames, and a stream that never dies of one --------------------------
+
+
+async def arm(sim: RunningSim, fault: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Arm one of the sim's stream faults through its admin route."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{sim.url}/admin/faults/stream/{fault}", json=body) as answer,
+    ):
+        assert answer.status == 200, await answer.text()
+        return await answer.json()
+
+
+def printed(events: list[StreamEvent]) -> list[int]:
+    return [t.trade_id for e in events if isinstance(e, TradesPrinted) for t in e.trades]
+
+
+async def until_resynced(stream: MarketStream) -> list[StreamEvent]:
+    """Every event up to and including the next `Resynced`."""
+    events: list[StreamEvent] = []
+    async with asyncio.timeout(WAIT * 3):
+        while not any(isinstance(e, Resynced) for e in events):
+            events.append(await stream.next_event())
+    return events
+
+
+async def test_a_lost_book_delta_rebuilds_the_book_from_a_fresh_snapshot(
+    stream: MarketStream, venue: LighterVenue, sim: RunningSim
+) -> None:
+    await next_of(stream, BookChanged)
+    await arm(sim, "lose-book-delta", {"count": 1, "market": 0})
+    events: list[StreamEvent] = []
+    async with asyncio.timeout(WAIT * 3):
+        while not any(isinstance(e, BookChanged) and e.full for e in events):
+            sim.simulation.advance(1)  # the lost update, then one whose chain shows it
+            events += await drain(stream)
+    assert sim.simulation.faults.stream.lost_deltas == 1
+    assert stream.health().book_rebuilds == 1
+    assert stream.health().frames_skipped == 0  # the venue's `unsubscribed` is no data frame
+    assert not any(isinstance(e, Disconnected) for e in events)  # the connection stayed
+    await drain(stream)
+    assert top(stream.book("ETH")) == top(await venue.order_book("ETH"))
+    sim.simulation.advance(2)  # and updates apply again on the fresh snapshot's chain
+    await drain(stream)
+    assert top(stream.book("ETH")) == top(await venue.order_book("ETH"))
+    assert stream.health().book_rebuilds == 1
+
+
+async def test_frames_it_cannot_read_are_skipped_and_counted_and_the_stream_goes_on(
+    stream: MarketStream, venue: LighterVenue, sim: RunningSim
+) -> None:
+    await next_of(stream, BookChanged)
+    before = {t.trade_id for t in await venue.recent_trades("ETH")}
+    no_price = {"type": "update/trade", "channel": "trade:0", "trades": [{"trade_id": 1}]}
+    for text in ("{not json", json.dumps(no_price), json.dumps(["a", "list"])):
+        assert (await arm(sim, "frame", {"text": text}))["sent"] == 1
+    sim.simulation.advance(4)
+    events = await drain(stream)
+    health = stream.health()
+    assert health.frames_skipped == 3
+    assert health.connected and health.reconnects == 0 and health.restarts == 0
+    assert health.last_frame_age_s is not None
+    assert not any(isinstance(e, Disconnected) for e in events)
+    expected = sorted(
+        t.trade_id for t in await venue.recent_trades("ETH") if t.trade_id not in before
+    )
+    assert printed(events) == expected and expected
+
+
+async def test_account_updates_as_flat_lists_are_read(
+    stream: MarketStream, venue: LighterVenue, sim: RunningSim
+) -> None:
+    await next_of(stream, AccountChanged)  # the subscription's snapshot
+    await arm(sim, "flat-account-lists", {"on": True})
+    ack = await venue.place_order(OrderRequest("ETH", "buy", Decimal(200), kind="market"))
+    change = await next_of(stream, AccountChanged)
+    assert isinstance(change, AccountChanged)
+    (fill,) = change.trades
+    assert (fill.buy_client_order_index, fill.size) == (ack.client_order_index, Decimal(200))
+    (position,) = change.positions
+    assert (position.market, position.size) == ("ETH", Decimal(200))
+    assert stream.health().frames_skipped == 0
+
+
+async def test_liquidation_prints_are_yielded_as_trades(
+    stream: MarketStream, venue: LighterVenue, sim: RunningSim
+) -> None:
+    await next_of(stream, BookChanged)
+    before = {t.trade_id for t in await venue.recent_trades("ETH")}
+    await arm(sim, "liquidations", {"count": 3})
+    sim.simulation.advance(8)
+    events = await drain(stream)
+    expected = sorted(
+        t.trade_id for t in await venue.recent_trades("ETH") if t.trade_id not in before
+    )
+    assert sim.simulation.faults.stream.liquidation_prints == 0  # all three went out as such
+    assert printed(events) == expected
+
+
+async def test_a_rate_limit_that_outlasts_the_retries_while_filling_the_gap_is_waited_out(
+    stream: MarketStream, venue: LighterVenue, sim: RunningSim
+) -> None:
+    await next_of(stream, BookChanged)
+    seen = {t.trade_id for t in await venue.recent_trades("ETH")}
+    faults = sim.simulation.faults
+    # more 429s than one read's retries: the first gap fill fails, the stream tries it again
+    faults.rate_limit(QUICK.attempts + 2, path="/api/v1/recentTrades", retry_after_s=0)
+    faults.drop_ws()
+    sim.simulation.advance(10)
+    events = await until_resynced(stream)
+    events += await drain(stream)
+    assert faults.counts["rate_limited"] == QUICK.attempts + 2
+    missed = sorted(t.trade_id for t in await venue.recent_trades("ETH") if t.trade_id not in seen)
+    assert printed(events) == missed and missed
+    health = stream.health()  # one resync, in one session: the 429s did not restart it
+    assert (health.resyncs, health.reconnects, health.restarts) == (1, 1, 0)
+
+
+async def test_a_refused_resubscription_is_asked_again_and_the_resync_still_comes(
+    stream: MarketStream, venue: LighterVenue, sim: RunningSim
+) -> None:
+    await next_of(stream, BookChanged)
+    await next_of(stream, AccountChanged)
+    seen = {t.trade_id for t in await venue.recent_trades("ETH")}
+    await arm(sim, "refuse-subscriptions", {"count": 2})
+    sim.simulation.faults.drop_ws()
+    sim.simulation.advance(20)
+    events = await until_resynced(stream)
+    events += await drain(stream)
+    assert sim.simulation.faults.stream.refused == 2
+    missed = sorted(t.trade_id for t in await venue.recent_trades("ETH") if t.trade_id not in seen)
+    assert printed(events) == missed and missed  # the held trades, released, each once
+    assert any(isinstance(e, AccountResynced) for e in events)
+    assert top(stream.book("ETH")) == top(await venue.order_book("ETH"))
+
+
+class FaultyFrames(FrameHandler):
+    """A frame handler with a bug: it raises on any frame that says "boom"."""
+
+    def receive(self, text: str | bytes) -> Received:
+        if "boom" in str(text):
+            raise RuntimeError("a bug in handling a frame")
+        return super().receive(text)
+
+
+class FaultyStream(MarketStream):
+    frame_handler = FaultyFrames
+
+
+async def test_an_error_while_handling_a_frame_restarts_the_session(
+    venue: LighterVenue, sim: RunningSim
+) -> None:
+    async with FaultyStream(venue, books=["ETH"], trades=["ETH"], reconnect=FAST) as stream:
+        await next_of(stream, BookChanged)
+        seen = {t.trade_id for t in await venue.recent_trades("ETH")}
+        await arm(sim, "frame", {"text": json.dumps({"type": "boom"})})
+        sim.simulation.advance(4)
+        events = await until_resynced(stream)
+        events += await drain(stream)
+        (lost,) = [e for e in events if isinstance(e, Disconnected)]
+        assert "RuntimeError" in lost.reason
+        assert stream.health().restarts == 1 and stream.health().connected
+        missed = sorted(
+            t.trade_id for t in await venue.recent_trades("ETH") if t.trade_id not in seen
+        )
+        assert printed(events) == missed and missed  # nothing lost across the restart

@@ -221,3 +221,50 @@ async def test_the_server_pings_and_drops_a_client_that_never_answers(make_sim):
         await until(lambda: pings >= 4)  # answered pings keep a connection open
         assert not answering.done()
         answering.cancel()
+
+
+async def test_a_lost_book_delta_shows_in_the_next_updates_nonce_chain(sim):
+    async with stream(sim) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "channel": "order_book/0"}))
+        snapshot = await next_of(ws, "subscribed/order_book")
+        sim.simulation.faults.stream.lose_book_deltas = 1
+        nonce = snapshot["order_book"]["nonce"]
+        update = None
+        while update is None:
+            sim.simulation.advance(1)  # until the book moves twice: once lost, once sent
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.3):
+                    update = await next_of(ws, "update/order_book")
+    assert sim.simulation.faults.stream.lost_deltas == 1
+    assert update["order_book"]["begin_nonce"] > nonce  # the frame in between never came
+
+
+async def test_account_lists_go_flat_and_prints_go_out_as_liquidations_on_demand(sim, signer):
+    faults = sim.simulation.faults.stream
+    async with stream(sim) as ws:
+        for channel in (f"trade/{XRP}", "account_all/1"):
+            await ws.send(json.dumps({"type": "subscribe", "channel": channel}))
+        await next_of(ws, "subscribed/trade")
+        await next_of(ws, "subscribed/account_all")
+        faults.flat_account_lists = True
+        faults.liquidation_prints = 1
+        _, asks = sim.simulation.exchange.depth(XRP, 1)
+        _, _, error = await signer.create_market_order(XRP, 5, 250, asks[0].price * 2, False)
+        assert error is None, error
+        account = await next_of(ws, "update/account_all")
+        trades = await next_of(ws, "update/trade")
+    (fill,) = account["trades"]  # a flat list, each row naming its market
+    (position,) = account["positions"]
+    assert fill["market_id"] == position["market_id"] == XRP
+    (liquidation,) = trades["liquidation_trades"]
+    assert liquidation["type"] == "liquidation" and liquidation["trade_id"] == fill["trade_id"]
+
+
+async def test_subscriptions_are_refused_on_demand(sim):
+    sim.simulation.faults.stream.refuse_subscriptions = 1
+    async with stream(sim) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "channel": "order_book/0"}))
+        assert (await next_of(ws, "error"))["error"]["code"] == 23000
+        await ws.send(json.dumps({"type": "subscribe", "channel": "order_book/0"}))
+        assert (await next_of(ws, "subscribed/order_book"))["channel"] == "order_book:0"
+    assert sim.simulation.faults.stream.refused == 1
