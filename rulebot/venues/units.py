@@ -155,6 +155,13 @@ class MarketInfo:
 
     # --- minimums ---------------------------------------------------------------------------
 
+    def smallest_size(self, price: Amount) -> Decimal:
+        """The smallest size an order at `price` may have: the market's minimum size or the
+        size its minimum notional needs, whichever is more, rounded up to a whole size step."""
+        by_notional = self.min_quote_amount / self._positive(price, "price")
+        steps = (by_notional / self.size_step).to_integral_value(rounding=ROUND_CEILING)
+        return max(self.min_base_amount, self.size_value(int(steps)))
+
     def check_minimums(self, size_units: int, price_units: int) -> None:
         """Refuse an order smaller than the market's minimum size or minimum notional."""
         size = self.size_value(size_units)

@@ -126,6 +126,22 @@ def test_an_order_at_the_minimums_passes() -> None:
     ETH.check_minimums(ETH.size_units("0.005"), ETH.price_units("2000", "buy"))
 
 
+def test_the_smallest_size_is_the_minimum_size_or_what_the_minimum_notional_needs() -> None:
+    assert ETH.smallest_size("3000") == Decimal("0.005")  # 15 USDC: the size minimum binds
+    assert ETH.smallest_size("1000") == Decimal("0.01")  # 10 USDC exactly
+    assert ETH.smallest_size("999.99") == Decimal("0.0101")  # 0.01 is 9.9999: one step more
+
+
+@given(price=amounts)
+def test_the_smallest_size_passes_the_minimums_and_one_step_less_does_not(price: Decimal) -> None:
+    size = ETH.smallest_size(price)
+    units = ETH.price_units(price, "sell")  # rounded up: the price the check will read
+    ETH.check_minimums(ETH.size_units(size), units)
+    if size > ETH.min_base_amount and ETH.price_value(units) == price:
+        with pytest.raises(OrderRejected):
+            ETH.check_minimums(ETH.size_units(size) - 1, units)
+
+
 @given(amount=amounts, places=decimals)
 def test_size_rounds_down_by_less_than_one_step(amount: Decimal, places: int) -> None:
     info = market(size_decimals=places)

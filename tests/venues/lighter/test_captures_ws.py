@@ -302,7 +302,10 @@ async def frames_of_the_sim(sim: RunningSim, venue: LighterVenue) -> dict[str, d
                 seen.setdefault(message["type"], message)
                 if message["type"] == "subscribed/account_all":
                     sim.simulation.advance(2)
-                    size = (await venue.market("ETH")).min_base_amount * 2
+                    eth = await venue.market("ETH")
+                    ask = (await venue.order_book("ETH", depth=1)).best_ask
+                    assert ask is not None
+                    size = eth.smallest_size(ask) * 2
                     await venue.place_order(OrderRequest("ETH", "buy", size, kind="market"))
     return seen
 
