@@ -37,6 +37,15 @@ from rulebot.venues.lighter.errors import (
     Retryable,
     VenueError,
 )
+from rulebot.venues.lighter.limiter import (
+    WINDOW_S,
+    Priority,
+    RateBudget,
+    RateLimiter,
+    Tier,
+    at_priority,
+    shared_limiter,
+)
 from rulebot.venues.lighter.markets import MarketDirectory, market_info
 from rulebot.venues.lighter.records import (
     AccountState,
@@ -87,6 +96,17 @@ CANCELLED_ON_ARRIVAL: Final = {
     "canceled-expired": "the order expired on arrival",
 }
 """Statuses of an order the venue took and cancelled at once, and what they mean to a trader."""
+PROTECTIVE_KINDS: Final = frozenset(
+    {"stop_loss", "stop_loss_limit", "take_profit", "take_profit_limit"}
+)
+
+
+def order_priority(_venue: object, request: OrderRequest, *_: object, **__: object) -> Priority:
+    """How urgent an order's requests are: stops and take-profits protect, a reduce-only order
+    exits, anything else enters."""
+    if request.kind in PROTECTIVE_KINDS:
+        return Priority.PROTECT
+    return Priority.EXIT if request.reduce_only else Priority.ENTRY
 
 
 def resolve_url(network: str, url: str | None) -> str:
@@ -110,7 +130,10 @@ def resolve_url(network: str, url: str | None) -> str:
 class LighterVenue:
     """One Lighter account on one network, signing with one API key.
 
-    The private key is held as a `SecretStr`: it appears in no repr, log or error.
+    The private key is held as a `SecretStr`: it appears in no repr, log or error. Every
+    request spends from the process's one rate budget for this venue (`limiter`): the account's
+    `tier` (`standard` or `premium`; by default standard on Lighter, none on a sim, which has no
+    limits unless started with them) over a window of `rate_window_s` (the venue's minute).
     """
 
     def __init__(
@@ -125,6 +148,8 @@ class LighterVenue:
         request_timeout: float = 10.0,
         settle_timeout: float = 2.0,
         rng: random.Random | None = None,
+        tier: Tier | None = None,
+        rate_window_s: float = WINDOW_S,
     ) -> None:
         self.network = network
         self.url = resolve_url(network, url)
@@ -143,6 +168,10 @@ class LighterVenue:
         self._auth: tuple[str, float] | None = None
         self._last_client_order_index = 0
         self._in_doubt: set[int] = set()
+        if tier is None and network != "sim":
+            tier = "standard"
+        budget = RateBudget(tier, rate_window_s) if tier is not None else None
+        self.limiter: RateLimiter = shared_limiter(self.url, budget, rate_window_s)
 
     @classmethod
     def from_config(
@@ -157,6 +186,8 @@ class LighterVenue:
             account_index=config.account.index,
             api_key_index=config.account.api_key_index,
             private_key=config.private_key,
+            tier=config.account.tier,
+            rate_window_s=config.account.rate_window_s,
             **options,  # type: ignore[arg-type]
         )
 
@@ -200,6 +231,7 @@ class LighterVenue:
             rng=self._rng,
             request_timeout=self._timeout,
             settle_timeout=self._settle_timeout,
+            limiter=self.limiter,
         )
         try:
             await self.markets(refresh=True)
@@ -242,7 +274,9 @@ class LighterVenue:
         self, call: Callable[[], Awaitable[T]], what: str, market: str | None = None
     ) -> T:
         self.signer  # noqa: B018 - fail early and clearly when not connected
-        return await with_retries(call, self._retry, self._rng, what=what, market=market)
+        return await with_retries(
+            call, self._retry, self._rng, what=what, market=market, limiter=self.limiter
+        )
 
     def _auth_token(self) -> str:
         """A read-only auth token for the account endpoints, renewed before it expires."""
@@ -293,6 +327,7 @@ class LighterVenue:
         self._last_client_order_index = index
         return index
 
+    @at_priority(order_priority)
     async def place_order(self, request: OrderRequest, *, confirm: bool | None = None) -> OrderAck:
         """Send an order once. `OrderRejected` says why the venue (or our checks) refused it.
 
@@ -410,6 +445,7 @@ class LighterVenue:
             best = market.price_value(trigger)
         return market.worst_price_units(best, side, request.max_slippage)
 
+    @at_priority(Priority.PROTECT)  # it moves an order at the venue: most often a stop
     async def modify_order(
         self,
         market: str | int,
@@ -457,6 +493,7 @@ class LighterVenue:
         )
         return TxAck(sent.tx_hash, sent.nonce, sent.recovered)
 
+    @at_priority(Priority.PROTECT)
     async def cancel_order(self, market: str | int, order_index: int) -> TxAck:
         """Cancel one order by the venue's order index."""
         info = await self.market(market)
@@ -477,6 +514,7 @@ class LighterVenue:
         )
         return TxAck(sent.tx_hash, sent.nonce, sent.recovered)
 
+    @at_priority(Priority.PROTECT)
     async def cancel_all(self, market: str | int | None = None) -> TxAck:
         """Cancel every open order of the account, or of one market."""
         info = await self.market(market) if market is not None else None
