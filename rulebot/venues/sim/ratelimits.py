@@ -64,6 +64,7 @@ class RateLimits:
         self.window_s = window_s
         self.refused = 0
         self.counted = 0
+        self.weight = 0
         self._clients: dict[str, _Client] = {}
 
     def allow(self, client: str, endpoint: str, now: float) -> bool:
@@ -85,6 +86,7 @@ class RateLimits:
             return False
         seen.append((now, endpoint, weight))
         self.counted += 1
+        self.weight += weight
         return True
 
     def snapshot(self) -> dict[str, Any]:
@@ -92,6 +94,7 @@ class RateLimits:
             "tier": self.tier,
             "window_s": self.window_s,
             "counted": self.counted,
+            "weight": self.weight,
             "refused": self.refused,
         }
 

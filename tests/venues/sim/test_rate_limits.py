@@ -37,6 +37,7 @@ async def test_a_standard_account_gets_60_requests_a_window_then_the_venues_429(
         "tier": "standard",
         "window_s": 60,
         "counted": 60,
+        "weight": 60 * 300,
         "refused": 1,
     }
 
