@@ -10,9 +10,9 @@ from decimal import Decimal
 
 import pytest
 
-from rulebot.config import check_config
+from rulebot.config import Config, check_config
 from rulebot.lang.diagnostics import Source
-from rulebot.runtime.venue import account_venue
+from rulebot.runtime.venue import account_venue, venue_for
 from rulebot.venues.lighter.client import LighterVenue, order_priority
 from rulebot.venues.lighter.errors import RateLimited
 from rulebot.venues.lighter.limiter import (
@@ -238,3 +238,17 @@ def test_a_misspelt_tier_is_a_located_diagnostic() -> None:
     (diagnostic,) = diagnostics
     assert diagnostic.span.line == 2
     assert "`account.tier` must be one of `standard` or `premium`" in diagnostic.message
+
+
+async def test_a_tier_set_for_the_bots_own_sim_starts_the_sim_with_those_limits() -> None:
+    config = Config.model_validate(
+        {
+            "network": {"name": "sim"},
+            "account": {"tier": "standard", "rate_window_s": 5},
+            "dry_run": False,
+        }
+    )
+    async with venue_for(config) as (venue, _url, sim):
+        assert sim.simulation.rate_limits.tier == "standard"
+        assert sim.simulation.rate_limits.window_s == 5
+        assert venue.limiter.budget == RateBudget("standard", window_s=5)
