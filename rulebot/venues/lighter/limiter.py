@@ -160,8 +160,8 @@ Spend = list[float]
 class Window:
     """What was spent over the last `length_s` seconds.
 
-    A request counts from when it is let go until `length_s` after its answer came (`settle`):
-    the venue counts it from when it arrives, which is some time after it left, so counting it
+    A request counts from when it is let go, and once answered (`settle`) until `length_s` after
+    its answer: the venue counts it from when it arrives, some time after it left, so counting it
     from its departure alone would let the next one go a little too soon.
     """
 
@@ -180,7 +180,10 @@ class Window:
         return spent
 
     def settle(self, spent: Spend, now: float) -> None:
-        """The request's answer came at `now`: it counts until `now + length_s`."""
+        """The request's answer came at `now`: it counts until `now + length_s` (again, if it
+        was in flight longer than a window)."""
+        if not any(one is spent for one in self._spent):
+            self._spent.append(spent)
         spent[0] = max(spent[0], now)
 
     def wait(self, now: float, cost: int, ceiling: int) -> float:
@@ -287,6 +290,7 @@ class RateLimiter:
     def settle(self, spent: Spend) -> None:
         """The answer to the request `spent` came (or it failed): count it from now."""
         self._window.settle(spent, self._clock())
+        self._wake()
 
     @contextlib.asynccontextmanager
     async def request(self, endpoint: str) -> AsyncIterator[None]:

@@ -56,13 +56,17 @@ def test_a_premium_account_spends_the_endpoints_weights() -> None:
 def test_a_window_frees_what_it_spent_one_length_after_the_answer() -> None:
     window = Window(60.0)
     first = window.spend(0.0, 400)
-    window.spend(10.0, 400)
+    window.settle(window.spend(10.0, 400), 10.0)
     assert window.used(59.0) == 800
     assert window.wait(59.0, 400, 800) == 1.0  # the first frees at 60
     window.settle(first, 5.0)  # its answer came at 5: the venue may have counted it then
     assert window.wait(59.0, 400, 800) == 6.0
     assert window.used(65.0) == 400
     assert window.wait(65.0, 400, 800) == 0.0
+    slow = window.spend(70.0, 400)
+    assert window.used(131.0) == 0  # in flight past a window: no longer counted meanwhile...
+    window.settle(slow, 131.0)
+    assert window.used(131.0) == 400  # ...but counted again from its answer
 
 
 def test_each_urgency_may_fill_its_share_of_the_window() -> None:
