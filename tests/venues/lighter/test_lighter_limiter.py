@@ -26,8 +26,9 @@ from rulebot.venues.lighter.limiter import (
     priority,
 )
 from rulebot.venues.lighter.records import OrderRequest
+from rulebot.venues.sim.records import TX_CANCEL_ORDER, TX_CREATE_ORDER
 from tests.venues.conftest import MakeSim
-from tests.venues.lighter.conftest import MakeVenue
+from tests.venues.lighter.conftest import MakeVenue, best_prices
 
 # --- arithmetic --------------------------------------------------------------------------------
 
@@ -180,6 +181,7 @@ def test_a_429_holds_for_the_venues_minute_at_most() -> None:
 # --- against the sim enforcing a standard account's limits -------------------------------------
 
 WINDOW_S = 5.0
+SIZE = Decimal(200)
 
 
 async def test_the_limiter_keeps_a_standard_account_within_the_venues_limits(
@@ -193,6 +195,29 @@ async def test_the_limiter_keeps_a_standard_account_within_the_venues_limits(
     assert limits.refused == 0 and venue.limiter.refusals == 0
     assert limits.counted > 60  # more than one window's worth: the limiter had to spread them
     assert venue.limiter.waits > 0
+
+
+async def test_a_cancel_goes_to_the_venue_before_entries_that_waited_longer(
+    make_sim: MakeSim, make_venue: MakeVenue
+) -> None:
+    sim = await make_sim(rate_limit_tier="standard", rate_window_s=WINDOW_S / 2)
+    venue = await make_venue(sim, tier="standard", rate_window_s=WINDOW_S / 2)
+    bid, _ = best_prices(sim)
+    low = bid * Decimal("0.9")
+    resting = await venue.place_order(OrderRequest("ETH", "buy", SIZE, price=low), confirm=True)
+    with priority(Priority.PROTECT):
+        await asyncio.gather(*(venue.account() for _ in range(60)))  # the window is full
+    entries = [
+        asyncio.create_task(venue.place_order(OrderRequest("ETH", "buy", SIZE, price=low)))
+        for _ in range(3)
+    ]
+    await asyncio.sleep(0.1)  # the entries are waiting for room
+    assert resting.order_index is not None
+    await venue.cancel_order("ETH", resting.order_index)
+    await asyncio.gather(*entries)
+    kinds = [r["tx_type"] for r in sim.simulation.transaction_log()]
+    assert kinds == [TX_CREATE_ORDER, TX_CANCEL_ORDER] + [TX_CREATE_ORDER] * 3
+    assert sim.simulation.rate_limits.refused == 0
 
 
 async def test_a_429_is_waited_out_for_up_to_the_venues_window(
