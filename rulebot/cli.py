@@ -201,6 +201,14 @@ def sim_command(
     reject_orders: Annotated[
         int, typer.Option("--reject-orders", help="Fault: refuse the first N created orders.")
     ] = 0,
+    tier: Annotated[
+        str | None,
+        typer.Option("--tier", help="Enforce the venue's rate limits: standard or premium."),
+    ] = None,
+    rate_window: Annotated[
+        float,
+        typer.Option("--rate-window", help="Seconds in the rate limits' window (a test knob)."),
+    ] = 60.0,
 ) -> None:
     """Run a local Lighter-compatible exchange replaying candles, until Ctrl+C."""
     from rulebot.venues.sim.simulation import run_command
@@ -211,6 +219,7 @@ def sim_command(
         data=data or [],
         speed=speed,
         accounts_file=accounts,
+        rate_limits={"rate_limit_tier": tier, "rate_window_s": rate_window},
         faults={
             "drop_ws_every_s": drop_ws_every,
             "rate_limit": rate_limit,

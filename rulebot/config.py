@@ -281,6 +281,13 @@ class Network(Section):
 class Account(Section):
     """The Lighter account the bot trades and which of its API keys signs orders."""
 
+    tier: Literal["standard", "premium"] | None = None
+    """The account's rate limits: standard (60 requests a rolling minute) or premium (24,000
+    weight). Unset: standard on Lighter, none on the sim (which has none unless started with
+    them); every request the bot sends waits its turn within them."""
+    rate_window_s: float = Field(60.0, gt=0, le=3600)
+    """The venue's rolling window: 60 seconds on Lighter. A test knob: tests shorten it together
+    with a sim's (`rulebot sim --rate-window`) to meet the limits in seconds, not minutes."""
     index: StrictInt = Field(1, ge=0, le=2**63 - 1)
     api_key_index: StrictInt = DEFAULT_API_KEY_INDEX
     """The API key rulebot signs with: 2 to 254 (see `API_KEY_INDEXES`)."""

@@ -477,7 +477,11 @@ async def venue_time_ms(venue: LighterVenue) -> int:
     """The venue's clock (its status answer), in ms."""
     api = lighter.RootApi(venue.signer.api_client)
     status = await with_retries(
-        lambda: api.status(_request_timeout=10.0), RetryPolicy(), random.Random(), what="status"
+        lambda: api.status(_request_timeout=10.0),
+        RetryPolicy(),
+        random.Random(),
+        what="status",
+        limiter=venue.limiter,
     )
     stamp = int(status.timestamp)
     return stamp * 1000 if stamp < 10**11 else stamp
@@ -499,7 +503,12 @@ async def newest_closed_candle(
 
     try:
         answer = await with_retries(
-            newest, RetryPolicy(), random.Random(), what="candles", market=info.symbol
+            newest,
+            RetryPolicy(),
+            random.Random(),
+            what="candles",
+            market=info.symbol,
+            limiter=venue.limiter,
         )
     except OrderRejected as refused:
         if isinstance(refused, UnknownMarket):

@@ -46,6 +46,7 @@ from rulebot.runtime.positions import apply_fill
 from rulebot.runtime.reconcile import attribute
 from rulebot.venues.lighter.client import UNKNOWN, cancelled_on_arrival
 from rulebot.venues.lighter.errors import OrderRejected, VenueError
+from rulebot.venues.lighter.limiter import Priority, at_priority
 from rulebot.venues.lighter.records import Order, OrderRequest, Trade
 
 log = logging.getLogger("rulebot.orders")
@@ -62,6 +63,12 @@ UNSEEN_GRACE_MS = 30_000
 arrived (the venue lists every order it took, active or done, within moments; a send that
 failed in doubt may still land in that time)."""
 ACTIVE_STATUSES = ("open", "pending", "in-progress")
+
+
+def exit_or_entry(closing: bool) -> Priority:
+    """How urgent an order's requests are when the venue's rate budget is short: closing a
+    position (reduce-only or not) goes before opening one."""
+    return Priority.EXIT if closing else Priority.ENTRY
 
 
 @dataclass
@@ -174,6 +181,7 @@ class OrderManager:
             closing=intent.action == "close",
         )
 
+    @at_priority(lambda *_, closing=False, **__: exit_or_entry(closing))
     async def _send(
         self,
         strategy: str,

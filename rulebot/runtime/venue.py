@@ -48,6 +48,8 @@ def account_venue(config: Config, url: str, *, paper: bool = False) -> LighterVe
         api_key_index=config.account.api_key_index,
         private_key=signing_key(config, paper=paper),
         chain_id=config.network.signing_chain_id,
+        tier=config.account.tier,
+        rate_window_s=config.account.rate_window_s,
     )
 
 
@@ -63,7 +65,13 @@ async def venue_for(
             from rulebot.venues.sim.settings import SimSettings
             from rulebot.venues.sim.simulation import serve_sim
 
-            settings = SimSettings(speed=config.network.sim_speed, **(sim_settings or {}))
+            limits = {  # a tier set for the sim: it enforces the limits the bot keeps
+                "rate_limit_tier": config.account.tier,
+                "rate_window_s": config.account.rate_window_s,
+            }
+            settings = SimSettings(
+                speed=config.network.sim_speed, **(limits | dict(sim_settings or {}))
+            )
             sim = await stack.enter_async_context(serve_sim(settings, host="127.0.0.1", port=0))
             url = sim.url
         assert url is not None

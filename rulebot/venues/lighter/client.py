@@ -12,6 +12,7 @@ converts to the venue's integers, rounding toward safety. Results are our own fr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import re
 import time
@@ -41,6 +42,17 @@ from rulebot.venues.lighter.errors import (
     OrderRejected,
     Retryable,
     VenueError,
+)
+from rulebot.venues.lighter.limiter import (
+    WINDOW_S,
+    Priority,
+    QueueClock,
+    RateBudget,
+    RateLimiter,
+    Tier,
+    at_priority,
+    queue_clock,
+    shared_limiter,
 )
 from rulebot.venues.lighter.markets import MarketDirectory, markets_answer
 from rulebot.venues.lighter.records import (
@@ -113,6 +125,19 @@ def cancelled_on_arrival(status: str) -> str | None:
     return CANCELLED_ON_ARRIVAL.get(status, "the venue cancelled the order on arrival")
 
 
+PROTECTIVE_KINDS: Final = frozenset(
+    {"stop_loss", "stop_loss_limit", "take_profit", "take_profit_limit"}
+)
+
+
+def order_priority(_venue: object, request: OrderRequest, *_: object, **__: object) -> Priority:
+    """How urgent an order's requests are: stops and take-profits protect, a reduce-only order
+    exits, anything else enters."""
+    if request.kind in PROTECTIVE_KINDS:
+        return Priority.PROTECT
+    return Priority.EXIT if request.reduce_only else Priority.ENTRY
+
+
 def resolve_url(network: str, url: str | None) -> str:
     """The base URL for a network name, or the explicit `url` (which `sim` requires)."""
     if network not in NETWORKS:
@@ -158,7 +183,10 @@ class LighterVenue:
     """One Lighter account on one network, signing with one API key (2 to 254) for the
     network's chain (`chain_id` overrides it, e.g. behind a proxy to another network).
 
-    The private key is held as a `SecretStr`: it appears in no repr, log or error.
+    The private key is held as a `SecretStr`: it appears in no repr, log or error. Every
+    request spends from the process's one rate budget for this venue (`limiter`): the account's
+    `tier` (`standard` or `premium`; by default standard on Lighter, none on a sim, which has no
+    limits unless started with them) over a window of `rate_window_s` (the venue's minute).
     """
 
     def __init__(
@@ -174,6 +202,8 @@ class LighterVenue:
         request_timeout: float = 10.0,
         settle_timeout: float = 2.0,
         rng: random.Random | None = None,
+        tier: Tier | None = None,
+        rate_window_s: float = WINDOW_S,
     ) -> None:
         self.network = network
         self.url = resolve_url(network, url)
@@ -193,6 +223,10 @@ class LighterVenue:
         self._auth: tuple[str, float] | None = None
         self._last_client_order_index = 0
         self._in_doubt: set[int] = set()
+        if tier is None and network != "sim":
+            tier = "standard"
+        budget = RateBudget(tier, rate_window_s) if tier is not None else None
+        self.limiter: RateLimiter = shared_limiter(self.url, budget, rate_window_s)
 
     @classmethod
     def from_config(
@@ -208,6 +242,8 @@ class LighterVenue:
             api_key_index=config.account.api_key_index,
             private_key=config.private_key,
             chain_id=config.network.signing_chain_id,
+            tier=config.account.tier,
+            rate_window_s=config.account.rate_window_s,
             **options,  # type: ignore[arg-type]
         )
 
@@ -253,6 +289,7 @@ class LighterVenue:
             rng=self._rng,
             request_timeout=self._timeout,
             settle_timeout=self._settle_timeout,
+            limiter=self.limiter,
         )
         try:
             await self.markets(refresh=True)
@@ -296,7 +333,9 @@ class LighterVenue:
     ) -> T:
         self.signer  # noqa: B018 - fail early and clearly when not connected
         with convert.reading(what):
-            return await with_retries(call, self._retry, self._rng, what=what, market=market)
+            return await with_retries(
+                call, self._retry, self._rng, what=what, market=market, limiter=self.limiter
+            )
 
     def _auth_token(self) -> str:
         """A read-only auth token for the account endpoints, renewed before it expires."""
@@ -347,6 +386,7 @@ class LighterVenue:
         self._last_client_order_index = index
         return index
 
+    @at_priority(order_priority)
     async def place_order(self, request: OrderRequest, *, confirm: bool = True) -> OrderAck:
         """Send an order once. `OrderRejected` says why the venue (or our checks) refused it.
 
@@ -428,28 +468,47 @@ class LighterVenue:
         """The ack with what became of the order; `OrderRejected` if cancelled on arrival; status
         `"unknown"` if the venue did not show it within the settle time. A look-up still
         unanswered then, or one that failed, counts as not seen: the order was sent, so an
-        error here would wrongly say it was not."""
+        error here would wrongly say it was not. Time the look-ups spend waiting for room in
+        the rate budget is not settle time: the venue was not asked while it passed."""
         loop_time = asyncio.get_running_loop().time
-        deadline = loop_time() + self._settle_timeout
-        pause = 0.02
-        while True:
-            left = deadline - loop_time()
-            try:
-                found = await asyncio.wait_for(
-                    self.find_order(market.symbol, ack.client_order_index), max(left, 0.001)
-                )
-            except (TimeoutError, VenueError):
-                found = None
-            if found is not None:
-                break
-            if loop_time() + pause > deadline:
-                return replace(ack, status=UNKNOWN)  # sent, fate not known: not a success
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.5)
+        with queue_clock() as queued:
+            deadline = loop_time() + self._settle_timeout
+            pause = 0.02
+            while True:
+                found = await self._look_up(market, ack.client_order_index, deadline, queued)
+                if found is not None:
+                    break
+                if loop_time() + pause > deadline + queued():
+                    return replace(ack, status=UNKNOWN)  # sent, fate not known: not a success
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.5)
         reason = cancelled_on_arrival(found.status)
         if reason is not None and found.filled == 0:
             raise OrderRejected(f"{reason} ({found.status})", market=market.symbol)
         return replace(ack, order_index=found.order_index, status=found.status, filled=found.filled)
+
+    async def _look_up(
+        self, market: MarketInfo, client_order_index: int, deadline: float, queued: QueueClock
+    ) -> Order | None:
+        """`find_order`, given up (as None) once the deadline, moved on by the time spent
+        waiting for the rate budget, has passed; a failed look-up is None too."""
+        loop_time = asyncio.get_running_loop().time
+        task = asyncio.ensure_future(self.find_order(market.symbol, client_order_index))
+        try:
+            while True:
+                left = deadline + queued() - loop_time()
+                if left <= 0:
+                    return None
+                done, _ = await asyncio.wait({task}, timeout=left)
+                if done:
+                    return task.result()
+        except VenueError:
+            return None
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, VenueError):
+                    await task
 
     def _expiry(self, request: OrderRequest, tif: str) -> int:
         if request.expiry_ms is not None:
@@ -474,6 +533,7 @@ class LighterVenue:
             best = market.price_value(trigger)
         return market.worst_price_units(best, side, request.max_slippage)
 
+    @at_priority(Priority.PROTECT)  # it moves an order at the venue: most often a stop
     async def modify_order(
         self,
         market: str | int,
@@ -526,6 +586,7 @@ class LighterVenue:
         )
         return TxAck(sent.tx_hash, sent.nonce, sent.recovered)
 
+    @at_priority(Priority.PROTECT)
     async def cancel_order(self, market: str | int, order_index: int) -> TxAck:
         """Cancel one order by the venue's order index."""
         info = await self.market(market)
@@ -546,6 +607,7 @@ class LighterVenue:
         )
         return TxAck(sent.tx_hash, sent.nonce, sent.recovered)
 
+    @at_priority(Priority.PROTECT)
     async def cancel_all(self, market: str | int | None = None) -> TxAck:
         """Cancel every open order of the account, or of one market."""
         info = await self.market(market) if market is not None else None

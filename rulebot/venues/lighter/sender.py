@@ -3,7 +3,8 @@
 The rules, per API key and under its lock (so transactions reach the venue in nonce order):
 
 - Sign with the key's next nonce and send.
-- 429: the venue did not process it; wait (Retry-After, or backoff) and re-send the SAME signed
+- 429: the venue did not process it; hold every request for as long as the limiter says (the
+  venue's Retry-After, or a backoff, up to its rolling minute) and re-send the SAME signed
   transaction.
 - 5xx, timeout, dropped connection: it may have been applied. Re-send the SAME signed
   transaction: its nonce makes a second copy harmless, because the venue refuses a spent nonce.
@@ -12,6 +13,10 @@ The rules, per API key and under its lock (so transactions reach the venue in no
   the nonce was stale (another sender on the key, a restart): fetch `/nextNonce`, sign again.
 - Any other refusal: if an earlier copy may have been applied and it did land, done; otherwise
   the refusal reaches the caller. The nonce count is refetched before the next transaction.
+
+Every attempt is paid for from the process's rate budget (`limiter.RateLimiter`), the first one
+before queueing for the key's lock, so an urgent cancel does not wait behind entries that are
+themselves waiting for room in the window.
 
 When retries run out after an ambiguous failure and the venue still shows nothing, the error
 says so (`Retryable.ambiguous`), so the caller checks before sending that order again.
@@ -34,11 +39,13 @@ from rulebot.venues.lighter.convert import next_nonce_answer
 from rulebot.venues.lighter.errors import (
     InvalidNonce,
     OrderRejected,
+    RateLimited,
     Retryable,
     VenueError,
     VenueUnavailable,
     is_invalid_nonce,
 )
+from rulebot.venues.lighter.limiter import RateLimiter, Spend
 from rulebot.venues.lighter.nonces import NonceKeeper
 from rulebot.venues.lighter.retry import RetryPolicy
 
@@ -82,8 +89,10 @@ class TxSender:
         rng: random.Random,
         request_timeout: float,
         settle_timeout: float = 2.0,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._tx_api = tx_api
+        self._limiter = limiter or RateLimiter()
         self._account_index = account_index
         self._key = api_key_index
         self._policy = policy
@@ -102,34 +111,54 @@ class TxSender:
             self._policy,
             self._rng,
             what="nextNonce",
+            limiter=self._limiter,
         )
         return next_nonce_answer(answer)
 
     async def send(self, sign: Sign, landed: Landed, *, what: str, market: str | None) -> Sent:
         """Sign with the next nonce and send until the venue takes it once (see module doc)."""
-        async with self.nonces.lock(self._key):
-            return await self._send_locked(sign, landed, what=what, market=market)
+        spent = await self._limiter.acquire("sendTx")
+        try:
+            async with self.nonces.lock(self._key):
+                return await self._send_locked(sign, landed, spent, what=what, market=market)
+        finally:
+            self._limiter.settle(spent)
 
     async def _send_locked(
-        self, sign: Sign, landed: Landed, *, what: str, market: str | None
+        self, sign: Sign, landed: Landed, spent: Spend, *, what: str, market: str | None
     ) -> Sent:
         nonce = await self.nonces.next(self._key)
         signed = sign(nonce)
         maybe_applied = False
         retries = resyncs = 0
+        limited = 0.0  # seconds held for 429s so far
+        paid = True  # `send` paid for the first attempt
         while True:
-            error, tx_hash = await self._send_once(signed, market)
+            if not paid:
+                spent = await self._limiter.acquire("sendTx")
+            paid = False
+            try:
+                error, tx_hash = await self._send_once(signed, market)
+            finally:
+                self._limiter.settle(spent)
             if error is None:
                 self.nonces.spent(self._key, nonce)
                 return Sent(tx_hash or signed.tx_hash, nonce)
             if isinstance(error, Retryable):
                 maybe_applied = maybe_applied or error.ambiguous
                 retries += 1
-                pause = self._policy.delay(retries, self._rng.random(), error.retry_after)
-                if pause is not None:
-                    log.info("%s: %s; re-sending nonce %d in %.2f s", what, error, nonce, pause)
-                    await asyncio.sleep(pause)
-                    continue
+                if isinstance(error, RateLimited):
+                    pause = self._limiter.refused(limited, error.retry_after, self._rng.random())
+                    if pause is not None:
+                        limited += pause
+                        log.info("%s: %s; re-sending nonce %d in %.2f s", what, error, nonce, pause)
+                        continue  # the limiter holds the re-send (and every request) that long
+                else:
+                    pause = self._policy.delay(retries, self._rng.random(), error.retry_after)
+                    if pause is not None:
+                        log.info("%s: %s; re-sending nonce %d in %.2f s", what, error, nonce, pause)
+                        await asyncio.sleep(pause)
+                        continue
                 self.nonces.forget(self._key)
                 if maybe_applied and await self._settled(landed):
                     return Sent(signed.tx_hash, nonce, recovered=True)

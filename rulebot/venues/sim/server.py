@@ -18,6 +18,7 @@ checked, its signature is not.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ from aiohttp import web
 
 from rulebot.venues.sim import wire
 from rulebot.venues.sim.faults import admin_errors, fault_middleware, fault_routes
+from rulebot.venues.sim.ratelimits import rate_limit_middleware
 from rulebot.venues.sim.records import TxRejected
 from rulebot.venues.sim.stream import Stream
 
@@ -509,7 +511,12 @@ def admin_routes(simulation: Simulation, stream: Stream) -> list[web.RouteDef]:
 def create_app(simulation: Simulation) -> web.Application:
     """The aiohttp application of one sim: the API, `/stream`, the faults and `/admin`."""
     app = web.Application(
-        middlewares=[admin_errors, fault_middleware(simulation.faults), api_errors]
+        middlewares=[
+            admin_errors,
+            fault_middleware(simulation.faults),
+            rate_limit_middleware(simulation.rate_limits, time.monotonic),
+            api_errors,
+        ]
     )
     stream = Stream(simulation)
     app[STREAM_KEY] = stream

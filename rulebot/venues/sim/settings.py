@@ -58,6 +58,11 @@ class SimSettings:
     silent a second at least) is dropped."""
     book_levels: int = 50
     """Price levels per side in order book snapshots and stream updates."""
+    rate_limit_tier: str | None = None
+    """Enforce the venue's rate limits of this account tier (`standard` or `premium`, see
+    `ratelimits`); None: no limits."""
+    rate_window_s: float = 60.0
+    """The rate limits' rolling window: the venue's minute. A test knob, to meet them sooner."""
 
     def __post_init__(self) -> None:
         if self.speed < 0:
@@ -66,6 +71,12 @@ class SimSettings:
             raise SettingsError("ws_ping_interval_s must be more than 0")
         if self.book_levels < 1:
             raise SettingsError("book_levels must be 1 or more")
+        if self.rate_limit_tier not in (None, "standard", "premium"):
+            raise SettingsError(
+                f"unknown account tier {self.rate_limit_tier!r} (one of standard, premium)"
+            )
+        if not self.rate_window_s > 0:
+            raise SettingsError("rate_window_s must be more than 0")
         indexes = [account.index for account in self.accounts]
         if not indexes:
             raise SettingsError("the sim needs at least one account")

@@ -35,6 +35,7 @@ from rulebot.venues.sim.errors import rejected
 from rulebot.venues.sim.exchange import Exchange
 from rulebot.venues.sim.faults import Faults
 from rulebot.venues.sim.markets import MarketData, markets_from_files, shipped_markets
+from rulebot.venues.sim.ratelimits import RateLimits
 from rulebot.venues.sim.records import (
     MARKET_MAKER_ACCOUNT,
     TX_CREATE_GROUPED_ORDERS,
@@ -144,6 +145,7 @@ class Simulation:
         except ValueError as error:
             raise SimStartError(str(error)) from None
         self.faults = Faults(self.settings.faults)
+        self.rate_limits = RateLimits(self.settings.rate_limit_tier, self.settings.rate_window_s)
         self._public_keys = {
             key: _bare_hex(public) for key, public in self.settings.api_public_keys.items()
         }
@@ -640,6 +642,7 @@ class Simulation:
             "accounts": accounts,
             "transactions": sum(1 for r in self._log if r.accepted),
             "faults": self.faults.snapshot(),
+            "rate_limits": self.rate_limits.snapshot(),
         }
 
 
@@ -809,6 +812,7 @@ def run_command(
     faults: dict[str, Any],
     echo: Callable[[str], None],
     echo_error: Callable[[str], None],
+    rate_limits: dict[str, Any] | None = None,
 ) -> int:
     """`rulebot sim`: build the settings, serve until Ctrl+C; the exit code (0 clean, 1 could
     not start, 2 bad settings). Problems are one line, never a traceback."""
@@ -821,6 +825,7 @@ def run_command(
         if accounts_file is not None:
             loaded = load_accounts(accounts_file)
             extra = {"accounts": loaded.accounts, "api_public_keys": loaded.api_public_keys}
+        extra |= rate_limits or {}
         settings = SimSettings(data=tuple(data), speed=speed, faults=fault_settings, **extra)
         load_markets(settings.data)  # a bad candle file is the user's to fix: exit 2
     except (SettingsError, SimStartError, ValueError) as error:

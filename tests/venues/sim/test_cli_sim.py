@@ -132,6 +132,8 @@ def test_bad_settings_are_refused_before_starting(tmp_path: Path) -> None:
     assert code == 2 and "speed" in output
     code, output = run("--rate-limit", "-3")
     assert code == 2 and "rate_limit" in output
+    code, output = run("--tier", "gold")
+    assert code == 2 and "unknown account tier 'gold'" in output
 
 
 def test_accounts_files_say_collateral_and_keys() -> None:
