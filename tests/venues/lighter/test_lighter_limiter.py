@@ -47,11 +47,10 @@ def test_a_premium_account_spends_the_endpoints_weights() -> None:
     assert weights == {"sendTx": 6, "nextNonce": 6, "trades": 600}
     assert premium.cost("accountInactiveOrders") == 100
     assert premium.cost("orderBookOrders") == 300  # not listed: the venue's 300
-    # a market order: the book, the transaction, its confirmation (active + inactive orders)
-    market_order = {"orderBookOrders": 1, "sendTx": 1, "accountActiveOrders": 1,
-                    "accountInactiveOrders": 1}  # fmt: skip
-    assert premium.per_window(market_order) == CAPACITY / 706
-    assert RateBudget("standard").per_window(market_order) == 15
+    # a market order: the book, the transaction, its confirmation by client order index
+    market_order = {"orderBookOrders": 1, "sendTx": 1, "accountOrders": 1}
+    assert premium.per_window(market_order) == CAPACITY / 606
+    assert RateBudget("standard").per_window(market_order) == 20
 
 
 def test_a_window_frees_what_it_spent_one_length_after_the_answer() -> None:
@@ -184,6 +183,11 @@ WINDOW_S = 5.0
 SIZE = Decimal(200)
 
 
+def sent(venue: LighterVenue) -> int:
+    """How many requests the venue's limiter has let go so far."""
+    return sum(venue.limiter.sent.values())
+
+
 async def test_the_limiter_keeps_a_standard_account_within_the_venues_limits(
     make_sim: MakeSim, make_venue: MakeVenue
 ) -> None:
@@ -205,8 +209,8 @@ async def test_a_cancel_goes_to_the_venue_before_entries_that_waited_longer(
     bid, _ = best_prices(sim)
     low = bid * Decimal("0.9")
     resting = await venue.place_order(OrderRequest("ETH", "buy", SIZE, price=low), confirm=True)
-    with priority(Priority.PROTECT):
-        await asyncio.gather(*(venue.account() for _ in range(60)))  # the window is full
+    with priority(Priority.PROTECT):  # fill the window exactly, with requests that all go now
+        await asyncio.gather(*(venue.account() for _ in range(60 - sent(venue))))
     entries = [
         asyncio.create_task(venue.place_order(OrderRequest("ETH", "buy", SIZE, price=low)))
         for _ in range(3)
@@ -217,6 +221,22 @@ async def test_a_cancel_goes_to_the_venue_before_entries_that_waited_longer(
     await asyncio.gather(*entries)
     kinds = [r["tx_type"] for r in sim.simulation.transaction_log()]
     assert kinds == [TX_CREATE_ORDER, TX_CANCEL_ORDER] + [TX_CREATE_ORDER] * 3
+    assert sim.simulation.rate_limits.refused == 0
+
+
+async def test_an_orders_settle_time_leaves_out_its_look_ups_wait_for_room(
+    make_sim: MakeSim, make_venue: MakeVenue
+) -> None:
+    sim = await make_sim(rate_limit_tier="standard", rate_window_s=WINDOW_S / 2)
+    venue = await make_venue(sim, tier="standard", rate_window_s=WINDOW_S / 2, settle_timeout=0.3)
+    bid, _ = best_prices(sim)
+    await venue.sender.nonces.next(venue.api_key_index)  # known: the order sends one request
+    with priority(Priority.PROTECT):  # leave the window room for one request
+        await asyncio.gather(*(venue.account() for _ in range(59 - sent(venue))))
+        order = OrderRequest("ETH", "buy", SIZE, price=bid * Decimal("0.9"))
+        ack = await venue.place_order(order)  # sent; its look-up waits a window for room
+    assert venue.limiter.waits == 1  # the look-up, and nothing else
+    assert ack.status == "open" and ack.order_index is not None  # not "unknown"
     assert sim.simulation.rate_limits.refused == 0
 
 

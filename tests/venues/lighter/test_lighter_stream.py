@@ -29,7 +29,7 @@ from rulebot.venues.lighter.records import OrderBookSnapshot, OrderRequest
 from rulebot.venues.lighter.retry import RetryPolicy
 from rulebot.venues.lighter.stream import MarketStream, stream_url
 from rulebot.venues.sim.simulation import RunningSim
-from tests.venues.lighter.conftest import QUICK
+from tests.venues.lighter.conftest import QUICK, MakeVenue
 
 WAIT = 5.0  # seconds an expected event may take before the test fails
 FAST = RetryPolicy(attempts=None, base_delay=0.01, max_delay=0.05)
@@ -290,6 +290,17 @@ async def test_liquidation_prints_are_yielded_as_trades(
 
 
 async def test_a_rate_limit_that_outlasts_the_retries_while_filling_the_gap_is_waited_out(
+    sim: RunningSim, make_venue: MakeVenue
+) -> None:
+    # a one-second rate window: the venue gives up on 429s after it, as after the real minute
+    venue = await make_venue(sim, rate_window_s=1.0)
+    async with MarketStream(
+        venue, books=["ETH"], trades=["ETH"], account=True, reconnect=FAST
+    ) as stream:
+        await _a_gap_fill_waits_out_its_429s(stream, venue, sim)
+
+
+async def _a_gap_fill_waits_out_its_429s(
     stream: MarketStream, venue: LighterVenue, sim: RunningSim
 ) -> None:
     await next_of(stream, BookChanged)
