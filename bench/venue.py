@@ -96,6 +96,15 @@ async def adapter_round_trips(url: str, key: str, orders: int) -> tuple[list[flo
         return times, orders / elapsed
 
 
+def sdk_size(detail: lighter.OrderBookDetail, price_units: int) -> int:
+    """Twice the smallest size (in units) the market takes at `price_units`: its minimum size,
+    or what its minimum notional needs at that price, whichever is more."""
+    price = Decimal(price_units).scaleb(-detail.price_decimals)
+    by_notional = Decimal(detail.min_quote_amount) / price
+    least = max(Decimal(detail.min_base_amount), by_notional).scaleb(detail.size_decimals)
+    return int(least.to_integral_value(rounding="ROUND_CEILING")) * 2
+
+
 async def sdk_round_trips(url: str, key: str, orders: int) -> tuple[list[float], list[float]]:
     client = lighter.SignerClient(url, 1, {3: key})
     try:
@@ -105,7 +114,7 @@ async def sdk_round_trips(url: str, key: str, orders: int) -> tuple[list[float],
         best = await api.order_book_orders(market_id=0, limit=1)
         bid = Decimal(best.bids[0].price)
         price = int(bid * Decimal("0.5") * 10**detail.price_decimals)
-        size = max(int(Decimal(detail.min_base_amount) * 10**detail.size_decimals) * 2, 1)
+        size = sdk_size(detail, price)
         times: list[float] = []
         for index in range(orders):
             began = time.perf_counter()
@@ -238,7 +247,7 @@ async def sdk_budget(url: str, key: str, repeats: int) -> Spent:
         detail = (await api.order_book_details(market_id=0)).order_book_details[0]
         best = await api.order_book_orders(market_id=0, limit=1)
         price = int(Decimal(best.bids[0].price) * Decimal("0.5") * 10**detail.price_decimals)
-        size = max(int(Decimal(detail.min_base_amount) * 10**detail.size_decimals) * 2, 1)
+        size = sdk_size(detail, price)
         await client.create_order(0, 90_000, size, price, False, 0, 1)  # its nonce manager warm
         for index in range(repeats):
             before = await sim_counts(url)
