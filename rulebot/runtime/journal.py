@@ -142,6 +142,11 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         """CREATE INDEX differences_time ON differences (time_ms)""",
     ),
+    (  # an order of unknown fate is open until the venue says otherwise: index it as one
+        """DROP INDEX orders_open""",
+        """CREATE INDEX orders_open ON orders (strategy, market)
+            WHERE state IN ('new', 'sent', 'unknown', 'open')""",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

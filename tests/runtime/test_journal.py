@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from rulebot.runtime.journal import (
     CLIENT_ORDER_INDEX_BLOCK,
     MAX_CLIENT_ORDER_INDEX,
+    OPEN_STATES,
     SCHEMA_VERSION,
     Journal,
     JournalError,
@@ -477,3 +478,21 @@ def test_a_journal_of_the_first_schema_is_migrated_and_keeps_its_records(tmp_pat
             Difference(1, "unmanaged", "ETH", "", Decimal(0), Decimal("0.1"), "not ours")
         )
         assert [d.kind for d in journal.differences()] == ["unmanaged"]
+
+
+def test_open_orders_of_a_strategy_are_read_through_the_open_index_unknown_ones_too(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.sqlite"
+    with Journal.open(path) as journal:
+        journal.record_order(order(state="unknown"))
+        assert [o.client_order_index for o in journal.open_orders("mean_reversion", "ETH")] == [7]
+    with sqlite3.connect(path) as db:
+        states = ", ".join(repr(state) for state in OPEN_STATES)
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM orders"
+            f" WHERE state IN ({states}) AND strategy = ? AND market = ?",
+            ("mean_reversion", "ETH"),
+        ).fetchall()
+    db.close()
+    assert any("orders_open" in row[-1] for row in plan), plan
