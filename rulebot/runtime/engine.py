@@ -366,8 +366,7 @@ class Engine(HotReload, StatusReport):
                 found.append(unmanaged_changed(self.now_ms(), market, before, unmanaged, venue))
         journal = self.journal
         check = compare_orders(journal.open_orders(), picture.orders, journal.order)
-        for record in check.missing:
-            state, note, known = await self.orders.settle(record)
+        for record, state, note, known in await self.orders.settle(check.missing):
             if state == "unknown":
                 continue  # sent, not shown by the venue yet: looked up again before the next
             if known and not (state == "canceled" and record.kind in PROTECTIVE):

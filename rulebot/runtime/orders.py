@@ -550,13 +550,18 @@ class OrderManager:
             found.append(f"order {record.client_order_index} ({record.strategy}): {note}")
         return found
 
-    async def settle(self, record: OrderRecord) -> tuple[OrderState, str, bool]:
-        """Journal an order the journal thinks live as the venue has it (looked up by its
-        client order index): its state, the same in words, and whether the venue knows the
-        order at all. An `unknown` order the venue does not show yet stays unknown within its
-        grace."""
-        order = await self._venue_order(record.market, record.client_order_index)
-        return self._settle_with(record, order)
+    async def settle(
+        self, records: Sequence[OrderRecord]
+    ) -> list[tuple[OrderRecord, OrderState, str, bool]]:
+        """Journal orders the journal thinks live as the venue has them (looked up by client
+        order index, 20 a request): each record with its state, the same in words, and whether
+        the venue knows the order at all. An `unknown` order the venue does not show yet stays
+        unknown within its grace."""
+        at_venue = await self._venue_orders(records)
+        return [
+            (record, *self._settle_with(record, at_venue.get(record.client_order_index)))
+            for record in records
+        ]
 
     def _settle_with(
         self, record: OrderRecord, order: Order | None

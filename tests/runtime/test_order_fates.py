@@ -132,7 +132,9 @@ async def test_an_unknown_order_never_shown_is_taken_as_never_arrived_after_its_
         journal.record_order(lost)
         assert await orders.resolve_unknown("s", "ETH") == [lost]  # within its grace: unknown
         assert await orders.execute(buy()) is None
-        assert await orders.settle(lost) == ("unknown", "sent, not seen at the venue yet", False)
+        assert await orders.settle([lost]) == [
+            (lost, "unknown", "sent, not seen at the venue yet", False)
+        ]
         clock.now += UNSEEN_GRACE_MS + 1
         sent = await orders.execute(buy())
         assert sent is not None and sent.state == "sent"
