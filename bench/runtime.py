@@ -39,8 +39,8 @@ from rulebot.runtime.engine import Engine  # noqa: E402
 from rulebot.runtime.messages import Bar  # noqa: E402
 from rulebot.runtime.reload import compile_rule  # noqa: E402
 from rulebot.runtime.strategy import LiveStrategy  # noqa: E402
+from rulebot.venues.sim.serving import serve_sim  # noqa: E402
 from rulebot.venues.sim.settings import SimSettings  # noqa: E402
-from rulebot.venues.sim.simulation import serve_sim  # noqa: E402
 
 MARKETS = ("ETH", "LTC", "ETC", "XMR", "XRP")
 SINGLE = ("mean_reversion.rule", "momentum.yaml", "ut_bot.rule")

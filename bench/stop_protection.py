@@ -21,8 +21,8 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from rulebot.venues.sim.serving import SimThread  # noqa: E402
 from rulebot.venues.sim.settings import SimSettings  # noqa: E402
-from rulebot.venues.sim.simulation import SimThread  # noqa: E402
 from tests.e2e.test_stop import (  # noqa: E402
     entry_landed,
     held_and_protected,

@@ -315,8 +315,8 @@ async def open_venue(
     async with contextlib.AsyncExitStack() as stack:
         local = network == "sim" and url is None
         if local:
+            from rulebot.venues.sim.serving import serve_sim
             from rulebot.venues.sim.settings import SimSettings
-            from rulebot.venues.sim.simulation import serve_sim
 
             running = await stack.enter_async_context(
                 serve_sim(SimSettings(speed=0), host="127.0.0.1", port=0)

@@ -211,7 +211,7 @@ def sim_command(
     ] = 60.0,
 ) -> None:
     """Run a local Lighter-compatible exchange replaying candles, until Ctrl+C."""
-    from rulebot.venues.sim.simulation import run_command
+    from rulebot.venues.sim.serving import run_command
 
     code = run_command(
         host=host,

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from rulebot.checks import Check, Status, exit_code, render, run_checks
 from rulebot.cli import app
 from rulebot.secrets import PRIVATE_KEY_ENV
-from rulebot.venues.sim.simulation import RunningSim
+from rulebot.venues.sim.serving import RunningSim
 from tests.conftest import RULES
 from tests.venues import conftest as venues
 from tests.venues.conftest import MakeSigner, MakeSim

@@ -24,8 +24,8 @@ from rulebot.config import LossLimit, check_config, load_config
 from rulebot.lang.diagnostics import Source
 from rulebot.lint import exit_code, lint
 from rulebot.secrets import PRIVATE_KEY_ENV, read_key_file
+from rulebot.venues.sim.serving import SimThread
 from rulebot.venues.sim.settings import SimSettings
-from rulebot.venues.sim.simulation import SimThread
 from rulebot.wizard import InitOptions, QuestionaryPrompts, answers, run_init
 from tests.conftest import RULES
 

@@ -711,7 +711,8 @@ async def _download_from(
     on_files: Callable[[Path, Path | None], None],
 ) -> DownloadResult:
     """Connect (starting an in-process sim for `sim` without a URL) and download with a bar."""
-    from rulebot.venues.sim.simulation import SimStartError, serve_sim
+    from rulebot.venues.sim.serving import serve_sim
+    from rulebot.venues.sim.simulation import SimStartError
 
     async with contextlib.AsyncExitStack() as stack:
         if network == "sim" and url is None:

@@ -62,8 +62,8 @@ async def venue_for(
     url = config.network.base_url
     async with contextlib.AsyncExitStack() as stack:
         if config.network.name == "sim" and url is None:
+            from rulebot.venues.sim.serving import serve_sim
             from rulebot.venues.sim.settings import SimSettings
-            from rulebot.venues.sim.simulation import serve_sim
 
             limits = {  # a tier set for the sim: it enforces the limits the bot keeps
                 "rate_limit_tier": config.account.tier,

@@ -32,8 +32,8 @@ from rulebot.data.candles import (
     shipped_funding,
 )
 from rulebot.data.download import DownloadResult, download, read_only_venue
+from rulebot.venues.sim.serving import SimThread, serve_sim
 from rulebot.venues.sim.settings import SimSettings
-from rulebot.venues.sim.simulation import SimThread, serve_sim
 from rulebot.venues.units import MarketInfo
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,8 +15,8 @@ from pathlib import Path
 import yaml
 
 from rulebot.runtime.journal import Journal
+from rulebot.venues.sim.serving import serve_sim
 from rulebot.venues.sim.settings import SimSettings
-from rulebot.venues.sim.simulation import serve_sim
 
 ROOT = Path(__file__).resolve().parents[2]
 CREATE_ORDER = 14

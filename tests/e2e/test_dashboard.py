@@ -23,8 +23,8 @@ from rulebot.runtime.engine import Engine
 from rulebot.runtime.journal import Journal
 from rulebot.runtime.messages import EquitySnapshot, Fill
 from rulebot.runtime.status import StatusServer
+from rulebot.venues.sim.serving import serve_sim
 from rulebot.venues.sim.settings import SimSettings
-from rulebot.venues.sim.simulation import serve_sim
 from tests.e2e.test_run import FAST, config, rules_dir
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # Debian's package; .ci/run installs it

@@ -19,8 +19,8 @@ from rulebot.runtime.engine import Engine
 from rulebot.runtime.messages import Notice, OrderRecord
 from rulebot.venues.sim.faults import Faults
 from rulebot.venues.sim.records import AccountSettings
+from rulebot.venues.sim.serving import RunningSim, serve_sim
 from rulebot.venues.sim.settings import SimSettings
-from rulebot.venues.sim.simulation import RunningSim, serve_sim
 from tests.e2e.test_run import config
 
 ALWAYS_LONG = """strategy {name}

@@ -24,8 +24,8 @@ from rulebot.runtime.app import RunOptions
 from rulebot.runtime.commands import render_status
 from rulebot.runtime.engine import Engine
 from rulebot.runtime.status import PARTS
+from rulebot.venues.sim.serving import serve_sim
 from rulebot.venues.sim.settings import SimSettings
-from rulebot.venues.sim.simulation import serve_sim
 from tests.e2e.test_run import FAST, ROOT, config, rules_dir, run_until
 
 BTC = 1  # the sim's id for BTC, the market the shipped ut_bot trades
@@ -169,7 +169,7 @@ async def test_a_dropped_market_stream_is_resumed_and_bars_keep_closing(tmp_path
 
 
 def test_sigterm_stops_the_bot_cleanly(tmp_path: Path) -> None:
-    from rulebot.venues.sim.simulation import SimThread
+    from rulebot.venues.sim.serving import SimThread
 
     with SimThread(SimSettings(speed=FAST)) as sim:
         cfg = tmp_path / "rulebot.yaml"

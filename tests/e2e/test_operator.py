@@ -22,8 +22,9 @@ import pytest
 import yaml
 
 from rulebot.venues.sim.records import TX_CREATE_ORDER
+from rulebot.venues.sim.serving import SimThread
 from rulebot.venues.sim.settings import SimSettings
-from rulebot.venues.sim.simulation import SimThread, Simulation
+from rulebot.venues.sim.simulation import Simulation
 from tests.e2e.test_secrets_in_output import fills_in, free_port
 
 ROOT = Path(__file__).resolve().parents[2]

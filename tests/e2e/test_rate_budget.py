@@ -8,8 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from rulebot.venues.sim.records import TX_CREATE_ORDER
+from rulebot.venues.sim.serving import serve_sim
 from rulebot.venues.sim.settings import SimSettings
-from rulebot.venues.sim.simulation import serve_sim
 from tests.e2e.test_in_flight import (
     always_long,
     engine_on,

@@ -9,8 +9,8 @@ from typing import Any
 from rulebot.runtime.app import RunOptions
 from rulebot.runtime.engine import Engine
 from rulebot.runtime.messages import Notice
+from rulebot.venues.sim.serving import serve_sim
 from rulebot.venues.sim.settings import SimSettings
-from rulebot.venues.sim.simulation import serve_sim
 from tests.e2e.test_in_flight import always_long, nothing_in_flight
 from tests.e2e.test_run import FAST, config, run_until
 

@@ -19,8 +19,8 @@ from rulebot.runtime.app import RunOptions, run_bot
 from rulebot.runtime.engine import Engine
 from rulebot.runtime.journal import Journal
 from rulebot.runtime.messages import Intent
+from rulebot.venues.sim.serving import RunningSim, serve_sim
 from rulebot.venues.sim.settings import SimSettings
-from rulebot.venues.sim.simulation import RunningSim, serve_sim
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = 6000.0  # a 5-minute bar every 50 ms

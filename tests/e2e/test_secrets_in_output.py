@@ -22,8 +22,8 @@ import lighter
 import yaml
 
 from rulebot.logs import REDACTED
+from rulebot.venues.sim.serving import SimThread
 from rulebot.venues.sim.settings import SimSettings
-from rulebot.venues.sim.simulation import SimThread
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY_INDEX = 4

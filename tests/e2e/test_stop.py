@@ -22,8 +22,8 @@ import yaml
 from rulebot.runtime.app import RunOptions, run_bot
 from rulebot.runtime.engine import Engine
 from rulebot.runtime.journal import Journal
+from rulebot.venues.sim.serving import RunningSim, SimThread, serve_sim
 from rulebot.venues.sim.settings import SimSettings
-from rulebot.venues.sim.simulation import RunningSim, SimThread, serve_sim
 from tests.e2e.test_run import ROOMY_RISK, ROOT, config
 
 ETH, STOP_LOSS = 0, 2

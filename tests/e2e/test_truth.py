@@ -27,8 +27,8 @@ from rulebot.runtime.engine import Engine
 from rulebot.runtime.journal import Journal
 from rulebot.runtime.messages import Intent, Notice
 from rulebot.venues.sim.records import SimMarket
+from rulebot.venues.sim.serving import RunningSim, serve_sim
 from rulebot.venues.sim.settings import SimSettings
-from rulebot.venues.sim.simulation import RunningSim, serve_sim
 from tests.e2e.test_in_flight import until
 from tests.e2e.test_run import config
 

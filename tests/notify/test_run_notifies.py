@@ -8,8 +8,8 @@ import pytest
 from rulebot.config import Config
 from rulebot.runtime.app import RunOptions, run_bot
 from rulebot.runtime.journal import Journal
+from rulebot.venues.sim.serving import serve_sim
 from rulebot.venues.sim.settings import SimSettings
-from rulebot.venues.sim.simulation import serve_sim
 from tests.e2e.test_run import FAST, config, rules_dir, run_until
 from tests.notify.conftest import MakeSmtp, Receiver
 

@@ -20,8 +20,8 @@ from rulebot.venues.lighter.client import LighterVenue
 from rulebot.venues.lighter.records import OrderRequest
 from rulebot.venues.lighter.retry import RetryPolicy
 from rulebot.venues.sim.records import TX_CREATE_ORDER, AccountSettings
+from rulebot.venues.sim.serving import RunningSim, serve_sim
 from rulebot.venues.sim.settings import SimSettings
-from rulebot.venues.sim.simulation import RunningSim, serve_sim
 
 ACCOUNT = 1
 ACCOUNT_ORDERS = "/api/v1/accountOrders"

@@ -30,8 +30,8 @@ import lighter
 import pytest
 
 from rulebot.venues.sim.records import AccountSettings
+from rulebot.venues.sim.serving import RunningSim, serve_sim
 from rulebot.venues.sim.settings import SimSettings
-from rulebot.venues.sim.simulation import RunningSim, serve_sim
 
 MakeSim = Callable[..., Awaitable[RunningSim]]
 MakeSigner = Callable[..., lighter.SignerClient]

@@ -25,8 +25,8 @@ from rulebot.venues.paper import (
     PaperVenue,
     market_data_venue,
 )
+from rulebot.venues.sim.serving import RunningSim, serve_sim
 from rulebot.venues.sim.settings import SimSettings
-from rulebot.venues.sim.simulation import RunningSim, serve_sim
 
 ACCOUNT = 7  # the paper account's index: the sim has no such account
 COLLATERAL = Decimal(1_000_000)

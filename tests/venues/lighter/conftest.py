@@ -16,7 +16,7 @@ from lighter.signer_client import SignerClient
 from rulebot.venues.lighter.client import LighterVenue
 from rulebot.venues.lighter.retry import RetryPolicy
 from rulebot.venues.sim.records import TX_CREATE_ORDER
-from rulebot.venues.sim.simulation import RunningSim
+from rulebot.venues.sim.serving import RunningSim
 from tests.venues.conftest import MakeSigner
 
 ACCOUNT = 1

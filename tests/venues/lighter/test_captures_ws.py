@@ -20,7 +20,7 @@ from rulebot.venues.lighter.client import LighterVenue
 from rulebot.venues.lighter.events import AccountChanged, BookChanged, StreamEvent, TradesPrinted
 from rulebot.venues.lighter.frames import FrameHandler
 from rulebot.venues.lighter.records import BookLevel, OrderRequest
-from rulebot.venues.sim.simulation import RunningSim
+from rulebot.venues.sim.serving import RunningSim
 
 CAPTURES = Path(__file__).parent / "captures"
 FRAMES = sorted(CAPTURES.glob("ws_*.json"))

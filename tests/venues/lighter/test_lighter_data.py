@@ -9,7 +9,7 @@ from rulebot.backtesting.engine import SHIPPED_FUNDING, SHIPPED_MARKETS
 from rulebot.data.candles import Candles, shipped_candles, shipped_funding
 from rulebot.venues.lighter.client import LighterVenue
 from rulebot.venues.lighter.records import Candle
-from rulebot.venues.sim.simulation import RunningSim
+from rulebot.venues.sim.serving import RunningSim
 from rulebot.venues.units import MarketInfo
 
 DAY_MS = 86_400_000

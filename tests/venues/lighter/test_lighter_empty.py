@@ -14,7 +14,7 @@ import pytest
 from rulebot.venues.lighter.errors import OrderRejected
 from rulebot.venues.lighter.records import OrderRequest
 from rulebot.venues.sim.records import AccountSettings
-from rulebot.venues.sim.simulation import RunningSim
+from rulebot.venues.sim.serving import RunningSim
 from tests.venues.conftest import MakeSigner, MakeSim
 from tests.venues.lighter.conftest import API_KEY, MakeVenue
 

@@ -21,7 +21,7 @@ from rulebot.venues.lighter.client import (
 )
 from rulebot.venues.lighter.errors import OrderRejected
 from rulebot.venues.lighter.records import Order, OrderRequest
-from rulebot.venues.sim.simulation import RunningSim
+from rulebot.venues.sim.serving import RunningSim
 from tests.venues.conftest import TRADER_COLLATERAL, MakeSigner
 from tests.venues.lighter.conftest import (
     MakeVenue,

@@ -13,7 +13,7 @@ from rulebot.venues.lighter.errors import OrderRejected, VenueUnavailable
 from rulebot.venues.lighter.records import OrderRequest
 from rulebot.venues.lighter.retry import RetryPolicy
 from rulebot.venues.sim.records import TX_MODIFY_ORDER
-from rulebot.venues.sim.simulation import RunningSim
+from rulebot.venues.sim.serving import RunningSim
 from tests.venues.conftest import TRADER_COLLATERAL
 from tests.venues.lighter.conftest import MakeVenue, accepted_orders, best_prices
 

@@ -15,7 +15,7 @@ from rulebot.runtime.venue import account_venue
 from rulebot.venues.lighter.client import LighterVenue
 from rulebot.venues.lighter.errors import OrderRejected, VenueError
 from rulebot.venues.lighter.records import OrderRequest
-from rulebot.venues.sim.simulation import RunningSim
+from rulebot.venues.sim.serving import RunningSim
 from tests.venues.lighter.conftest import ACCOUNT, API_KEY, QUICK, accepted_orders, new_private_key
 
 MAINNET, TESTNET = 304, 300

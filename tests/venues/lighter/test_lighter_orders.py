@@ -10,7 +10,7 @@ import pytest
 from rulebot.venues.lighter.client import LighterVenue
 from rulebot.venues.lighter.errors import OrderRejected, UnknownMarket
 from rulebot.venues.lighter.records import OrderRequest
-from rulebot.venues.sim.simulation import RunningSim
+from rulebot.venues.sim.serving import RunningSim
 from tests.venues.conftest import TRADER_COLLATERAL
 from tests.venues.lighter.conftest import accepted_orders, best_prices
 

@@ -28,7 +28,7 @@ from rulebot.venues.lighter.frames import FrameHandler, Received
 from rulebot.venues.lighter.records import OrderBookSnapshot, OrderRequest
 from rulebot.venues.lighter.retry import RetryPolicy
 from rulebot.venues.lighter.stream import MarketStream, stream_url
-from rulebot.venues.sim.simulation import RunningSim
+from rulebot.venues.sim.serving import RunningSim
 from tests.venues.lighter.conftest import QUICK, MakeVenue
 
 WAIT = 5.0  # seconds an expected event may take before the test fails

@@ -15,7 +15,7 @@ from rulebot.venues.lighter.client import LighterVenue, resolve_url
 from rulebot.venues.lighter.errors import VenueError, VenueUnavailable
 from rulebot.venues.lighter.records import OrderRequest
 from rulebot.venues.lighter.retry import RetryPolicy
-from rulebot.venues.sim.simulation import RunningSim
+from rulebot.venues.sim.serving import RunningSim
 from tests.venues.lighter.conftest import MakeVenue, new_private_key
 
 

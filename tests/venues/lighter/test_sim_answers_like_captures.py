@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from rulebot.venues.lighter.client import LighterVenue
 from rulebot.venues.lighter.records import OrderRequest
 from rulebot.venues.sim import wire
-from rulebot.venues.sim.simulation import RunningSim
+from rulebot.venues.sim.serving import RunningSim
 from tests.venues.conftest import MakeSigner
 
 CAPTURES = Path(__file__).parent / "captures"

@@ -25,8 +25,8 @@ from rulebot.data import shipped_candles, shipped_funding
 from rulebot.venues.sim import wire
 from rulebot.venues.sim.records import AccountSettings
 from rulebot.venues.sim.replay import DEFAULT_HISTORY
+from rulebot.venues.sim.serving import SimThread
 from rulebot.venues.sim.settings import SimSettings
-from rulebot.venues.sim.simulation import SimThread
 
 XRP = 5  # the shipped markets are ETH, BTC, LTC, ETC, XMR, XRP: ids 0..5
 BTC = 1  # as on Lighter
