@@ -132,9 +132,11 @@ class OrderManager:
         return len(self.sharing.get(market, ())) <= 1
 
     # ---- sending ------------------------------------------------------------------------------
+    @at_priority(lambda _self, intent, *_, **__: exit_or_entry(intent.action == "close"))
     async def execute(self, intent: Intent) -> OrderRecord | None:
         """Send the market order an intent asks for; None when there is nothing to do, or
-        when an earlier order of the strategy on the market is still of unknown fate."""
+        when an earlier order of the strategy on the market is still of unknown fate. Every
+        request it makes, the look-ups before the order too, goes at the intent's urgency."""
         if not await self._fates_known(intent.strategy, intent.market):
             return None
         book = self.books[(intent.strategy, intent.market)]
@@ -181,7 +183,6 @@ class OrderManager:
             closing=intent.action == "close",
         )
 
-    @at_priority(lambda *_, closing=False, **__: exit_or_entry(closing))
     async def _send(
         self,
         strategy: str,
@@ -263,12 +264,14 @@ class OrderManager:
             self._forget(index)
         return record
 
+    @at_priority(Priority.PROTECT)
     async def protect(
         self, strategy: str, market: str, stop: Decimal | None, take: Decimal | None
     ) -> None:
         """Make the venue hold this stop and take-profit for the strategy's position: place,
         move (cancel and replace) or cancel the trigger orders as needed. Nothing changes
-        while an earlier order of the strategy on the market is of unknown fate."""
+        while an earlier order of the strategy on the market is of unknown fate. Its look-ups
+        go at a stop's urgency too, so a stop is not moved late behind entries and data."""
         if not await self._fates_known(strategy, market):
             return
         book = self.books[(strategy, market)]
@@ -307,6 +310,7 @@ class OrderManager:
         else:
             book.take = value
 
+    @at_priority(Priority.PROTECT)
     async def cancel_protective(self, strategy: str, market: str) -> bool:
         """Cancel the strategy's stop and take-profit at the venue. True when one of them had
         already filled there: its fill, on its way, closes (part of) the position."""
