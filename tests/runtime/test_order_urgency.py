@@ -20,8 +20,8 @@ from rulebot.venues.lighter.client import LighterVenue
 from rulebot.venues.lighter.limiter import CAPACITY, Priority, RateBudget, priority
 from rulebot.venues.lighter.retry import RetryPolicy
 from rulebot.venues.sim.records import TX_CANCEL_ORDER, TX_CREATE_ORDER, AccountSettings
+from rulebot.venues.sim.serving import RunningSim, serve_sim
 from rulebot.venues.sim.settings import SimSettings
-from rulebot.venues.sim.simulation import RunningSim, serve_sim
 
 ACCOUNT = 1
 SIZE = Decimal(200)  # ETH in the sim is quoted in BTC: 200 ETH is about 19 "USDC" of notional
