@@ -73,6 +73,14 @@ def lint_command(
             "--live", help="Check for live trading: indicators with no streaming version fail."
         ),
     ] = False,
+    data: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--data",
+            help="Candles (CSV or Parquet) whose prices stops and targets are checked against: "
+            "FILE for each rule's market, or MARKET=FILE. Default: the shipped candles.",
+        ),
+    ] = None,
 ) -> None:
     """Check rule files and the config; exit 0 if clean (warnings allowed), 1 on errors."""
     chosen = paths or [p for p in DEFAULT_LINT_PATHS if Path(p).exists()]
@@ -81,7 +89,7 @@ def lint_command(
         raise typer.Exit(2)
     _tolerate_unencodable_output()
     try:
-        reports = lint(chosen, live=live)
+        reports = lint(chosen, live=live, data=data or ())
         render = render_json if output_format is OutputFormat.json else render_text
         output = render(reports)
     except UsageError as error:

@@ -12,8 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rulebot.data.candles import DataError
 from rulebot.lang.diagnostics import Diagnostic, Severity, Source, Span, as_json, render
 from rulebot.lang.load import RULE_SUFFIXES, compile_file, read_source
+from rulebot.price_scale import PriceData, distance_warnings, read_price_data
 
 CONFIG_NAMES = ("rulebot.yaml", "rulebot.yml")
 
@@ -76,7 +78,9 @@ def _shown(raw: str | Path) -> str:
     return text if len(text) <= 200 else text[:100] + "..." + text[-20:]
 
 
-def lint_file(path: Path, live: bool = False) -> FileReport:
+def lint_file(path: Path, live: bool = False, prices: PriceData | None = None) -> FileReport:
+    """One file's report; rules' price distances are measured against `prices` (the shipped
+    data when not given: see `rulebot.price_scale`)."""
     if path.name in CONFIG_NAMES:
         source, problem = read_source(path)
         if source is None:
@@ -90,12 +94,23 @@ def lint_file(path: Path, live: bool = False) -> FileReport:
         return FileReport(str(path), redact_secrets(source), diagnostics, allowed, is_config=True)
     compiled = compile_file(path, live=live)
     markets = frozenset(m for m, _ in compiled.strategy.feeds) if compiled.strategy else frozenset()
-    return FileReport(str(path), compiled.source, compiled.diagnostics, markets)
+    diagnostics = compiled.diagnostics
+    if compiled.strategy is not None and compiled.source is not None:
+        found = distance_warnings(compiled.strategy, compiled.source, prices or PriceData())
+        diagnostics = [*diagnostics, *found]
+    return FileReport(str(path), compiled.source, diagnostics, markets)
 
 
-def lint(paths: Sequence[str | Path], live: bool = False) -> list[FileReport]:
-    """Every file's report; `live` checks rules for live trading (see `compile_file`)."""
-    reports = [lint_file(path, live) for path in discover(paths)]
+def lint(
+    paths: Sequence[str | Path], live: bool = False, data: Sequence[str] = ()
+) -> list[FileReport]:
+    """Every file's report; `live` checks rules for live trading (see `compile_file`); `data`
+    holds `FILE` or `MARKET=FILE` candle files whose prices rules are measured against."""
+    try:
+        prices = read_price_data(data)
+    except DataError as error:
+        raise UsageError(f"cannot read --data: {error}") from None
+    reports = [lint_file(path, live, prices) for path in discover(paths)]
     _check_markets_against_config(reports)
     return reports
 

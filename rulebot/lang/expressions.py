@@ -17,6 +17,7 @@ from rulebot.graph.registry import PRICE_COLUMNS, FunctionSpec, live_problem, re
 from rulebot.lang import ast, ir
 from rulebot.lang.constants import corners, evaluate, param_names
 from rulebot.lang.diagnostics import Diagnostic, Severity, Span
+from rulebot.lang.scales import oscillator_vs_fraction
 from rulebot.lang.suggest import did_you_mean
 from rulebot.lang.timeframes import timeframe_seconds
 
@@ -585,6 +586,15 @@ class ExprChecker:
             return self._error(
                 "E404", f"`{node.op}` compares a percentage with a number of bars", node.span
             )
+        scale = oscillator_vs_fraction(
+            node,
+            left,
+            right,
+            lambda name: self.scope.resolve_let(name, node.span),
+            self.constant_value,
+        )
+        if scale is not None:
+            self.scope.report(scale)
         return ir.Binary(
             node.op,
             left,
