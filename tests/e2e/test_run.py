@@ -167,7 +167,7 @@ async def test_hot_reload_swaps_the_rule_at_the_next_bar_and_keeps_the_position(
                 return True
             return False
 
-        engine = await run_until(config(sim), options, scenario, timeout=60)
+        engine = await run_until(config(sim), options, scenario, timeout=120)
         report = "\n".join(logged())
         assert "ut_bot: reloaded, live from the next bar" in report
         assert "did you mean `atr`" in report  # the diagnostic, as `rulebot lint` prints it
