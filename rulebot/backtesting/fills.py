@@ -6,6 +6,9 @@ Every fill a backtest makes follows from these rules, in this order inside each 
    after bar `i-1`, before anything fills at this bar's open) pays
    `position * open[i] * funding_rate[i]` (signed: a long pays a positive rate, a short receives
    it). A position opened at `open[i]` does not pay bar `i`'s funding; one closed there does.
+   A payment is on the first bar opening at or after its funding time, its stamp rounded to the
+   hour (`engine.funding_on_bars`, `rulebot.data.funding_time`): stamped 00:00:00.017, it is
+   paid at the 00:00 bar's open.
 2. **Orders at the open** (`fill_at="next_open"`): the order decided at the previous close fills
    at `open[i]`.
 3. **Protections inside the bar**, for a position that filled before this point (with `next_open`
