@@ -38,8 +38,6 @@ from rulebot.lang.diagnostics import render
 from rulebot.lang.load import compile_file
 from rulebot.lint import discover
 
-YEAR_SECONDS = 365 * 24 * 3600
-
 
 class BacktestError(Exception):
     """Why a backtest cannot run, in one readable message (no traceback for the user)."""
@@ -197,8 +195,7 @@ def backtest(
         result = spread_result(legs)
     else:
         columns, result = _fill(graph, strategy, bars, settings, rates)
-    bars_per_year = YEAR_SECONDS / strategy.timeframe_seconds
-    metrics = compute_metrics(result, columns, settings, bars_per_year)
+    metrics = compute_metrics(result, columns, settings)
     return BacktestResult(
         strategy.name,
         "/".join(strategy.markets),

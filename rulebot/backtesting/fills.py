@@ -143,6 +143,9 @@ class FillSettings:
     initial_equity: float = float(STARTING_EQUITY)
     """The account at the start, in the quote currency (the sim's default account holds the
     same)."""
+    periods_per_year: float | None = None
+    """Bars a year for annualised metrics (None: from the data's own calendar); the fills do not
+    read it."""
     cooldown_bars: int = 0
     """Bars to wait after a losing trade before a new entry."""
     max_position: float = math.inf
@@ -158,6 +161,8 @@ class FillSettings:
         for name in ("slippage_bps", "lot_size", "min_size", "cooldown_bars"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be 0 or more, not {getattr(self, name)!r}")
+        if self.periods_per_year is not None and not self.periods_per_year > 0:
+            raise ValueError(f"periods_per_year must be positive, not {self.periods_per_year!r}")
         if not self.max_position > 0:
             raise ValueError(f"max_position must be positive, not {self.max_position!r}")
 
