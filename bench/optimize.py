@@ -38,7 +38,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from rulebot.backtesting.engine import (  # noqa: E402
-    YEAR_SECONDS,
     backtest,
     load_rules,
     with_strategy_limits,
@@ -86,7 +85,6 @@ def unshareable_seconds(strategy: ir.Strategy, candles: Candles, combos: list[Pa
     dataset = prepare(strategy, load_market_data(strategy, candles))
     shared = SharedColumns(dataset.bars)
     settings = with_strategy_limits(SETTINGS, strategy)
-    bars_per_year = YEAR_SECONDS / strategy.timeframe_seconds
     interval = bar_interval_ms(dataset.bars[dataset.market].timestamp)
     buffers = shared.buffers(len(dataset))
     total = 0.0
@@ -94,7 +92,7 @@ def unshareable_seconds(strategy: ir.Strategy, candles: Candles, combos: list[Pa
         columns, rules = signals(strategy, dataset, params, shared)
         start = time.perf_counter()
         result = simulate(columns, settings, rules, out=buffers)
-        compute_metrics(result, columns, settings, bars_per_year, interval)
+        compute_metrics(result, columns, settings, interval)
         total += time.perf_counter() - start
     return total
 

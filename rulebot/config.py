@@ -344,6 +344,9 @@ class Backtest(Section):
     slippage_bps: Annotated[Decimal, Field(ge=0, lt=10000)] = Decimal(1)
     size_decimals: StrictInt = Field(4, ge=0, le=12)
     """Sizes round down to 10^-size_decimals base units, as on Lighter."""
+    periods_per_year: Annotated[Decimal, Field(gt=0)] | None = None
+    """Bars a year for annualised figures (CAGR, Sharpe, Sortino): 252 for daily stock bars.
+    Unset, they come from the data's own calendar (bars present per year of time covered)."""
 
 
 class LoggingSettings(Section):

@@ -171,6 +171,9 @@ def _settings(config: str | None) -> FillSettings:
         slippage_bps=float(settings.slippage_bps),
         lot_size=10.0**-settings.size_decimals,
         initial_equity=float(settings.initial_equity),
+        periods_per_year=(
+            None if settings.periods_per_year is None else float(settings.periods_per_year)
+        ),
     )
 
 

@@ -28,6 +28,7 @@ from rulebot.data.candles import (
     shipped_candles,
     shipped_funding,
 )
+from rulebot.data.funding_time import funding_times
 from rulebot.data.shipped import SHIPPED_FUNDING, SHIPPED_MARKETS, shipped_quote
 from rulebot.graph.clocks import BarColumns, aggregate
 from rulebot.graph.plan import Graph, plan
@@ -36,8 +37,6 @@ from rulebot.lang import ir
 from rulebot.lang.diagnostics import render
 from rulebot.lang.load import compile_file
 from rulebot.lint import discover
-
-YEAR_SECONDS = 365 * 24 * 3600
 
 
 class BacktestError(Exception):
@@ -196,8 +195,7 @@ def backtest(
         result = spread_result(legs)
     else:
         columns, result = _fill(graph, strategy, bars, settings, rates)
-    bars_per_year = YEAR_SECONDS / strategy.timeframe_seconds
-    metrics = compute_metrics(result, columns, settings, bars_per_year)
+    metrics = compute_metrics(result, columns, settings)
     return BacktestResult(
         strategy.name,
         "/".join(strategy.markets),
@@ -448,9 +446,11 @@ def on_timeframe(candles: Candles, strategy: ir.Strategy, market: str) -> BarCol
 
 
 def funding_on_bars(funding: FundingRates, bars: BarColumns) -> np.ndarray:
-    """Each funding payment on the first bar opening at or after its time."""
+    """Each funding payment on the first bar opening at or after its funding time (its stamp
+    rounded to the hour, `funding_times`: a payment stamped 00:00:00.017 is the 00:00 bar's)."""
     rates = np.zeros(len(bars))
-    index = np.searchsorted(bars.timestamp, np.asarray(funding.timestamp), side="left")
+    due = funding_times(funding.timestamp, funding.interval_ms)
+    index = np.searchsorted(bars.timestamp, due, side="left")
     inside = index < len(bars)
     np.add.at(rates, index[inside], np.asarray(funding.rate)[inside])
     return rates

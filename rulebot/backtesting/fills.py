@@ -6,6 +6,9 @@ Every fill a backtest makes follows from these rules, in this order inside each 
    after bar `i-1`, before anything fills at this bar's open) pays
    `position * open[i] * funding_rate[i]` (signed: a long pays a positive rate, a short receives
    it). A position opened at `open[i]` does not pay bar `i`'s funding; one closed there does.
+   A payment is on the first bar opening at or after its funding time, its stamp rounded to the
+   hour (`engine.funding_on_bars`, `rulebot.data.funding_time`): stamped 00:00:00.017, it is
+   paid at the 00:00 bar's open.
 2. **Orders at the open** (`fill_at="next_open"`): the order decided at the previous close fills
    at `open[i]`.
 3. **Protections inside the bar**, for a position that filled before this point (with `next_open`
@@ -140,6 +143,9 @@ class FillSettings:
     initial_equity: float = float(STARTING_EQUITY)
     """The account at the start, in the quote currency (the sim's default account holds the
     same)."""
+    periods_per_year: float | None = None
+    """Bars a year for annualised metrics (None: from the data's own calendar); the fills do not
+    read it."""
     cooldown_bars: int = 0
     """Bars to wait after a losing trade before a new entry."""
     max_position: float = math.inf
@@ -155,6 +161,8 @@ class FillSettings:
         for name in ("slippage_bps", "lot_size", "min_size", "cooldown_bars"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be 0 or more, not {getattr(self, name)!r}")
+        if self.periods_per_year is not None and not self.periods_per_year > 0:
+            raise ValueError(f"periods_per_year must be positive, not {self.periods_per_year!r}")
         if not self.max_position > 0:
             raise ValueError(f"max_position must be positive, not {self.max_position!r}")
 

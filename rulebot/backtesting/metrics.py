@@ -1,20 +1,29 @@
 """Performance metrics of one simulated strategy on one market.
 
 Definitions. Let `s = columns.warmup_bars` (the first tradable bar, clamped to the data), `n` the
-number of bars, `m = n - s` the bars measured, and the equity curve
-`E = [initial_equity, equity[s], ..., equity[n-1]]` (the account before the first tradable bar,
-then each bar's close):
+number of bars, `m = n - s` the bars measured, `t_i` bar `i`'s open time, `d` the median interval
+between bars, and the equity curve `E = [initial_equity, equity[s], ..., equity[n-1]]` (the
+account before the first tradable bar, then each bar's close):
 
+- The calendar. The measured period runs from bar `s`'s open to bar `n-1`'s close:
+  `years = (t_{n-1} + d - t_s) / 365 days`. `periods_per_year` is `settings.periods_per_year`
+  when given (rulebot.yaml's `backtest: periods_per_year`), else `m / years`: the bars the data
+  actually holds per year of its own calendar (about 252 for daily stock bars, 365 for daily bars
+  of a market that trades every day, 105,120 for 24/7 5m bars). It is None when the data holds
+  a single bar and none was given, and so then are `cagr`, `sharpe`, `sortino` and `calmar`.
 - `r_j = E_j / E_{j-1} - 1` for `j = 1..m`: the per-bar returns.
 - `total_return = final_equity / initial_equity - 1`, with `final_equity = equity[-1]`.
-- `cagr = (final_equity / initial_equity) ** (bars_per_year / m) - 1`; `-1.0` when the final
-  equity is 0 or less.
-- `sharpe = mean(r) / std(r) * sqrt(bars_per_year)` (sample std, ddof 1; risk-free rate 0).
-- `sortino = mean(r) / sqrt(mean(min(r, 0) ** 2)) * sqrt(bars_per_year)` (downside deviation
+- `cagr = (final_equity / initial_equity) ** (periods_per_year / m) - 1` (from the calendar that
+  is `growth ** (1 / years) - 1`); `-1.0` when the final equity is 0 or less.
+- `sharpe = mean(r) / std(r) * sqrt(periods_per_year)` (sample std, ddof 1; risk-free rate 0).
+- `sortino = mean(r) / sqrt(mean(min(r, 0) ** 2)) * sqrt(periods_per_year)` (downside deviation
   over all bars, target 0).
 - `max_drawdown = max_j (1 - E_j / max_{k<=j} E_k)`, a fraction (0.25 is 25% below the peak).
-- `max_drawdown_duration_bars`: the longest run of consecutive bars with `E_j` below its running
-  peak; `max_drawdown_duration_days` is that times the median bar interval (from `timestamp`).
+- A drawdown episode is a run of consecutive bars closing with `E_j` below its running peak.
+  `max_drawdown_duration_bars` is the longest episode in bars;
+  `max_drawdown_duration_days` the longest in time, from the open of its first bar to the close
+  of its last (`t_last + d - t_first`, in days), so weekends, holidays and gaps count as the
+  time they are. Each is the longest by its own measure.
 - `calmar = cagr / max_drawdown`.
 - Per trade: `pnl` (quote, net of fees and funding) and `return = pnl / (size * entry_price)`.
   `win_rate = winning_trades / trades` (winning: pnl > 0; losing: pnl < 0; zero is neither);
@@ -47,6 +56,8 @@ except ImportError:  # pragma: no cover - the plain-Python loop gives the same n
 from rulebot.backtesting.fills import FillSettings, SignalColumns, SimResult
 
 _DAY_MS = 86_400_000
+YEAR_MS = 365 * _DAY_MS
+"""The year the metrics annualise over: 365 days."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,7 @@ class Metrics:
     start: datetime
     end: datetime
     bars: int
+    periods_per_year: float | None
     initial_equity: float
     final_equity: float
     total_return: float | None
@@ -100,14 +112,12 @@ def compute_metrics(
     result: SimResult,
     columns: SignalColumns,
     settings: FillSettings,
-    bars_per_year: float,
     interval_ms: float | None = None,
 ) -> Metrics:
-    """Summarise a simulation (`bars_per_year`: 365 * 24 * 60 for 24/7 1m bars, 252 for daily
-    stock bars). `interval_ms` is `bar_interval_ms(columns.timestamp)`, worked out when not
-    given (a search passes it, the same for every trial on the same bars)."""
-    if not bars_per_year > 0:
-        raise ValueError(f"bars_per_year must be positive, not {bars_per_year!r}")
+    """Summarise a simulation, annualised on the data's own calendar unless
+    `settings.periods_per_year` says otherwise. `interval_ms` is
+    `bar_interval_ms(columns.timestamp)`, worked out when not given (a search passes it, the
+    same for every trial on the same bars)."""
     n = len(result.equity)
     first = min(max(int(columns.warmup_bars), 0), n - 1)
     measured = n - first
@@ -116,11 +126,20 @@ def compute_metrics(
     equity = np.ascontiguousarray(result.equity, dtype=np.float64)
     position = np.ascontiguousarray(result.position, dtype=np.float64)
 
-    annualise = math.sqrt(bars_per_year)
+    timestamps = np.ascontiguousarray(columns.timestamp, dtype=np.int64)
+    if interval_ms is None and n >= 2:
+        interval_ms = bar_interval_ms(timestamps)
+    per_year = periods_per_year(timestamps[first:], interval_ms, settings.periods_per_year)
+    annualise = math.sqrt(per_year) if per_year is not None else math.nan
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         growth = np.float64(final) / initial
-        cagr = _defined(growth ** (bars_per_year / measured) - 1.0) if growth > 0 else -1.0
-        stats = _curve_stats(initial, equity, position, first)
+        cagr: float | None = -1.0
+        if per_year is None:
+            cagr = None
+        elif growth > 0:
+            cagr = _defined(growth ** (per_year / measured) - 1.0)
+        step = float(interval_ms) if interval_ms is not None else 0.0
+        stats = _curve_stats(initial, equity, position, first, timestamps, step)
         mean_return, spread, downside = float(stats[0]), float(stats[1]), float(stats[2])
         if measured < 2:
             spread = 0.0
@@ -133,14 +152,12 @@ def compute_metrics(
         wins = pnl[pnl > 0]
         losses = pnl[pnl < 0]
 
-    timestamps = np.asarray(columns.timestamp, dtype=np.int64)
-    if interval_ms is None and n >= 2:
-        interval_ms = bar_interval_ms(timestamps)
     has_trades = len(pnl) > 0
     return Metrics(
         start=_utc(timestamps[first]),
         end=_utc(timestamps[-1]),
         bars=measured,
+        periods_per_year=per_year,
         initial_equity=initial,
         final_equity=final,
         total_return=_defined(growth - 1.0),
@@ -149,9 +166,7 @@ def compute_metrics(
         sortino=_ratio(mean_return * annualise, downside),
         max_drawdown=max_drawdown,
         max_drawdown_duration_bars=longest,
-        max_drawdown_duration_days=(
-            None if interval_ms is None else longest * interval_ms / _DAY_MS
-        ),
+        max_drawdown_duration_days=(None if interval_ms is None else float(stats[6]) / _DAY_MS),
         calmar=_ratio(cagr, max_drawdown),
         trades=len(pnl),
         winning_trades=len(wins),
@@ -184,6 +199,20 @@ def _ratio(numerator: float | None, denominator: float) -> float | None:
     return _defined(numerator / denominator)
 
 
+def periods_per_year(
+    timestamps: np.ndarray, interval_ms: float | None, given: float | None = None
+) -> float | None:
+    """Bars per year: `given` when set, else the bars in `timestamps` (the measured bars' opens)
+    per year of the time they cover, from the first open to the last bar's close
+    (`interval_ms` after its open). None when that time is unknown or zero."""
+    if given is not None:
+        return float(given)
+    if len(timestamps) == 0 or interval_ms is None:
+        return None
+    span = float(timestamps[-1] - timestamps[0]) + float(interval_ms)
+    return len(timestamps) / (span / YEAR_MS) if span > 0 else None
+
+
 def bar_interval_ms(timestamps: np.ndarray) -> float | None:
     """The median interval between bars, in milliseconds (None for fewer than two bars)."""
     if len(timestamps) < 2:
@@ -192,12 +221,18 @@ def bar_interval_ms(timestamps: np.ndarray) -> float | None:
 
 
 def _curve_stats_loop(
-    initial: float, equity: np.ndarray, position: np.ndarray, first: int
+    initial: float,
+    equity: np.ndarray,
+    position: np.ndarray,
+    first: int,
+    timestamps: np.ndarray,
+    interval_ms: float,
 ) -> np.ndarray:
     """One pass (two for the deviation) over the equity curve `[initial, equity[first:]...]`,
     with numpy's NaN rules: the mean, sample deviation and downside deviation of per-bar
     returns, the deepest drawdown (NaN if any point is NaN), the longest run of bars below the
-    running peak, and how many bars from `first` hold a position."""
+    running peak, how many bars from `first` hold a position, and the longest run below the
+    peak in milliseconds (from its first bar's open to its last bar's open + `interval_ms`)."""
     m = equity.shape[0] - first
     total = 0.0
     negative = 0.0
@@ -205,6 +240,8 @@ def _curve_stats_loop(
     deepest = 0.0
     run = 0
     longest = 0
+    began = 0
+    longest_ms = 0.0
     held = 0
     for j in range(first, equity.shape[0]):
         if position[j] != 0.0:
@@ -216,8 +253,11 @@ def _curve_stats_loop(
         drawdown = 1.0 - x / peak
         deepest = np.nan if (deepest != deepest or drawdown != drawdown) else max(deepest, drawdown)
         if x < peak:
+            if run == 0:
+                began = timestamps[first + i - 1]
             run += 1
             longest = max(longest, run)
+            longest_ms = max(longest_ms, float(timestamps[first + i - 1] - began) + interval_ms)
         else:
             run = 0
         if i > 0:
@@ -235,7 +275,7 @@ def _curve_stats_loop(
         previous = equity[j]
     spread = math.sqrt(squares / (m - 1)) if m > 1 else np.nan
     downside = math.sqrt(negative / m) if m > 0 else np.nan
-    return np.array([mean, spread, downside, deepest, float(longest), float(held)])
+    return np.array([mean, spread, downside, deepest, float(longest), float(held), longest_ms])
 
 
 _curve_stats = (

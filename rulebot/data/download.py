@@ -4,7 +4,8 @@ venue through lighter-sdk, into CSV files that `load_candles`, `load_funding` an
 
 Files (`candle_file`, `funding_file`): `DIR/eth_5m.csv` with `timestamp,open,high,low,close,volume`
 (bar opens in ms UTC, numbers as the venue gives them) and `DIR/eth_funding.csv` with
-`timestamp,rate` (the rate as a fraction per interval, positive when longs pay).
+`timestamp,rate` (each payment's funding time, on the hour, and the rate as a fraction per
+interval, positive when longs pay).
 
 How a file stays right: rows are appended one fetched chunk at a time, each chunk written whole,
 flushed and fsynced, so a stop at any moment leaves complete rows in time order. A second run
@@ -51,6 +52,7 @@ from rulebot.data.candles import (
     load_candles,
     load_funding,
 )
+from rulebot.data.funding_time import funding_time
 from rulebot.lang.suggest import did_you_mean
 from rulebot.venues.lighter.calls import with_retries
 from rulebot.venues.lighter.client import NETWORKS, LighterVenue
@@ -448,18 +450,22 @@ def candle_rows(venue: LighterVenue, market: str, timeframe: str, closed_by_ms: 
 
 
 def funding_rows(venue: LighterVenue, market: str) -> Fetch:
-    """Fetch funding payments as rows of (timestamp, rate as a fraction, + when longs paid).
+    """Fetch funding payments as rows of (funding time, rate as a fraction, + when longs paid).
 
     Lighter gives `rate` unsigned, in percent per interval, and `direction`, the side that paid.
-    It stamps payments in whole seconds, so a payment shown at second S may have been made up to
-    999 ms later: the query reaches that far past the window, and rows are kept by their stamp.
+    A payment's row is stamped with its funding time, the venue's stamp rounded to the hour
+    (`funding_time`), as a backtest reads it: the query reaches half an hour either side of the
+    window, and rows are kept by their funding time.
     """
 
     async def fetch(first_ms: int, last_ms: int) -> list[Row]:
-        payments = await venue.fundings(market, first_ms, last_ms + 999, FUNDING_RESOLUTION)
+        payments = await venue.fundings(
+            market, max(first_ms - HOUR_MS // 2, 0), last_ms + HOUR_MS // 2, FUNDING_RESOLUTION
+        )
         rows: list[Row] = []
         for paid in payments:
-            if not first_ms <= paid.time_ms <= last_ms:
+            due = funding_time(paid.time_ms, HOUR_MS)
+            if not first_ms <= due <= last_ms:
                 continue
             if paid.direction not in ("long", "short"):
                 raise DownloadError(
@@ -467,7 +473,7 @@ def funding_rows(venue: LighterVenue, market: str) -> Fetch:
                     "neither long nor short"
                 )
             fraction = abs(paid.rate).scaleb(-2)
-            rows.append((paid.time_ms, (fraction if paid.direction == "long" else -fraction,)))
+            rows.append((due, (fraction if paid.direction == "long" else -fraction,)))
         return rows
 
     return fetch

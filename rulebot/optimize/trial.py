@@ -54,9 +54,8 @@ def run_trial(
         columns, result = fill(strategy, dataset, settings, params, shared)
     except (engine.BacktestError, PlanError, ValueError) as problem:
         return TrialOutcome(dict(params), None, str(problem))
-    bars_per_year = engine.YEAR_SECONDS / strategy.timeframe_seconds
     interval = shared.interval_ms(dataset.market)
-    metrics = compute_metrics(result, columns, settings, bars_per_year, interval)
+    metrics = compute_metrics(result, columns, settings, interval)
     return TrialOutcome(dict(params), metrics.to_dict())
 
 

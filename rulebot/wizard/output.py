@@ -182,6 +182,7 @@ backtest:
   maker_fee: 0.00004
   slippage_bps: 1
   size_decimals: 4
+  # periods_per_year: 252  # bars a year for CAGR and Sharpe; unset: from the data's own calendar
 
 # How `rulebot run` keeps its state and answers `rulebot status`.
 runtime:

@@ -77,8 +77,12 @@ def test_metrics_of_a_hand_computed_curve():
         funding_paid=-0.5,
     )
     columns = columns_for(close, timestamps, warmup_bars=1)
-    metrics = compute_metrics(result, columns, FillSettings(initial_equity=100), 365)
+    metrics = compute_metrics(result, columns, FillSettings(initial_equity=100))
 
+    # The calendar: bars 1..6 open on days 1, 2, 3, 6, 7, 8 and the last closes on day 9, so
+    # they cover 8 days: 6 bars in 8 days is 6 / (8 / 365) = 273.75 bars a year.
+    per_year = 6 / (8 / 365)
+    assert metrics.periods_per_year == exactly(per_year)
     # Curve E = [100 (initial), 100, 110, 99, 104.5, 121, 96.8]: m = 6 bars from bar 1.
     # Returns: 0, 0.1, -0.1, 104.5/99 - 1, 121/104.5 - 1, 96.8/121 - 1 = -0.2.
     returns = [0.0, 0.1, -0.1, 104.5 / 99 - 1, 121 / 104.5 - 1, -0.2]
@@ -91,15 +95,16 @@ def test_metrics_of_a_hand_computed_curve():
     assert metrics.initial_equity == 100.0
     assert metrics.final_equity == 96.8
     assert metrics.total_return == exactly(-0.032)
-    cagr = 0.968 ** (365 / 6) - 1
+    cagr = 0.968 ** (365 / 8) - 1  # 8 days of the year's 365
     assert metrics.cagr == exactly(cagr)
-    assert metrics.sharpe == exactly(mean / std * math.sqrt(365))
-    assert metrics.sortino == exactly(mean / downside * math.sqrt(365))
+    assert metrics.sharpe == exactly(mean / std * math.sqrt(per_year))
+    assert metrics.sortino == exactly(mean / downside * math.sqrt(per_year))
     # Peaks 100, 100, 110, 110, 110, 121, 121: drawdowns 0, 0, 0, 0.1, 0.05, 0, 0.2.
     # The deepest (0.2, one bar) and the longest (bars 3-4, two bars) are different episodes.
+    # Bars 3-4 run from day 3's open to day 6's bar's close on day 7: 4 days, the gap included.
     assert metrics.max_drawdown == exactly(0.2)
     assert metrics.max_drawdown_duration_bars == 2
-    assert metrics.max_drawdown_duration_days == exactly(2.0)
+    assert metrics.max_drawdown_duration_days == exactly(4.0)
     assert metrics.calmar == exactly(cagr / 0.2)
 
     # Trades: pnl 12, -5, 0 on notionals 100, 50, 100 -> returns 0.12, -0.1, 0.
@@ -130,7 +135,7 @@ def test_undefined_metrics_are_none_and_the_dict_is_plain_json():
         funding_paid=0.0,
     )
     columns = columns_for(flat, [i * DAY_MS for i in range(5)], warmup_bars=0)
-    metrics = compute_metrics(result, columns, FillSettings(initial_equity=1000), 252)
+    metrics = compute_metrics(result, columns, FillSettings(initial_equity=1000))
     for name in (
         "sharpe",
         "sortino",
@@ -165,7 +170,7 @@ def test_profit_factor_without_losing_trades_is_none_and_a_wiped_out_account_has
         funding_paid=0.0,
     )
     columns = columns_for([100, 50, 1], [0, DAY_MS, 2 * DAY_MS], warmup_bars=0)
-    metrics = compute_metrics(result, columns, FillSettings(initial_equity=1000), 365)
+    metrics = compute_metrics(result, columns, FillSettings(initial_equity=1000))
     assert metrics.profit_factor is None
     assert metrics.win_rate == 1.0
     assert metrics.cagr == -1.0
@@ -184,7 +189,7 @@ def test_metrics_agree_with_the_simulation_they_summarise():
     )
     settings = FillSettings(taker_fee=0.001)
     result = simulate(columns, settings)
-    metrics = compute_metrics(result, columns, settings, bars_per_year=365 * 24)
+    metrics = compute_metrics(result, columns, settings)
     assert metrics.trades == 1
     assert metrics.expectancy == exactly(3.796)
     assert metrics.final_equity == exactly(10_003.796)
@@ -205,18 +210,23 @@ def test_a_bar_interval_given_is_the_one_worked_out():
     result = simulate(columns, settings)
     interval = bar_interval_ms(columns.timestamp)
     assert interval == 3_600_000
-    worked_out = compute_metrics(result, columns, settings, bars_per_year=365 * 24)
-    given = compute_metrics(result, columns, settings, 365 * 24, interval_ms=interval)
+    worked_out = compute_metrics(result, columns, settings)
+    given = compute_metrics(result, columns, settings, interval_ms=interval)
     assert given == worked_out
     assert worked_out.max_drawdown_duration_days == exactly(2 / 24)
     assert bar_interval_ms(np.array([5], dtype=np.int64)) is None
 
 
-def curve_stats_by_definition(curve: np.ndarray) -> list[float]:
+def curve_stats_by_definition(
+    curve: np.ndarray, opens: np.ndarray, interval_ms: float
+) -> list[float]:
     """The curve statistics straight from the module's definitions, one bar at a time with
-    numpy's NaN rules: every return divided out, every drawdown computed."""
+    numpy's NaN rules: every return divided out, every drawdown computed, every episode below
+    the peak timed from its first bar's open (`opens[i - 1]` for curve point `i`) to its last
+    bar's close."""
     total = negative = deepest = 0.0
     peak, run, longest = curve[0], 0, 0
+    began, longest_ms = 0, 0.0
     returns = []
     for i, x in enumerate(curve):
         peak = math.nan if (math.isnan(peak) or math.isnan(x)) else max(peak, x)
@@ -225,8 +235,12 @@ def curve_stats_by_definition(curve: np.ndarray) -> list[float]:
             r = float(np.float64(x) / curve[i - 1] - 1.0) if i else 0.0
         broken = math.isnan(deepest) or math.isnan(drawdown)
         deepest = math.nan if broken else max(deepest, drawdown)
+        if x < peak and run == 0:
+            began = int(opens[i - 1])
         run = run + 1 if x < peak else 0
         longest = max(longest, run)
+        if run:
+            longest_ms = max(longest_ms, int(opens[i - 1]) - began + interval_ms)
         if i:
             returns.append(r)
             total += r
@@ -238,7 +252,7 @@ def curve_stats_by_definition(curve: np.ndarray) -> list[float]:
     for r in returns:
         squares += (r - mean) * (r - mean)
     spread = math.sqrt(squares / (m - 1)) if m > 1 else math.nan
-    return [mean, spread, math.sqrt(negative / m), deepest, longest]
+    return [mean, spread, math.sqrt(negative / m), deepest, longest, longest_ms]
 
 
 @given(
@@ -252,16 +266,22 @@ def curve_stats_by_definition(curve: np.ndarray) -> list[float]:
         max_size=60,
     ),
     first=st.integers(0, 5),
+    gaps=st.lists(st.integers(1, 4), min_size=60, max_size=60),
 )
 @settings(max_examples=300, deadline=None)
-def test_curve_statistics_are_the_definitions_bit_for_bit(steps: list[float], first: int):
+def test_curve_statistics_are_the_definitions_bit_for_bit(
+    steps: list[float], first: int, gaps: list[int]
+):
     """The compiled loop reads the curve in place (no copy with the initial equity in front);
     its numbers are the definition's, bit for bit, NaN where the definition gives NaN."""
     with np.errstate(invalid="ignore", over="ignore"):
         equity = 100.0 * np.cumprod(1.0 + np.array(steps))
     first = min(first, len(equity) - 1)
     position = np.where(np.array(steps) == 0.0, 0.0, 1.0)
-    stats = metrics._curve_stats(100.0, equity, position, first)
-    expected = curve_stats_by_definition(np.concatenate([[100.0], equity[first:]]))
-    np.testing.assert_array_equal(stats[:5], np.array(expected))
+    # Hourly bars with gaps of up to three missing bars between them.
+    opens = np.cumsum(np.array(gaps[: len(equity)], dtype=np.int64)) * 3_600_000
+    stats = metrics._curve_stats(100.0, equity, position, first, opens, 3_600_000.0)
+    curve = np.concatenate([[100.0], equity[first:]])
+    expected = curve_stats_by_definition(curve, opens[first:], 3_600_000.0)
+    np.testing.assert_array_equal(stats[[0, 1, 2, 3, 4, 6]], np.array(expected))
     assert stats[5] == np.count_nonzero(position[first:])

@@ -60,6 +60,7 @@ METRIC_KEYS = [
     "start",
     "end",
     "bars",
+    "periods_per_year",
     "initial_equity",
     "final_equity",
     "total_return",

@@ -149,7 +149,9 @@ async def test_the_candles_are_the_replayed_shipped_data_and_backtest(
 async def test_funding_is_the_replayed_funding_as_signed_fractions(tmp_path: Path) -> None:
     """XRP's shipped rates, negative ones among them, restamped every 8 hours from the candles'
     first bar so that the sim's history holds a dozen of them: each arrives as the fraction
-    it is in the file, negative when shorts paid."""
+    it is in the file, negative when shorts paid, at its funding time (the replay shifts 5m
+    data by whole 5 minutes, so the sim pays them off the hour: each is written at the nearest
+    hour, as Lighter funds)."""
     candles_file = SHIPPED / "xrp_usdt_perp_5m.csv"
     candles = shipped_candles("xrp_usdt_perp_5m")
     rates = shipped_funding("xrp_usdt_perp_funding_8h").rate
@@ -171,13 +173,47 @@ async def test_funding_is_the_replayed_funding_as_signed_fractions(tmp_path: Pat
     got = units(result.candles.path, info)
     shipped = shipped_units(candles, info)
     shift = int(got[0, 0] - shipped[replayed_from(got, shipped), 0])
-    moved = stamps + shift
+    moved = (stamps + shift + HOUR_MS // 2) // HOUR_MS * HOUR_MS
     inside = (moved >= result.window.first_ms) & (moved <= result.window.funding_end_ms)
     assert (chosen[inside] < 0).any() and (chosen[inside] > 0).any()
 
     funding = load_funding(result.funding.path)
     assert funding.timestamp.tolist() == moved[inside].tolist()
     assert funding.rate.tolist() == chosen[inside].tolist()
+
+
+async def test_funding_rows_are_stamped_with_their_funding_time(tmp_path: Path) -> None:
+    """Payments the venue stamps late (or a little early) are written at the hour they settle,
+    the time a backtest charges them at: XRP's hourly candles (so the replay's shift is whole
+    hours) with its shipped rates restamped every 8 hours, up to 2.5 s off the hour."""
+    candles_file = SHIPPED / "xrp_usdt_perp_1h.csv"
+    candles = shipped_candles("xrp_usdt_perp_1h")
+    rates = shipped_funding("xrp_usdt_perp_funding_8h").rate[:12]
+    hours = int(candles.timestamp[0]) + 8 * HOUR_MS * np.arange(len(rates))
+    off = np.resize(np.array([17, 1_017, 2_499, -1_500]), len(rates))
+    funding_file = tmp_path / "xrp_funding_8h.csv"
+    funding_file.write_text(
+        "timestamp,rate\n"
+        + "".join(f"{t},{float(r)!r}\n" for t, r in zip(hours + off, rates, strict=True))
+    )
+    settings = SimSettings(data=(f"XRP={candles_file},{funding_file}",), speed=0)
+    async with serve_sim(settings) as sim:
+        async with read_only_venue("sim", sim.url) as venue:
+            result = await download(venue, "XRP", "1h", 2, tmp_path / "out")
+        info = await market_info(sim.url, "XRP")
+    assert result.funding is not None
+
+    got = units(result.candles.path, info)
+    shipped = shipped_units(candles, info)
+    shift = int(got[0, 0] - shipped[replayed_from(got, shipped), 0])
+    assert shift % HOUR_MS == 0
+    settled = hours + shift
+    inside = (settled >= result.window.first_ms) & (settled <= result.window.funding_end_ms)
+    assert inside.sum() >= 4
+
+    funding = load_funding(result.funding.path)
+    assert funding.timestamp.tolist() == settled[inside].tolist()
+    assert funding.rate.tolist() == rates[inside].tolist()
 
 
 async def test_no_funding_file_without_funding(sim: Loopback, tmp_path: Path) -> None:
