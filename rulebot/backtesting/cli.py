@@ -12,7 +12,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 
-from rulebot.backtesting.engine import BacktestError, BacktestResult, backtest, load_rules
+from rulebot.backtesting.engine import (
+    BacktestError,
+    BacktestResult,
+    backtest,
+    load_rules,
+    with_account_risk,
+)
 from rulebot.backtesting.fills import FillSettings
 from rulebot.backtesting.report import ReportError
 from rulebot.data.candles import Candles, DataError, load_candles, load_funding
@@ -161,10 +167,11 @@ def _settings(config: str | None) -> FillSettings:
 
     path = config or ("rulebot.yaml" if Path("rulebot.yaml").is_file() else None)
     try:
-        settings = load_config(path, read_key=False).backtest if path else Config().backtest
+        loaded = load_config(path, read_key=False) if path else Config()
     except ConfigError as problem:
         raise BacktestError(str(problem)) from None
-    return FillSettings(
+    settings, risk = loaded.backtest, loaded.risk
+    fills = FillSettings(
         fill_at=settings.fill_at,
         taker_fee=float(settings.taker_fee),
         maker_fee=float(settings.maker_fee),
@@ -175,6 +182,7 @@ def _settings(config: str | None) -> FillSettings:
             None if settings.periods_per_year is None else float(settings.periods_per_year)
         ),
     )
+    return with_account_risk(fills, risk)
 
 
 __all__ = ["run_backtests"]

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from rulebot import config
 from rulebot.backtesting.fills import TRADE_DTYPE, FillSettings, SignalColumns, SimResult, simulate
 from rulebot.backtesting.legs import LegColumns, LegsResult, simulate_legs
 from rulebot.backtesting.metrics import Metrics, compute_metrics
@@ -37,6 +38,7 @@ from rulebot.lang import ir
 from rulebot.lang.diagnostics import render
 from rulebot.lang.load import compile_file
 from rulebot.lint import discover
+from rulebot.risk.bars import LossLimits
 
 
 class BacktestError(Exception):
@@ -81,10 +83,7 @@ class BacktestResult:
             "timeframe": self.timeframe,
             "quote": self.quote,
             "params": dict(self.params),
-            "settings": {
-                k: (None if isinstance(v, float) and math.isinf(v) else v)
-                for k, v in self.settings.__dict__.items()
-            },
+            "settings": _settings_data(self.settings.__dict__),
             "metrics": self.metrics.to_dict(),
             "equity_curve": [
                 {"timestamp": int(t), "equity": float(e)}
@@ -130,6 +129,20 @@ class BacktestResult:
             }
             for leg in self.legs.leg_trades
         ]
+
+
+def _settings_data(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings as JSON: no limit (inf) as null, the loss limits as a section of their own."""
+    return {
+        k: (
+            _settings_data(v.__dict__)
+            if isinstance(v, LossLimits)
+            else None
+            if isinstance(v, float) and math.isinf(v)
+            else v
+        )
+        for k, v in settings.items()
+    }
 
 
 def load_rules(path: str | Path, *, include_disabled: bool = False) -> list[ir.Strategy]:
@@ -211,18 +224,41 @@ def backtest(
     )
 
 
+def with_account_risk(settings: FillSettings, risk: config.Risk) -> FillSettings:
+    """rulebot.yaml's account-wide `risk:` on top of the fill settings, as the live risk manager
+    applies it to a one-strategy account: the order and position notional caps, leverage as a
+    share of equity (a backtest's entry comes flat), and the loss limits and order count."""
+    return replace(
+        settings,
+        max_notional=min(
+            settings.max_notional, float(risk.max_order_notional), float(risk.max_position_notional)
+        ),
+        max_equity_share=min(settings.max_equity_share, float(risk.max_leverage)),
+        risk=settings.risk.with_account(risk),
+    )
+
+
 def with_strategy_limits(settings: FillSettings, strategy: ir.Strategy) -> FillSettings:
-    """The rule's own cooldown and position cap (base, quote or share of equity), on top of the
-    fill settings."""
+    """The rule's own limits on top of the fill settings: its cooldown, its size caps (position
+    in base, quote or share of equity, order notional, leverage as a share of equity: a
+    backtest's entry comes flat) and the loss limits and order count that stop entries."""
     changes: dict[str, Any] = {}
     cooldown = strategy.limits.get("cooldown")
     if cooldown is not None:
         changes["cooldown_bars"] = int(cooldown.value)
-    cap = strategy.limits.get("max_position")
-    if cap is not None:
-        field = {"base": "max_position", "quote": "max_notional", "percent": "max_equity_share"}
-        name = field[cap.mode]
-        changes[name] = min(getattr(settings, name), cap.value)
+    field = {"base": "max_position", "quote": "max_notional", "percent": "max_equity_share"}
+    for key, mode in (
+        ("max_position", None),
+        ("max_order_notional", "quote"),
+        ("max_leverage", "percent"),
+    ):
+        cap = strategy.limits.get(key)
+        if cap is not None:
+            name = field[mode or cap.mode]
+            changes[name] = min(changes.get(name, getattr(settings, name)), cap.value)
+    risk = settings.risk.with_rule(strategy.limits)
+    if risk != settings.risk:
+        changes["risk"] = risk
     return replace(settings, **changes) if changes else settings
 
 
@@ -469,5 +505,6 @@ __all__ = [
     "on_timeframe",
     "signal_columns",
     "spread_result",
+    "with_account_risk",
     "with_strategy_limits",
 ]

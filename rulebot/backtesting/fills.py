@@ -62,6 +62,23 @@ e.g. a level on the wrong side, means no trailing stop).
 `k .. k + cooldown_bars - 1` count for nothing (so no entry before the signal on bar
 `k + cooldown_bars`). The second leg of a reverse whose first leg lost is dropped the same way.
 
+**Risk limits** (`settings.risk`: rulebot.yaml's `risk:` for the account, the rule's own
+`risk { ... }` for the strategy) are decided by `rulebot.risk`, the code the live risk manager
+runs. At each close, after the protections of step 3 and before the close's fills, the equity
+marked there goes to the decision at the close's time (the bar's open time plus the data's bar
+length): a UTC day starts at its first close, `max_daily_loss` is the loss since then (the
+account's equity; the strategy's PnL, which in a one-strategy backtest is the equity less the
+starting equity; a percent limit is a share of the equity at the day's start), `max_drawdown`
+the fall from the peak as a share of the equity at the peak. Reaching a limit breaches it: no
+entry is decided at that close or after it (an exit still runs; a reverse then only closes),
+until a new UTC day clears a daily loss, or the metric has been inside the limit by 10% of it at
+every close for 60 s (with bars of a minute or more: at the second close inside the margin).
+An entry counts as its protections and at least one order, and is skipped when that is more
+than `max_open_orders` (the account holds no other order when it decides).
+The size caps are the account's `max_order_notional` and `max_position_notional` and the rule's
+`max_order_notional` (in `max_notional`), and both `max_leverage`s (in `max_equity_share`: an
+entry comes flat, so leverage is its notional over equity).
+
 **Trades** record fill bars (`entry_index`, `exit_index`), `side` (+1/-1), `size`, fill prices,
 `fees` (both fills), `funding` (paid while held; negative when received) and
 `pnl = side * size * (exit_price - entry_price) - fees - funding`.
@@ -73,12 +90,14 @@ run as plain Python otherwise; both give the same numbers.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 import numpy as np
 
 from rulebot.data.shipped import STARTING_EQUITY
+from rulebot.risk import bars as risk_bars
+from rulebot.risk.bars import LossLimits
 
 try:
     import numba
@@ -154,6 +173,8 @@ class FillSettings:
     max_equity_share: float = math.inf
     """Cap on an entry's notional as a fraction of equity at the signal close."""
     """Cap on position size, base units."""
+    risk: LossLimits = field(default_factory=LossLimits)
+    """The loss limits and order count that stop entries, as live risk applies them."""
 
     def __post_init__(self) -> None:
         if self.fill_at not in ("next_open", "close"):
@@ -592,6 +613,9 @@ def _fill_loop(
     registers: np.ndarray,
     flags: np.ndarray,
     values: np.ndarray,
+    risk_limits: np.ndarray,
+    risk_state: np.ndarray,
+    close_ms: np.ndarray,
 ) -> int:
     """Run every bar; write equity, position and the trade table; return the trade count.
     `flags`/`values` are the signal and value columns stacked (rows in RULE_TARGETS order), so
@@ -609,7 +633,7 @@ def _fill_loop(
     # mark, so the loop runs ahead to the next entry signal, unless a position rule decides
     # entries (it must run at every close). Value rules are read at signal bars only.
     has_funding = funding_rate.shape[0] > 0  # empty: no funding
-    skip_flat = True
+    skip_flat = close_ms.shape[0] == 0  # loss limits read the account at every close
     for k in range(rule_table.shape[0]):
         if rule_table[k, 2] == 0 or rule_table[k, 2] == 2:
             skip_flat = False
@@ -667,6 +691,18 @@ def _fill_loop(
         )
         if i == n - 1:
             open_side = 0.0
+        if close_ms.shape[0] > 0 and not risk_bars.on_close(
+            risk_limits, risk_state, close_ms[i], equity
+        ):
+            open_side = 0.0  # a loss limit is breached: no new entry, the exit still runs
+        if open_side != 0.0:
+            protections = (
+                (stop_mode != _NONE and stop_value[i] == stop_value[i])
+                + (take_mode != _NONE and take_value[i] == take_value[i])
+                + (trail_mode != _NONE and trail_value[i] == trail_value[i])
+            )
+            if not risk_bars.entry_orders_allowed(risk_limits, protections):
+                open_side = 0.0
 
         if fill_at_close:
             if exit_reason != _NO_EXIT:
@@ -851,6 +887,9 @@ def simulate(
         *_registers(rules),
         stacked_flags,
         stacked_values,
+        settings.risk.array(float(settings.initial_equity)),
+        np.zeros(risk_bars.STATE_FIELDS),
+        close_times(columns.timestamp, n) if settings.risk.binding else np.zeros(0),
     )
     trades = _trade_records(table[:count])
     return SimResult(
@@ -860,6 +899,14 @@ def simulate(
         fees_paid=float(trades["fees"].sum()),
         funding_paid=float(trades["funding"].sum()),
     )
+
+
+def close_times(timestamp: np.ndarray, n: int) -> np.ndarray:
+    """Each bar's close time: its open time plus the data's bar length (the shortest step)."""
+    opens = np.asarray(timestamp, dtype=np.int64)
+    steps = np.diff(opens)
+    step = int(steps[steps > 0].min()) if (steps > 0).any() else 0
+    return (opens + step).astype(np.float64)
 
 
 def _registers(rules: PositionRules) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -70,6 +70,10 @@ fractions of the entry notional; a value that is not positive, or NaN, means no 
 bars `k .. k + cooldown_bars - 1` count for nothing. The second half of a reverse whose first half
 lost is dropped the same way, and so is an entry in the same fill as a losing protection exit.
 
+**Risk limits** are decided at each close as in the single-market loop (`rulebot.risk`, the
+live risk manager's code): a breached loss limit stops entries until it recovers or, for a daily
+loss, a new UTC day begins; each leg's entry is one order against `max_open_orders`.
+
 **Trades.** One row per spread trade (`SPREAD_TRADE_DTYPE`): fill bars, `side` (+1 long the
 spread, -1 short), `entry_notional`, `fees` (every leg, both fills), `funding` (every leg, paid
 while held; negative when received) and
@@ -90,7 +94,8 @@ from typing import Literal, TypeVar
 
 import numpy as np
 
-from rulebot.backtesting.fills import EXIT_REASONS, FillSettings
+from rulebot.backtesting.fills import EXIT_REASONS, FillSettings, close_times
+from rulebot.risk import bars as risk_bars
 
 try:
     import numba
@@ -462,6 +467,9 @@ def _fill_loop(
     positions_out: np.ndarray,
     trades: np.ndarray,
     leg_trades: np.ndarray,
+    risk_limits: np.ndarray,
+    risk_state: np.ndarray,
+    close_ms: np.ndarray,
 ) -> None:
     """Run every bar; write equity, positions and both trade tables (their row counts are left in
     `state`)."""
@@ -541,6 +549,12 @@ def _fill_loop(
             open_side = -1.0
         if i == n - 1:
             open_side = 0.0
+        if close_ms.shape[0] > 0 and not risk_bars.on_close(
+            risk_limits, risk_state, close_ms[i], equity
+        ):
+            open_side = 0.0  # a loss limit is breached: no new entry, the exit still runs
+        if open_side != 0.0 and not risk_bars.entry_orders_allowed(risk_limits, 0):
+            open_side = 0.0  # each leg's entry is one order: its protections are not resting
 
         if fill_at_close:
             if exit_reason != _NO_EXIT:
@@ -708,6 +722,9 @@ def simulate_legs(
         positions,
         trades,
         leg_trades,
+        settings.risk.array(float(settings.initial_equity)),
+        np.zeros(risk_bars.STATE_FIELDS),
+        close_times(columns.timestamp, n) if settings.risk.binding else np.zeros(0),
     )
     spread_trades = _spread_records(trades[: int(state[_TRADE_COUNT])])
     return LegsResult(

@@ -35,7 +35,8 @@ of a limit would otherwise flap between breached and recovered with every tick: 
 be back within the limit by RECOVERY_MARGIN of it (a 3% daily loss limit: below 2.7%) at every
 snapshot for RECOVERY_HOLD_MS. Until then entries stay stopped. A daily-loss breach also clears
 when a new UTC day begins. `on_equity` reports each breach and each recovery once, as a
-`RiskEvent`.
+`RiskEvent`. The breach, the recovery and the day's reset are `rulebot.risk.decision`'s, the
+code the backtest's fill loop runs at each close.
 """
 
 from __future__ import annotations
@@ -48,6 +49,18 @@ from typing import Any, Final
 
 from rulebot import config
 from rulebot.lang import ir
+from rulebot.risk.decision import (
+    BREACH,
+    DAY_MS,
+    NEW_DAY,
+    NOT_CALM,
+    RECOVER,
+    RECOVERY_HOLD_MS,
+    RECOVERY_MARGIN,
+    loss_transition,
+    new_day,
+    orders_allowed,
+)
 from rulebot.runtime.messages import Intent, RiskDecision, RiskEvent, StrategyPosition
 from rulebot.runtime.risk_limits import (
     STRATEGY_LIMITS,
@@ -87,15 +100,9 @@ from rulebot.runtime.risk_readings import (
 
 ACCOUNT: Final = "account"
 """The scope of rulebot.yaml's limits in verdicts, events and the status."""
-DAY_MS: Final = 86_400_000
 RECENT_EVENTS: Final = 50
 STATE_VERSION: Final = 1
 QUOTE: Final = config.QUOTE_CURRENCY
-
-RECOVERY_MARGIN: Final = Decimal("0.1")
-"""A breached loss limit recovers only once its metric is this share of the limit inside it."""
-RECOVERY_HOLD_MS: Final = 60_000
-"""... and has stayed there this long (venue time), at every equity snapshot."""
 
 _ZERO: Final = Decimal(0)
 _LOSS_LIMITS: Final = ("max_daily_loss", "max_drawdown")
@@ -282,7 +289,7 @@ class RiskManager:
         net of fees and funding; a strategy left out keeps its last value), and return the
         breaches and recoveries it causes. A UTC day starts at its first snapshot."""
         account = self._account
-        rolled = account.day is not None and time_ms // DAY_MS > account.day
+        rolled = account.day is not None and new_day(account.day, time_ms)
         if account.day is None or rolled:
             account.day, account.day_start_equity = time_ms // DAY_MS, equity
         account.equity, account.time_ms = equity, time_ms
@@ -363,7 +370,7 @@ class RiskManager:
         if (own := self._limits[name].get("max_open_orders")) is not None:
             orders.append((name, view.open_orders.get(name, 0), int(own.value)))
         for scope, count, bound in orders:
-            if count + added > bound:
+            if not orders_allowed(count, added, bound):
                 over = count + added - bound
                 text = f"{_count(count, 'order')} open and this entry adds {added}, limit {bound}"
                 return _refusal(intent, scope, "max_open_orders", f"{text} ({over} over)")
@@ -518,20 +525,36 @@ class RiskManager:
                 key = (scope, reading.limit)
                 seen.add(key)
                 label = _label(reading.limit, scope)
-                new_day = rolled and reading.limit == "max_daily_loss"
-                if reading.breached and key not in self._breached:
+                if reading.value is None or reading.threshold is None:  # not measured yet
+                    continue
+                change, breached, calm = loss_transition(
+                    key in self._breached,
+                    self._calm_since.get(key, NOT_CALM),
+                    time_ms,
+                    reading.value,
+                    reading.threshold,
+                    reading.breached,
+                    rolled and reading.limit == "max_daily_loss",
+                    RECOVERY_MARGIN,
+                    RECOVERY_HOLD_MS,
+                )
+                if breached:
                     self._breached.add(key)
+                else:
+                    self._breached.discard(key)
+                if calm == NOT_CALM:
+                    self._calm_since.pop(key, None)
+                else:
+                    self._calm_since[key] = calm
+                if change == BREACH:
                     message = f"{label}: {reading.text}; new entries stop, exits still run"
                     events.append(_event(time_ms, reading, "breached", message))
-                elif key in self._breached and (new_day or self._recovered(reading, time_ms)):
-                    self._breached.discard(key)
-                    if new_day:
-                        message = f"{label}: a new UTC day began ({_day(time_ms)}); entries resume"
-                    else:
-                        message = f"{label}: back within the limit: {reading.text}; entries resume"
+                elif change == NEW_DAY:
+                    message = f"{label}: a new UTC day began ({_day(time_ms)}); entries resume"
                     events.append(_event(time_ms, reading, "recovered", message))
-                if key not in self._breached:
-                    self._calm_since.pop(key, None)
+                elif change == RECOVER:
+                    message = f"{label}: back within the limit: {reading.text}; entries resume"
+                    events.append(_event(time_ms, reading, "recovered", message))
         for scope, limit in sorted(self._breached - seen):
             self._breached.discard((scope, limit))
             self._calm_since.pop((scope, limit), None)
@@ -539,17 +562,6 @@ class RiskManager:
             events.append(RiskEvent(time_ms, scope, limit, "recovered", _ZERO, _ZERO, message))
         self._events.extend(events)
         return events
-
-    def _recovered(self, reading: _Reading, time_ms: int) -> bool:
-        """The hysteresis of a breached loss limit: recovered once its metric has been inside
-        the limit by RECOVERY_MARGIN at every snapshot for RECOVERY_HOLD_MS."""
-        key = (reading.scope, reading.limit)
-        value, threshold = reading.value, reading.threshold
-        if value is None or threshold is None or value > threshold * (1 - RECOVERY_MARGIN):
-            self._calm_since.pop(key, None)
-            return False
-        since = self._calm_since.setdefault(key, time_ms)
-        return time_ms - since >= RECOVERY_HOLD_MS
 
     # -- status --
 

@@ -11,6 +11,7 @@ from typing import Any, Final, Literal
 
 from rulebot import config
 from rulebot.lang import ir
+from rulebot.risk.decision import daily_loss_breached, drawdown_breached
 from rulebot.runtime.messages import RiskEvent
 
 QUOTE: Final = config.QUOTE_CURRENCY
@@ -39,20 +40,20 @@ def _daily_loss(
 ) -> _Reading:
     moved = f"{what}down {_money(down)}" if down >= 0 else f"{what}up {_money(-down)}"
     limit = f"{written}{where} = {_money(cap)}" if where else _money(cap)
-    breached = down >= cap
+    breached = daily_loss_breached(down, cap)
     text = f"{moved} today, limit {limit}{_over_money(down, cap) if breached else ''}"
     return _Reading(scope, "max_daily_loss", written, QUOTE, cap, down, breached, text)
 
 
 def _drawdown(scope: str, below: Decimal, base: Decimal, share: Decimal, text: str) -> _Reading:
     """`below` the peak as a share of `base`, the equity at the peak."""
+    breached = drawdown_breached(below, base, share)
     if base > 0:
         drawdown = below / base
-        breached = below >= share * base
         over = _over_money(below, share * base) if breached else ""
         shown = _percent(drawdown)
     else:  # no equity to take a share of: any fall from the peak is too much
-        drawdown, breached, over, shown = Decimal(below > 0), below > 0, "", "all"
+        drawdown, over, shown = Decimal(below > 0), "", "all"
     text = f"{text.format(share=shown)}, limit {_pct(share)}{over}"
     return _Reading(scope, "max_drawdown", _pct(share), "fraction", share, drawdown, breached, text)
 

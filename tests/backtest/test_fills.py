@@ -11,8 +11,10 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+import rulebot.risk
 from rulebot.backtesting import fills
 from rulebot.backtesting.fills import FillSettings, SignalColumns, SimResult, simulate
+from rulebot.risk.bars import LossLimits
 
 DATA = Path(__file__).resolve().parents[2] / "rulebot" / "data" / "candles"  # the shipped candles
 
@@ -449,13 +451,18 @@ def test_a_signal_on_the_last_bar_does_not_fill():
 
 @pytest.fixture
 def pure_python_fills(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """A second copy of the fills module, loaded as if numba were not installed."""
-    monkeypatch.setitem(sys.modules, "numba", None)
+    """A second copy of the fills module, loaded as if numba were not installed, with its own
+    copy of the risk decision it runs at each close (numba is hidden only while they load, so
+    that the compiled module can still load its cache afterwards)."""
     spec = importlib.util.spec_from_file_location("fills_without_numba", fills.__file__)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
+    monkeypatch.delitem(sys.modules, "rulebot.risk.bars")
+    monkeypatch.delattr(rulebot.risk, "bars")
+    with monkeypatch.context() as hidden:
+        hidden.setitem(sys.modules, "numba", None)
+        spec.loader.exec_module(module)
     return module
 
 
@@ -492,6 +499,15 @@ CASES = [
         FillSettings(taker_fee=0.0005, maker_fee=0.0002, slippage_bps=3, lot_size=1, min_size=5),
     ),
     (
+        "xrp_usdt_perp_5m.csv",
+        None,
+        {"size_mode": "equity", "stop_mode": "percent", "take_mode": "percent"},
+        FillSettings(
+            taker_fee=0.0005,
+            risk=LossLimits(account_daily_loss=0.0005, rule_daily_loss=3, rule_daily_percent=False),
+        ),
+    ),
+    (
         "eth_btc_5m.csv",
         None,
         {"size_mode": "equity", "stop_mode": "distance", "take_mode": "none"},
@@ -516,6 +532,7 @@ def test_compiled_and_pure_python_loops_agree_on_real_data(
 ):
     assert fills.NUMBA_AVAILABLE and hasattr(fills._fill_loop, "py_func")
     assert not pure_python_fills.NUMBA_AVAILABLE
+    assert not hasattr(pure_python_fills.risk_bars.on_close, "py_func")  # the decision too
     market = real_market(data, seed=len(data), funding_file=funding)
     close = market["close"]
     atr_like = np.abs(market["high"] - market["low"]) * 3 + close * 0.002

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from rulebot.backtesting import legs
-from rulebot.backtesting.fills import FillSettings
+from rulebot.backtesting.fills import FillSettings, close_times
 from rulebot.backtesting.legs import LegColumns, LegsResult, simulate_legs
 from rulebot.data.candles import align, shipped_candles
+from rulebot.risk import bars as risk_bars
+from rulebot.risk.bars import LossLimits
 
 Bar = tuple[float, float, float, float]  # open, high, low, close
 
@@ -487,3 +489,22 @@ def assert_same(compiled: LegsResult, pure: LegsResult) -> None:
     assert compiled.trades.tolist() == pure.trades.tolist()
     assert compiled.leg_trades.tolist() == pure.leg_trades.tolist()
     assert (compiled.fees_paid, compiled.funding_paid) == (pure.fees_paid, pure.funding_paid)
+
+
+def test_a_breached_daily_loss_stops_a_spreads_entries_until_the_next_utc_day():
+    """Filled at the close with no costs, the equity marked at each close is the one the risk
+    decision read there: replayed through it, every entry came at a close that allowed one, and
+    the limit refused some that the unlimited run took."""
+    columns = eth_ltc_spread(seed=5)
+    free = FillSettings(fill_at="close")
+    limited = replace(free, risk=LossLimits(account_daily_loss=0.002))
+    unlimited = simulate_legs(columns, free, lot_sizes=[1.0, 10.0])
+    result = simulate_legs(columns, limited, lot_sizes=[1.0, 10.0])
+    assert 20 < len(result.trades) < len(unlimited.trades)
+    gate, state = limited.risk.array(limited.initial_equity), np.zeros(risk_bars.STATE_FIELDS)
+    times = close_times(columns.timestamp, len(columns.timestamp))
+    allowed = [
+        risk_bars.on_close(gate, state, t, e) for t, e in zip(times, result.equity, strict=True)
+    ]
+    assert not all(allowed)
+    assert all(allowed[i] for i in result.trades["entry_index"])
