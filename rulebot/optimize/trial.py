@@ -55,7 +55,7 @@ def run_trial(
     except (engine.BacktestError, PlanError, ValueError) as problem:
         return TrialOutcome(dict(params), None, str(problem))
     bars_per_year = engine.YEAR_SECONDS / strategy.timeframe_seconds
-    interval = shared.interval_ms(dataset.market)
+    interval = shared.interval_ms(dataset.market, dataset.first)
     metrics = compute_metrics(result, columns, settings, bars_per_year, interval)
     return TrialOutcome(dict(params), metrics.to_dict())
 
@@ -73,7 +73,7 @@ def fill(
     if len(strategy.markets) > 1:
         return _fill_spread(graph, strategy, dataset, settings, shared)
     columns, rules = _signals(graph, strategy, dataset, shared)
-    return columns, simulate(columns, settings, rules, out=shared.buffers(len(dataset)))
+    return columns, simulate(columns, settings, rules, out=shared.buffers(dataset.traded))
 
 
 def signals(
@@ -86,12 +86,7 @@ def signals(
 
 def _planned(strategy: ir.Strategy, dataset: Dataset, params: Params) -> Graph:
     graph = plan(strategy, params)
-    n = len(dataset)
-    if n <= graph.warmup_bars + 1:
-        raise engine.BacktestError(
-            f"{n} bars of {dataset.market} are too few: `{strategy.name}` needs "
-            f"{graph.warmup_bars} bars of warm-up before it can trade"
-        )
+    engine.too_few(strategy, graph, len(dataset), dataset.first)
     return graph
 
 
@@ -109,7 +104,8 @@ def _signals(
         return shared.stacked(node_ids, values, n)
 
     columns = engine.signal_columns(graph, strategy, bars, values, dataset.funding, floats)
-    return columns, position_rules(graph, values, n, stack)
+    rules = position_rules(graph, values, n, stack)
+    return engine.cut(columns, dataset.first), engine.cut_rules(rules, dataset.first)
 
 
 def _fill_spread(
@@ -128,10 +124,10 @@ def _fill_spread(
     values = shared.evaluate(graph)
     columns, legs = engine.leg_columns(graph, strategy, dataset.bars, values, dataset.leg_funding)
     try:
-        spread = simulate_legs(legs, settings)
+        spread = simulate_legs(engine.cut(legs, dataset.first), settings)
     except ValueError as problem:
         raise engine.BacktestError(f"`{strategy.name}`: {problem}") from None
-    return columns, engine.spread_result(spread)
+    return engine.cut(columns, dataset.first), engine.spread_result(spread)
 
 
 __all__ = ["TrialOutcome", "fill", "run_trial", "signals"]
