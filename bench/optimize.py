@@ -85,8 +85,8 @@ def unshareable_seconds(strategy: ir.Strategy, candles: Candles, combos: list[Pa
     dataset = prepare(strategy, load_market_data(strategy, candles))
     shared = SharedColumns(dataset.bars)
     settings = with_strategy_limits(SETTINGS, strategy)
-    interval = bar_interval_ms(dataset.bars[dataset.market].timestamp)
-    buffers = shared.buffers(len(dataset))
+    interval = bar_interval_ms(dataset.bars[dataset.market].timestamp[dataset.first :])
+    buffers = shared.buffers(dataset.traded)
     total = 0.0
     for params in combos:
         columns, rules = signals(strategy, dataset, params, shared)

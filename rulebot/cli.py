@@ -116,7 +116,7 @@ def backtest_command(
     rules: Annotated[str, typer.Argument(help="A rule file or a folder of them.")],
     days: Days = None,
     start: Annotated[
-        str | None, typer.Option("--start", help="First day (YYYY-MM-DD, UTC).")
+        str | None, typer.Option("--start", help="First day traded (YYYY-MM-DD, UTC).")
     ] = None,
     end: Annotated[
         str | None, typer.Option("--end", help="Day after the last (YYYY-MM-DD, UTC).")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-Days = Annotated[float | None, typer.Option("--days", help="Only the last N days of data.")]
+Days = Annotated[float | None, typer.Option("--days", help="Trade the last N days of data.")]
 Data = Annotated[
     list[str] | None,
     typer.Option(

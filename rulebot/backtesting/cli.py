@@ -12,15 +12,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 
-from rulebot.backtesting.engine import (
-    BacktestError,
-    BacktestResult,
-    backtest,
-    load_rules,
-    with_account_risk,
-)
+from rulebot.backtesting.engine import BacktestError, BacktestResult, backtest, load_rules
 from rulebot.backtesting.fills import FillSettings
 from rulebot.backtesting.report import ReportError
+from rulebot.backtesting.settings import SettingsError, fill_settings
 from rulebot.data.candles import Candles, DataError, load_candles, load_funding
 
 USAGE_ERROR = 2
@@ -116,6 +111,8 @@ def _report(
 
     console = Console()
     for result in results:
+        for note in result.notes:
+            console.print(f"[yellow]note:[/] {note}", highlight=False)
         for market, count in result.missing_bars.items():
             console.print(
                 f"[yellow]note:[/] the {market} data for {result.strategy} misses {count} bars "
@@ -163,26 +160,10 @@ def _data(options: list[str]) -> dict[str | None, Candles]:
 
 def _settings(config: str | None) -> FillSettings:
     """Fill settings from rulebot.yaml (the one named, or ./rulebot.yaml if there is one)."""
-    from rulebot.config import Config, ConfigError, load_config
-
-    path = config or ("rulebot.yaml" if Path("rulebot.yaml").is_file() else None)
     try:
-        loaded = load_config(path, read_key=False) if path else Config()
-    except ConfigError as problem:
+        return fill_settings(config)
+    except SettingsError as problem:
         raise BacktestError(str(problem)) from None
-    settings, risk = loaded.backtest, loaded.risk
-    fills = FillSettings(
-        fill_at=settings.fill_at,
-        taker_fee=float(settings.taker_fee),
-        maker_fee=float(settings.maker_fee),
-        slippage_bps=float(settings.slippage_bps),
-        lot_size=10.0**-settings.size_decimals,
-        initial_equity=float(settings.initial_equity),
-        periods_per_year=(
-            None if settings.periods_per_year is None else float(settings.periods_per_year)
-        ),
-    )
-    return with_account_risk(fills, risk)
 
 
 __all__ = ["run_backtests"]

@@ -11,17 +11,26 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rulebot import config
-from rulebot.backtesting.fills import TRADE_DTYPE, FillSettings, SignalColumns, SimResult, simulate
+from rulebot.backtesting.fills import (
+    TRADE_DTYPE,
+    FillSettings,
+    PositionRules,
+    SignalColumns,
+    SimResult,
+    simulate,
+)
 from rulebot.backtesting.legs import LegColumns, LegsResult, simulate_legs
 from rulebot.backtesting.metrics import Metrics, compute_metrics
 from rulebot.backtesting.position_rules import position_rules
+from rulebot.backtesting.settings import SettingsError, fill_settings
 from rulebot.data.candles import (
+    DAY_MS,
     Candles,
     FundingRates,
     align,
@@ -37,6 +46,7 @@ from rulebot.graph.vectorised import evaluate, outputs, position_dependents
 from rulebot.lang import ir
 from rulebot.lang.diagnostics import render
 from rulebot.lang.load import compile_file
+from rulebot.lang.overrides import OverrideError, check_params
 from rulebot.lint import discover
 from rulebot.risk.bars import LossLimits
 
@@ -63,6 +73,8 @@ class BacktestResult:
     quote: str | None = None
     """The currency prices and money are in, when known: the shipped data's (`USD` for BTC,
     `BTC` for the spot pairs); None for data a user gave."""
+    notes: tuple[str, ...] = ()
+    """What a trader should know about the window: warm-up the data could not give before it."""
 
     @property
     def trades(self) -> np.ndarray:
@@ -179,35 +191,37 @@ def backtest(
     start_ms: int | None = None,
     end_ms: int | None = None,
 ) -> BacktestResult:
-    """Backtest one strategy. With no `data`, the candles the project ships for its market."""
+    """Backtest one strategy. With no `data`, the candles the project ships for its market; with
+    no `settings`, the fill settings `rulebot backtest` reads here (./rulebot.yaml, if any)."""
     if not isinstance(strategy, ir.Strategy):
         found = load_rules(strategy)
         if len(found) != 1:
             raise BacktestError(f"{strategy} holds {len(found)} strategies; pass one")
         strategy = found[0]
-    settings = with_strategy_limits(settings or FillSettings(), strategy)
+    settings = with_strategy_limits(settings or settings_here(), strategy)
     market = strategy.markets[0]
     candles = market_data(strategy, data)
     if funding is None and data is None and market in SHIPPED_FUNDING:
         funding = shipped_funding(SHIPPED_FUNDING[market])
-    candles = {m: in_period(c, days, start_ms, end_ms) for m, c in candles.items()}
-    gaps = {m: find_gaps(c) for m, c in candles.items()}
+    trade_from = window_start(candles[market], days, start_ms, end_ms)
+    gaps = {m: find_gaps(c.between(trade_from, end_ms)) for m, c in candles.items()}
     missing = {m: sum(count for _, count in found) for m, found in gaps.items() if found}
-    bars = {m: on_timeframe(c, strategy, m) for m, c in candles.items()}
+    bars = {m: on_timeframe(c.between(None, end_ms), strategy, m) for m, c in candles.items()}
+    if params:
+        try:
+            params = check_params(strategy, params)
+        except OverrideError as problem:
+            raise BacktestError(str(problem)) from None
     graph = plan(strategy, params)
-    n = len(bars[market])
-    if n <= graph.warmup_bars + 1:
-        raise BacktestError(
-            f"{n} bars of {market} are too few: `{strategy.name}` needs {graph.warmup_bars} bars "
-            "of warm-up before it can trade"
-        )
+    first = first_traded(bars[market], trade_from, strategy)
+    too_few(strategy, graph, len(bars[market]), first)
     rates = funding_on_bars(funding, bars[market]) if funding is not None else None
     legs: LegsResult | None = None
     if len(strategy.markets) > 1:
-        columns, legs = fill_legs(graph, strategy, bars, settings, data is None)
+        columns, legs = fill_legs(graph, strategy, bars, settings, data is None, first)
         result = spread_result(legs)
     else:
-        columns, result = _fill(graph, strategy, bars, settings, rates)
+        columns, result = _fill(graph, strategy, bars, settings, rates, first)
     metrics = compute_metrics(result, columns, settings)
     return BacktestResult(
         strategy.name,
@@ -221,21 +235,17 @@ def backtest(
         legs,
         missing,
         shipped_quote(strategy.markets) if data is None else None,
+        warmup_notes(strategy, graph, bars[market], first) if trade_from is not None else (),
     )
 
 
-def with_account_risk(settings: FillSettings, risk: config.Risk) -> FillSettings:
-    """rulebot.yaml's account-wide `risk:` on top of the fill settings, as the live risk manager
-    applies it to a one-strategy account: the order and position notional caps, leverage as a
-    share of equity (a backtest's entry comes flat), and the loss limits and order count."""
-    return replace(
-        settings,
-        max_notional=min(
-            settings.max_notional, float(risk.max_order_notional), float(risk.max_position_notional)
-        ),
-        max_equity_share=min(settings.max_equity_share, float(risk.max_leverage)),
-        risk=settings.risk.with_account(risk),
-    )
+def settings_here() -> FillSettings:
+    """The fill settings `rulebot backtest` would use in this folder (its rulebot.yaml, if any):
+    what `backtest()` and `optimize()` run with when no `settings=` is given."""
+    try:
+        return fill_settings()
+    except SettingsError as problem:
+        raise BacktestError(str(problem)) from None
 
 
 def with_strategy_limits(settings: FillSettings, strategy: ir.Strategy) -> FillSettings:
@@ -269,13 +279,15 @@ def _fill(
     bars: Mapping[str, BarColumns],
     settings: FillSettings,
     funding: np.ndarray | None,
+    first: int = 0,
 ) -> tuple[SignalColumns, SimResult]:
     market = strategy.markets[0]
     n = len(bars[market])
     values = evaluate(graph, bars, placeholders=position_dependents(graph))
     columns = signal_columns(graph, strategy, bars[market], values, funding)
     rules = position_rules(graph, values, n)
-    return columns, simulate(columns, settings, rules)
+    columns = cut(columns, first)
+    return columns, simulate(columns, settings, cut_rules(rules, first))
 
 
 def fill_legs(
@@ -284,8 +296,9 @@ def fill_legs(
     bars: Mapping[str, BarColumns],
     settings: FillSettings,
     shipped: bool,
+    first: int = 0,
 ) -> tuple[SignalColumns, LegsResult]:
-    """Every leg filled together: both or neither (see legs.py)."""
+    """Every leg filled together: both or neither (see legs.py), from bar `first` on."""
     if position_dependents(graph):
         raise BacktestError(
             f"`{strategy.name}` reads the position on several markets; that is not supported yet"
@@ -304,7 +317,7 @@ def fill_legs(
         )
     columns, legs = leg_columns(graph, strategy, bars, evaluate(graph, bars), funding)
     try:
-        return columns, simulate_legs(legs, settings)
+        return cut(columns, first), simulate_legs(cut(legs, first), settings)
     except ValueError as problem:
         raise BacktestError(f"`{strategy.name}`: {problem}") from None
 
@@ -426,6 +439,83 @@ def signal_columns(
     )
 
 
+# ---- the window ---------------------------------------------------------------------------------
+# The window asked for is the window traded: a backtest evaluates every bar the data holds before
+# it (the warm-up, and all the history an indicator would have had live), then fills from the
+# window's first bar. Only when the data starts too late does warm-up eat into the window.
+def window_start(
+    candles: Candles, days: float | None, start_ms: int | None, end_ms: int | None
+) -> int | None:
+    """When trading starts (ms UTC): `start_ms`, or `days` before the last bar's close."""
+    if days is None:
+        return start_ms
+    before = candles.between(start_ms, end_ms)
+    if not len(before):
+        return start_ms
+    end = int(before.timestamp[-1]) + (before.timeframe_ms or 0)
+    start = end - round(days * DAY_MS)
+    return start if start_ms is None else max(start, start_ms)
+
+
+def first_traded(bars: BarColumns, trade_from: int | None, strategy: ir.Strategy) -> int:
+    """The index of the window's first bar among `bars` (all the bars up to its end)."""
+    first = 0 if trade_from is None else int(np.searchsorted(bars.timestamp, trade_from))
+    if first >= len(bars):
+        raise BacktestError(f"no {strategy.markets[0]} bars in the chosen period")
+    return first
+
+
+def too_few(strategy: ir.Strategy, graph: Graph, n: int, first: int) -> None:
+    """Refuse a window in which nothing could trade: all of it is warm-up."""
+    if n <= max(graph.warmup_bars, first) + 1:
+        raise BacktestError(
+            f"{n - first} bars of {strategy.markets[0]} are too few: `{strategy.name}` needs "
+            f"{graph.warmup_bars} bars of warm-up before it can trade, and the data holds "
+            f"{first} before the chosen period"
+        )
+
+
+def warmup_notes(
+    strategy: ir.Strategy, graph: Graph, bars: BarColumns, first: int
+) -> tuple[str, ...]:
+    """A note when the data holds fewer bars before the window than the warm-up needs, so the
+    window's first bars are warm-up and trading starts later than asked."""
+    if first >= graph.warmup_bars:
+        return ()
+    start = _day(int(bars.timestamp[first]))
+    trades = _day(int(bars.timestamp[graph.warmup_bars]))
+    held = f"only {first} bars" if first else "no bars"
+    return (
+        f"`{strategy.name}` needs {graph.warmup_bars} bars of warm-up and the data holds "
+        f"{held} before {start}: it trades from {trades}",
+    )
+
+
+def _day(ms: int) -> str:
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    return moment.strftime("%Y-%m-%d %H:%M") if moment.hour or moment.minute else str(moment.date())
+
+
+def cut(columns: Any, first: int) -> Any:
+    """Signal or leg columns from bar `first` on (every per-bar array along its last axis),
+    the warm-up counted from there."""
+    if first == 0:
+        return columns
+    n = len(columns.timestamp)
+    changes: dict[str, Any] = {}
+    for name in columns.__dataclass_fields__:
+        value = getattr(columns, name)
+        if isinstance(value, np.ndarray) and value.ndim and value.shape[-1] == n:
+            changes[name] = value[..., first:]
+    changes["warmup_bars"] = max(columns.warmup_bars - first, 0)
+    return replace(columns, **changes)
+
+
+def cut_rules(rules: PositionRules, first: int) -> PositionRules:
+    """Position rules reading their input columns from bar `first` on."""
+    return replace(rules, inputs=rules.inputs[:, first:]) if first else rules
+
+
 # ---- data ----------------------------------------------------------------------------------------
 def market_data(
     strategy: ir.Strategy, data: Candles | Mapping[str, Candles] | None
@@ -450,17 +540,6 @@ def market_data(
     if len(given) > 1:
         return dict(align(given))
     return given
-
-
-def in_period(
-    candles: Candles, days: float | None, start_ms: int | None, end_ms: int | None
-) -> Candles:
-    """The candles from `start_ms` to `end_ms`, then their last `days`."""
-    if start_ms is not None or end_ms is not None:
-        candles = candles.between(start_ms, end_ms)
-    if days is not None:
-        candles = candles.last_days(days)
-    return candles
 
 
 def on_timeframe(candles: Candles, strategy: ir.Strategy, market: str) -> BarColumns:
@@ -496,15 +575,20 @@ __all__ = [
     "BacktestError",
     "BacktestResult",
     "backtest",
+    "cut",
+    "cut_rules",
     "fill_legs",
+    "first_traded",
     "funding_on_bars",
-    "in_period",
     "leg_columns",
     "load_rules",
     "market_data",
     "on_timeframe",
+    "settings_here",
     "signal_columns",
     "spread_result",
-    "with_account_risk",
+    "too_few",
+    "warmup_notes",
+    "window_start",
     "with_strategy_limits",
 ]

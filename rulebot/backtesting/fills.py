@@ -1,5 +1,11 @@
 """The fill model: one market, one strategy, a loop over bars that turns signals into trades.
 
+**The window.** The bars filled are the window asked for (`days`, `start_ms`/`end_ms`), from
+its first bar: the signals are computed on every bar the data holds before it too (the warm-up,
+and the history an indicator would have had live) and cut at the window's start. Only when the
+data holds fewer bars before the window than the strategy's warm-up are the window's first bars
+warm-up (`warmup_bars`: no signal there), and the backtest says so in a note.
+
 Every fill a backtest makes follows from these rules, in this order inside each bar `i`:
 
 1. **Funding.** If `funding_rate[i]` is nonzero, the position carried into bar `i` (the one held

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -57,19 +57,30 @@ class CheckResult:
 
 
 def check_rule(
-    tree: ast.RuleFile, path: str, skipped: frozenset[str] = frozenset(), live: bool = False
+    tree: ast.RuleFile,
+    path: str,
+    skipped: frozenset[str] = frozenset(),
+    live: bool = False,
+    overrides: Mapping[str, tuple[float | bool, ...]] | None = None,
 ) -> CheckResult:
     """Check a parsed rule file. `skipped` names were defined by statements dropped for syntax
     errors: their uses are not reported again. `live` checks for live trading, where every
-    indicator needs a streaming version."""
-    return _Checker(tree, path, skipped, live).run()
+    indicator needs a streaming version. `overrides` gives params other values than the rule
+    declares (a backtest's `params`, a search's `--set`), checked exactly as declared ones."""
+    return _Checker(tree, path, skipped, live, overrides or {}).run()
 
 
 class _Checker:
     def __init__(
-        self, tree: ast.RuleFile, path: str, skipped: frozenset[str], live: bool = False
+        self,
+        tree: ast.RuleFile,
+        path: str,
+        skipped: frozenset[str],
+        live: bool = False,
+        overrides: Mapping[str, tuple[float | bool, ...]] | None = None,
     ) -> None:
         self.live = live
+        self.overrides = overrides or {}
         self.tree = tree
         self.path = path
         self.diagnostics: list[Diagnostic] = []
@@ -219,6 +230,8 @@ class _Checker:
             ):
                 continue
             param = self._param(decl)
+            if param is not None and decl.name in self.overrides:
+                param = param.taking(self.overrides[decl.name])
             if param is not None:
                 params[decl.name] = param
             else:  # reported once here; its uses are not unknown names

@@ -73,10 +73,23 @@ def corners(
         if param is None:
             continue
         values = param.search_values()
-        ends = {values[0], values[-1]} if values else set()
+        ends = set(_extremes(values))
         options.append([(name, v) for v in ends])
     for combo in itertools.islice(itertools.product(*options), limit):
         yield {**defaults, **dict(combo)}
+
+
+def _extremes(values: tuple[float | bool, ...]) -> list[float | bool]:
+    """The values a constant is most likely to break at: the first and last, the smallest and
+    largest, and the first that is not a whole number (an offset or a period must be one)."""
+    if not values:
+        return []
+    found = [values[0], values[-1]]
+    numbers = [v for v in values if not isinstance(v, bool)]
+    if numbers:
+        found += [min(numbers), max(numbers)]
+        found += [v for v in numbers if not float(v).is_integer()][:1]
+    return found
 
 
 def _binary(op: str, left: Value, right: Value) -> Value:

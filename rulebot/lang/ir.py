@@ -9,10 +9,10 @@ which column of which market and timeframe, which param or let it reads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from rulebot.lang.diagnostics import Span
+from rulebot.lang.diagnostics import Source, Span
 
 ValueType = Literal["number", "bool"]
 Unit = Literal["none", "percent", "bars"]
@@ -194,6 +194,20 @@ class Param:
         ]
         return tuple(round(v) if self.kind == "int" else round(v, 12) for v in values)
 
+    def taking(self, values: tuple[float | bool, ...]) -> Param:
+        """This param limited to `values` (an override), checked as if the rule declared them:
+        a fraction given to a whole-number param makes it a fractional one, so the checker
+        reports every place that needs a whole number instead of the value being truncated."""
+        kind = self.kind
+        if kind != "bool":
+            whole = all(float(v).is_integer() for v in values)
+            kind = "int" if kind == "int" and whole else "float"
+            values = tuple(int(v) if kind == "int" else float(v) for v in values)
+        default = self.default if len(values) > 1 and self.default in values else values[0]
+        return replace(
+            self, kind=kind, default=default, low=None, high=None, step=None, choices=values
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Let:
@@ -263,3 +277,5 @@ class Strategy:
     warmup_bars: int
     feeds: frozenset[tuple[str, str]] = field(default_factory=frozenset)
     """Every (market, timeframe) of bars the strategy reads."""
+    source: Source | None = field(default=None, repr=False, compare=False)
+    """The rule text it was compiled from: param overrides are checked against it."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -54,12 +55,20 @@ def compile_text(text: str, path: str = "<rule>", live: bool = False) -> Compile
     return compile_source(Source(path, text), live)
 
 
-def compile_source(source: Source, live: bool = False) -> Compiled:
+def compile_source(
+    source: Source,
+    live: bool = False,
+    overrides: Mapping[str, tuple[float | bool, ...]] | None = None,
+) -> Compiled:
+    """Parse and check `source`; `overrides` give params the values a backtest or a search
+    will use instead of the declared ones (see `check_rule`)."""
     with bounded_recursion():
-        return _compile(source, live)
+        return _compile(source, live, overrides)
 
 
-def _compile(source: Source, live: bool) -> Compiled:
+def _compile(
+    source: Source, live: bool, overrides: Mapping[str, tuple[float | bool, ...]] | None = None
+) -> Compiled:
     diagnostics: list[Diagnostic] = []
     try:
         if source.path.endswith(YAML_SUFFIXES):
@@ -71,9 +80,11 @@ def _compile(source: Source, live: bool) -> Compiled:
         if tree is not None:
             tree, too_deep, dropped = _drop_deep_statements(tree)
             diagnostics += too_deep
-            result = check_rule(tree, source.path, skipped | dropped, live)
+            result = check_rule(tree, source.path, skipped | dropped, live, overrides)
             diagnostics += result.diagnostics
             strategy = result.strategy if not diagnostics or result.strategy else None
+            if strategy is not None:
+                strategy = replace(strategy, source=source)
             if any(d.is_error for d in diagnostics):
                 strategy = None
     except RecursionError:  # lets that read lets, each deep: the sum of depths is too much

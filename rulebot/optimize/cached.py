@@ -54,7 +54,7 @@ class SharedColumns:
         self._last: dict[int, int] = {}
         """The signature of each node of the graph evaluated last."""
         self._buffers: tuple[np.ndarray, np.ndarray] | None = None
-        self._intervals: dict[str, float | None] = {}
+        self._intervals: dict[tuple[str, int], float | None] = {}
 
     def evaluate(self, graph: Graph, placeholders: set[int] | None = None) -> dict[int, Column]:
         """Every node's column, as `vectorised.evaluate(graph, bars, placeholders=...)` gives
@@ -119,11 +119,12 @@ class SharedColumns:
             self._buffers = (np.empty(n), np.empty(n))
         return self._buffers
 
-    def interval_ms(self, market: str) -> float | None:
-        """The median bar interval of `market`'s bars (the metrics' drawdown duration unit)."""
-        if market not in self._intervals:
-            self._intervals[market] = bar_interval_ms(self.bars[market].timestamp)
-        return self._intervals[market]
+    def interval_ms(self, market: str, first: int = 0) -> float | None:
+        """The median bar interval of `market`'s bars from bar `first` (the traded ones): the
+        metrics' drawdown duration unit."""
+        if (market, first) not in self._intervals:
+            self._intervals[market, first] = bar_interval_ms(self.bars[market].timestamp[first:])
+        return self._intervals[market, first]
 
     def _clocks_for(self, graph: Graph) -> vectorised.Clocks:
         """The clocks depend on the graph's base clock only, the same for every trial of a

@@ -51,13 +51,21 @@ class Dataset:
     """Funding on each leg's bars (spreads on the shipped data), one row per market."""
     start_ms: int | None
     end_ms: int | None
+    first: int = 0
+    """The period's first bar: `bars` also hold every bar before it (the warm-up, as
+    `backtest` loads it); trading starts here."""
 
     def __len__(self) -> int:
         return len(self.bars[self.market])
 
     @property
+    def traded(self) -> int:
+        """The bars traded: the period's own, from `first` on."""
+        return len(self) - self.first
+
+    @property
     def first_bar_ms(self) -> int:
-        return int(self.bars[self.market].timestamp[0])
+        return int(self.bars[self.market].timestamp[self.first])
 
     @property
     def last_bar_ms(self) -> int:
@@ -85,10 +93,15 @@ def prepare(
     end_ms: int | None = None,
     days: float | None = None,
 ) -> Dataset:
-    """The bars of one period, as `backtest(..., days=, start_ms=, end_ms=)` builds them."""
+    """The bars of one period, as `backtest(..., days=, start_ms=, end_ms=)` builds them: all
+    the bars up to its end, and the index of its first."""
     market = strategy.markets[0]
-    windowed = {m: engine.in_period(c, days, start_ms, end_ms) for m, c in data.candles.items()}
-    bars = {m: engine.on_timeframe(c, strategy, m) for m, c in windowed.items()}
+    trade_from = engine.window_start(data.candles[market], days, start_ms, end_ms)
+    bars = {
+        m: engine.on_timeframe(c.between(None, end_ms), strategy, m)
+        for m, c in data.candles.items()
+    }
+    first = engine.first_traded(bars[market], trade_from, strategy)
     rates = None
     if data.funding is not None:
         rates = engine.funding_on_bars(data.funding, bars[market])
@@ -105,20 +118,25 @@ def prepare(
             ]
         )
     return Dataset(
-        _fingerprint(bars, rates, leg_funding),
+        _fingerprint(bars, rates, leg_funding, first),
         bars,
         market,
         rates,
         leg_funding,
         start_ms,
         end_ms,
+        first,
     )
 
 
 def _fingerprint(
-    bars: Mapping[str, BarColumns], rates: np.ndarray | None, leg_funding: np.ndarray | None
+    bars: Mapping[str, BarColumns],
+    rates: np.ndarray | None,
+    leg_funding: np.ndarray | None,
+    first: int,
 ) -> str:
     digest = hashlib.sha256()
+    digest.update(str(first).encode())
     for market in sorted(bars):
         digest.update(market.encode())
         for name in ("timestamp", "open", "high", "low", "close", "volume"):

@@ -111,7 +111,8 @@ def optimize(
     restart: bool = False,
     progress: Progress | None = None,
 ) -> OptimizeResult:
-    """Search `strategy`'s params (its declared ranges, `overrides` as `name=a..b:step`).
+    """Search `strategy`'s params (its declared ranges, `overrides` as `name=a..b:step`), with
+    `settings` or else the fill settings `rulebot optimize` reads here (./rulebot.yaml, if any).
 
     Every trial's metrics equal `backtest(strategy, data, params=..., settings=...,
     start_ms=period.start_ms, end_ms=period.end_ms)` for its period. With `output` (.csv or
@@ -122,10 +123,10 @@ def optimize(
     space = space or build_space(strategy, overrides)
     goal = objective(metric)
     progress = progress or Progress()
-    settings = engine.with_strategy_limits(settings or FillSettings(), strategy)
+    settings = engine.with_strategy_limits(settings or engine.settings_here(), strategy)
     market = load_market_data(strategy, data, funding)
     whole = prepare(strategy, market, start_ms=start_ms, end_ms=end_ms, days=days)
-    timestamps = whole.bars[whole.market].timestamp
+    timestamps = whole.bars[whole.market].timestamp[whole.first :]
     plan = split(
         timestamps,
         strategy.timeframe_seconds * 1000,

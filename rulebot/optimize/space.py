@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from rulebot.lang import ir
+from rulebot.lang.overrides import OverrideError, check_overrides
 
 ParamValue = float | bool
 Params = dict[str, ParamValue]
@@ -98,13 +99,22 @@ def build_space(strategy: ir.Strategy, overrides: Sequence[str] = ()) -> SearchS
     """The rule's declared ranges, with each `name=...` override replacing one of them.
 
     An override is `a..b:step` (a range), `a..b` (the param's own step), `v1,v2,...` (a list) or
-    `v` (held fixed). Dimensions follow the rule's own param order."""
+    `v` (held fixed). Every override's values are checked as the rule's own are (`rulebot.lang.
+    overrides`): one the rule cannot take is a `SpaceError` with the rule's located diagnostics.
+    Dimensions follow the rule's own param order."""
     values = {name: param.search_values() for name, param in strategy.params.items()}
+    written: dict[str, str] = {}
     for override in overrides:
         name, chosen = parse_override(override, strategy.params)
         values[name] = chosen
+        written[name] = f"`{override.strip()}`"
+    try:
+        check_overrides(strategy, {name: values[name] for name in written}, written)
+    except OverrideError as problem:
+        raise SpaceError(str(problem)) from None
     dimensions = [
-        Dimension(name, strategy.params[name].kind, values[name]) for name in strategy.params
+        Dimension(name, _kind(strategy.params[name], values[name]), values[name])
+        for name in strategy.params
     ]
     return SearchSpace(tuple(dimensions))
 
@@ -145,7 +155,7 @@ def _range(name: str, spec: str, param: ir.Param) -> tuple[ParamValue, ...]:
     count = math.floor((high - low) / step + 1e-9) + 1
     # each value computed from `low` (not by adding steps up), rounded like the rule's own ranges
     values = [low + i * step for i in range(count)]
-    if param.kind == "int":
+    if param.kind == "int" and all(abs(v - round(v)) < 1e-9 for v in values):
         return tuple(round(v) for v in values)
     return tuple(round(v, 12) for v in values)
 
@@ -157,9 +167,7 @@ def _number(name: str, text: str, kind: str) -> float:
         raise SpaceError(f"--set {name}: {text.strip()!r} is not a number") from None
     if not math.isfinite(value):
         raise SpaceError(f"--set {name}: {text.strip()!r} is not a finite number")
-    if kind == "int" and value != round(value):
-        raise SpaceError(f"--set {name}: {name} is a whole number, not {text.strip()!r}")
-    return value
+    return value  # a fraction for a whole-number param is the checker's to judge, where used
 
 
 def _value(name: str, text: str, kind: str) -> ParamValue:
@@ -169,7 +177,14 @@ def _value(name: str, text: str, kind: str) -> ParamValue:
             raise SpaceError(f"--set {name}: {name} is true or false, not {text!r}")
         return lowered == "true"
     number = _number(name, text, kind)
-    return round(number) if kind == "int" else number
+    return round(number) if kind == "int" and number.is_integer() else number
+
+
+def _kind(param: ir.Param, values: tuple[ParamValue, ...]) -> str:
+    """A whole-number param given fractions searches fractions (the checker allowed them)."""
+    if param.kind == "int" and any(not float(v).is_integer() for v in values):
+        return "float"
+    return param.kind
 
 
 def _order(value: ParamValue) -> float:

@@ -54,7 +54,7 @@ def run_trial(
         columns, result = fill(strategy, dataset, settings, params, shared)
     except (engine.BacktestError, PlanError, ValueError) as problem:
         return TrialOutcome(dict(params), None, str(problem))
-    interval = shared.interval_ms(dataset.market)
+    interval = shared.interval_ms(dataset.market, dataset.first)
     metrics = compute_metrics(result, columns, settings, interval)
     return TrialOutcome(dict(params), metrics.to_dict())
 
@@ -72,7 +72,7 @@ def fill(
     if len(strategy.markets) > 1:
         return _fill_spread(graph, strategy, dataset, settings, shared)
     columns, rules = _signals(graph, strategy, dataset, shared)
-    return columns, simulate(columns, settings, rules, out=shared.buffers(len(dataset)))
+    return columns, simulate(columns, settings, rules, out=shared.buffers(dataset.traded))
 
 
 def signals(
@@ -85,12 +85,7 @@ def signals(
 
 def _planned(strategy: ir.Strategy, dataset: Dataset, params: Params) -> Graph:
     graph = plan(strategy, params)
-    n = len(dataset)
-    if n <= graph.warmup_bars + 1:
-        raise engine.BacktestError(
-            f"{n} bars of {dataset.market} are too few: `{strategy.name}` needs "
-            f"{graph.warmup_bars} bars of warm-up before it can trade"
-        )
+    engine.too_few(strategy, graph, len(dataset), dataset.first)
     return graph
 
 
@@ -108,7 +103,8 @@ def _signals(
         return shared.stacked(node_ids, values, n)
 
     columns = engine.signal_columns(graph, strategy, bars, values, dataset.funding, floats)
-    return columns, position_rules(graph, values, n, stack)
+    rules = position_rules(graph, values, n, stack)
+    return engine.cut(columns, dataset.first), engine.cut_rules(rules, dataset.first)
 
 
 def _fill_spread(
@@ -127,10 +123,10 @@ def _fill_spread(
     values = shared.evaluate(graph)
     columns, legs = engine.leg_columns(graph, strategy, dataset.bars, values, dataset.leg_funding)
     try:
-        spread = simulate_legs(legs, settings)
+        spread = simulate_legs(engine.cut(legs, dataset.first), settings)
     except ValueError as problem:
         raise engine.BacktestError(f"`{strategy.name}`: {problem}") from None
-    return columns, engine.spread_result(spread)
+    return engine.cut(columns, dataset.first), engine.spread_result(spread)
 
 
 __all__ = ["TrialOutcome", "fill", "run_trial", "signals"]

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 
 from rulebot import config
-from rulebot.backtesting.engine import backtest, with_account_risk
+from rulebot.backtesting.engine import backtest
 from rulebot.backtesting.fills import FillSettings
+from rulebot.backtesting.settings import with_account_risk
 from rulebot.data.candles import shipped_candles
 from rulebot.lang import ir
 from rulebot.lang.load import compile_text
