@@ -344,6 +344,8 @@ class Backtest(Section):
     slippage_bps: Annotated[Decimal, Field(ge=0, lt=10000)] = Decimal(1)
     size_decimals: StrictInt = Field(4, ge=0, le=12)
     """Sizes round down to 10^-size_decimals base units, as on Lighter."""
+    end_of_data: Literal["close", "keep"] = "close"
+    """A position still open after the last bar: closed at the last close, or kept open."""
 
 
 class LoggingSettings(Section):

@@ -171,6 +171,7 @@ def _settings(config: str | None) -> FillSettings:
         slippage_bps=float(settings.slippage_bps),
         lot_size=10.0**-settings.size_decimals,
         initial_equity=float(settings.initial_equity),
+        end_of_data=settings.end_of_data,
     )
 
 
