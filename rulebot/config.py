@@ -347,6 +347,8 @@ class Backtest(Section):
     periods_per_year: Annotated[Decimal, Field(gt=0)] | None = None
     """Bars a year for annualised figures (CAGR, Sharpe, Sortino): 252 for daily stock bars.
     Unset, they come from the data's own calendar (bars present per year of time covered)."""
+    end_of_data: Literal["close", "keep"] = "close"
+    """A position still open after the last bar: closed at the last close, or kept open."""
 
 
 class LoggingSettings(Section):

@@ -36,7 +36,9 @@ Every fill a backtest makes follows from these rules, in this order inside each 
 5. **Mark.** `equity[i] = cash + position[i] * close[i]`.
 
 After the last bar a position still open is closed at `close[-1]` (reason `end_of_data`, a
-market-type fill), and `equity[-1]` / `position[-1]` show the account after that close.
+market-type fill), and `equity[-1]` / `position[-1]` show the account after that close. With
+`end_of_data="keep"` it stays open: `equity[-1]` marks it at `close[-1]`, `position[-1]` holds
+it, and it is not among the trades (its entry fee is already out of the cash).
 
 **Prices.** Market-type fills (entries, signal exits, reverses, stop losses, trailing stops, the
 end-of-data close) move against the trader by `slippage_bps`: a buy fills at
@@ -48,10 +50,14 @@ the maker fee for take-profits).
 `equity` → `equity_at_signal_close * value / price`; `base` → `value`; `quote` →
 `value / price`; `risk_equity` / `risk_quote` → money at risk (`equity * value` / `value`)
 divided by `|price - stop|`, the distance to the stop loss fixed at that entry (no valid stop
-loss: no trade). Then it is capped at `max_position` (base), `max_notional / price` (quote) and
-`equity * max_equity_share / price`, rounded down to a multiple of `lot_size`
-(within 1e-9 of a lot), and the entry is skipped when the result is `<= 0`, NaN or
-`< min_size`.
+loss: no trade); `cash` → `cash * min(value, 1) / (price * (1 + taker_fee))`, a share of the
+cash the account holds at the fill (after this fill's exit, so all of it is the equity at the
+fill price), net of the entry's fee: backtesting.py's and Pine's "buy with all the cash". Then
+it is capped at `max_position` (base), `max_notional / price` (quote) and
+`equity * max_equity_share / price` (for `cash`, `equity` is that cash), rounded down to a
+multiple of `lot_size` (within 1e-9 of a lot; for `cash`, one lot less when that rounded up past
+what the cash pays for, fee included), and the entry is skipped when the result is `<= 0`, NaN or
+`< min_size`. `lot_size=1` sizes in whole units, as backtesting.py does.
 `equity_at_signal_close` is the equity marked at the signal bar's close, before that close's
 fills.
 
@@ -116,13 +122,14 @@ NUMBA_AVAILABLE = numba is not None
 """Whether the fill loop is compiled (False: the same loop runs as plain Python)."""
 
 FillAt = Literal["next_open", "close"]
-SizeMode = Literal["equity", "base", "quote", "risk_equity", "risk_quote"]
+SizeMode = Literal["equity", "base", "quote", "risk_equity", "risk_quote", "cash"]
+EndOfData = Literal["close", "keep"]
 ProtectionMode = Literal["none", "percent", "distance", "level"]
 ExitReason = Literal[
     "signal", "reverse", "stop_loss", "take_profit", "trailing_stop", "end_of_data"
 ]
 
-SIZE_MODES: tuple[SizeMode, ...] = ("equity", "base", "quote", "risk_equity", "risk_quote")
+SIZE_MODES: tuple[SizeMode, ...] = ("equity", "base", "quote", "risk_equity", "risk_quote", "cash")
 PROTECTION_MODES: tuple[ProtectionMode, ...] = ("none", "percent", "distance", "level")
 EXIT_REASONS: tuple[ExitReason, ...] = (
     "signal",
@@ -181,10 +188,15 @@ class FillSettings:
     """Cap on position size, base units."""
     risk: LossLimits = field(default_factory=LossLimits)
     """The loss limits and order count that stop entries, as live risk applies them."""
+    end_of_data: EndOfData = "close"
+    """A position still open after the last bar: closed at the last close (`close`), or kept
+    open and marked there (`keep`, as backtesting.py leaves it unless told to finalize)."""
 
     def __post_init__(self) -> None:
         if self.fill_at not in ("next_open", "close"):
             raise ValueError(f"fill_at must be 'next_open' or 'close', not {self.fill_at!r}")
+        if self.end_of_data not in ("close", "keep"):
+            raise ValueError(f"end_of_data must be 'close' or 'keep', not {self.end_of_data!r}")
         for name in ("slippage_bps", "lot_size", "min_size", "cooldown_bars"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be 0 or more, not {getattr(self, name)!r}")
@@ -261,7 +273,7 @@ _TRADE_FIELDS = 10
 
 _NO_EXIT, _SIGNAL, _REVERSE, _STOP_LOSS, _TAKE_PROFIT, _TRAILING_STOP, _END_OF_DATA = range(-1, 6)
 _NONE, _PERCENT, _DISTANCE, _LEVEL = 0, 1, 2, 3
-_EQUITY, _BASE, _QUOTE, _RISK_EQUITY, _RISK_QUOTE = 0, 1, 2, 3, 4
+_EQUITY, _BASE, _QUOTE, _RISK_EQUITY, _RISK_QUOTE, _CASH_AT_FILL = 0, 1, 2, 3, 4, 5
 _TRAIL_FRACTION, _TRAIL_DISTANCE = 1, 2
 
 
@@ -299,11 +311,14 @@ def _protection_level(
 def _entry_size(
     mode: int, value: float, equity: float, price: float, stop: float, costs: np.ndarray
 ) -> float:
-    """Base units to open, after the cap, lot rounding and minimum; 0.0 means no trade."""
+    """Base units to open, after the cap, lot rounding and minimum; 0.0 means no trade. With
+    `cash` sizing, `equity` is the cash available at the fill."""
     if not price > 0.0:
         return 0.0
     if mode == _EQUITY:
         size = equity * value / price
+    elif mode == _CASH_AT_FILL:
+        size = equity * min(value, 1.0) / (price * (1.0 + costs[_TAKER]))
     elif mode == _BASE:
         size = value
     elif mode == _QUOTE:
@@ -322,6 +337,8 @@ def _entry_size(
     lot = costs[_LOT]
     if lot > 0.0:
         size = math.floor(size / lot + 1e-9) * lot
+        if mode == _CASH_AT_FILL and size * price * (1.0 + costs[_TAKER]) > equity:
+            size -= lot  # rounded up within the tolerance: never spend more than the cash
     if size <= 0.0 or size < costs[_MIN_SIZE]:
         return 0.0
     return size
@@ -384,6 +401,8 @@ def _open_position(
         return
     entry_price = price * (1.0 + side * costs[_SLIPPAGE])
     stop = _protection_level(stop_mode, stop_value[signal_bar], entry_price, side, True)
+    if size_mode == _CASH_AT_FILL:
+        equity = state[_CASH]  # flat here: what the account holds after this fill's close
     size = _entry_size(size_mode, size_value[signal_bar], equity, entry_price, stop, costs)
     if size == 0.0:
         return
@@ -607,6 +626,7 @@ def _fill_loop(
     trail_value: np.ndarray,
     funding_rate: np.ndarray,
     fill_at_close: bool,
+    close_at_end: bool,
     costs: np.ndarray,
     initial_equity: float,
     state: np.ndarray,
@@ -741,7 +761,7 @@ def _fill_loop(
         position_out[i] = state[_SIDE] * state[_SIZE]
         i += 1
 
-    if n > 0 and state[_SIDE] != 0.0:
+    if n > 0 and state[_SIDE] != 0.0 and close_at_end:
         _close_position(state, trades, n - 1, close[n - 1], _END_OF_DATA, costs)
         equity_out[n - 1] = state[_CASH]
         position_out[n - 1] = 0.0
@@ -884,6 +904,7 @@ def simulate(
         prices[7],
         funding,
         settings.fill_at == "close",
+        settings.end_of_data == "close",
         costs,
         float(settings.initial_equity),
         np.zeros(_STATE_FIELDS),

@@ -44,7 +44,8 @@ rules of `rulebot.backtesting.fills`, except where a spread has no single price)
 6. **Mark.** `equity[i] = cash + sum_j position_j[i] * close[j, i]`.
 
 After the last bar a spread still open is closed at every leg's `close[:, -1]` (reason
-`end_of_data`), and `equity[-1]` / `positions[:, -1]` show the account after that close.
+`end_of_data`), and `equity[-1]` / `positions[:, -1]` show the account after that close; with
+`end_of_data="keep"` it stays open, marked at the last close, and is not among the trades.
 
 **Prices and fees.** Every fill is a market order on each leg (there are no resting take-profit
 orders): it moves against the trader by `slippage_bps` on that leg's own side, a buy at
@@ -458,6 +459,7 @@ def _fill_loop(
     trail_value: np.ndarray,
     funding_rate: np.ndarray,
     fill_at_close: bool,
+    close_at_end: bool,
     costs: np.ndarray,
     lots: np.ndarray,
     initial_equity: float,
@@ -590,7 +592,7 @@ def _fill_loop(
         for j in range(k):
             positions_out[j, i] = legs[_L_SIDE, j] * legs[_L_SIZE, j]
 
-    if n > 0 and state[_SIDE] != 0.0:
+    if n > 0 and state[_SIDE] != 0.0 and close_at_end:
         _close_spread(state, legs, trades, leg_trades, n - 1, close, n - 1, _END_OF_DATA, costs)
         equity_out[n - 1] = state[_CASH]
         for j in range(k):
@@ -713,6 +715,7 @@ def simulate_legs(
         trail_value,
         funding,
         settings.fill_at == "close",
+        settings.end_of_data == "close",
         costs,
         _lots(settings, lot_sizes, k),
         float(settings.initial_equity),

@@ -44,6 +44,7 @@ def fill_settings(config: str | Path | None = None) -> FillSettings:
         periods_per_year=(
             None if settings.periods_per_year is None else float(settings.periods_per_year)
         ),
+        end_of_data=settings.end_of_data,
     )
     return with_account_risk(fills, loaded.risk)
 

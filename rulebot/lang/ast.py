@@ -183,13 +183,15 @@ class ParamChoices:
 
 @dataclass(frozen=True, slots=True)
 class Amount:
-    """An expression with an optional unit: `0.5 ETH`, `500 USDC`, `5 bars`, `2% of equity`."""
+    """An expression with an optional unit: `0.5 ETH`, `500 USDC`, `5 bars`, `2% of equity`,
+    `100% of cash`."""
 
     value: Expr
     unit: str | None
     unit_span: Span | None
     of_equity: bool
     span: Span
+    of_cash: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ def meta_span(meta: Meta) -> Span:
 
 
 _OF_EQUITY = object()
+_OF_CASH = object()
 
 
 @v_args(meta=True)
@@ -141,16 +142,21 @@ class AstBuilder(Transformer_NonRecursive):
         value = children[0]
         unit = next((c for c in children[1:] if isinstance(c, Token)), None)
         of_equity = any(c is _OF_EQUITY for c in children[1:])
+        of_cash = any(c is _OF_CASH for c in children[1:])
         return ast.Amount(
             value,
             str(unit) if unit is not None else None,
             token_span(unit) if unit is not None else None,
             of_equity,
             meta_span(meta),
+            of_cash,
         )
 
     def of_equity(self, meta: Meta, children: list[Any]) -> object:
         return _OF_EQUITY
+
+    def of_cash(self, meta: Meta, children: list[Any]) -> object:
+        return _OF_CASH
 
     # ---- expressions ----------------------------------------------------------------------------
     def number(self, meta: Meta, children: list[Token]) -> ast.Number:

@@ -476,6 +476,8 @@ class _Checker:
         value = ExprChecker(self.scope).number(amount.value, self.base, "the size")
         if value is None:
             return None
+        if amount.of_cash:
+            return self._cash_sizing(decl, value, markets)
         unit = self._amount_unit(amount, value, markets)
         if unit is None:
             return None
@@ -508,6 +510,51 @@ class _Checker:
         if not self._positive(value, amount.value.span, "the size"):
             return None
         return ir.Sizing(mode, value, decl.span)  # type: ignore[arg-type]
+
+    def _cash_sizing(
+        self, decl: ast.SizeDecl, value: ir.Node, markets: tuple[str, ...]
+    ) -> ir.Sizing | None:
+        """`size 100% of cash`: a share of the cash available at the fill, net of the fee (no
+        leverage, so at most all of it)."""
+        amount = decl.amount
+        if decl.risk_based:
+            return self._error(
+                "E404",
+                "`size risk` is an amount of money to lose at the stop, not a share of cash",
+                amount.span,
+                help="write `size risk 1% of equity`, or `size 100% of cash` to buy with all the "
+                "cash",
+            )
+        if amount.unit is not None:
+            return self._error(
+                "E404", f"a share of cash has no unit; drop `{amount.unit}`", amount.unit_span
+            )
+        if value.info.unit != "percent":
+            return self._error(
+                "E404",
+                "a share of cash is a percentage",
+                amount.value.span,
+                help="write it with `%`: `size 100% of cash`",
+            )
+        if len(markets) > 1:
+            return self._error(
+                "E404",
+                "a strategy on several markets sizes the whole spread",
+                amount.span,
+                help="use a share of equity or a quote amount: `size 10% of equity` or "
+                "`size 5000 USDC`",
+            )
+        if not self._positive(value, amount.value.span, "the size"):
+            return None
+        share = ExprChecker(self.scope).constant_value(value) if value.info.constant else None
+        if isinstance(share, float | int) and share > 1:
+            return self._error(
+                "E406",
+                "a share of cash is at most 100%: an entry cannot spend more cash than there is",
+                amount.value.span,
+                help="write `size 100% of cash`, or size from equity: `size 200% of equity`",
+            )
+        return ir.Sizing("cash", value, decl.span)
 
     def _amount_unit(
         self, amount: ast.Amount, value: ir.Node, markets: tuple[str, ...]
@@ -629,6 +676,13 @@ class _Checker:
         number = ExprChecker(self.scope).constant_value(value)
         if number is None or isinstance(number, bool):
             return self._error("E406", f"`{item.name}` has no value", amount.value.span)
+        if amount.of_cash:
+            return self._error(
+                "E404",
+                f"`{item.name}` does not take a share of cash",
+                amount.span,
+                help=f"e.g. {example}",
+            )
         unit = amount.unit
         if value.info.unit == "percent":
             mode = "percent"

@@ -219,9 +219,10 @@ class Let:
 
 @dataclass(frozen=True, slots=True)
 class Sizing:
-    """How much to trade. `equity` and `risk_equity` values are fractions of equity."""
+    """How much to trade. `equity` and `risk_equity` values are fractions of equity; `cash`
+    values are fractions of the cash available at the fill, net of the fee."""
 
-    mode: Literal["equity", "base", "quote", "risk_equity", "risk_quote"]
+    mode: Literal["equity", "base", "quote", "risk_equity", "risk_quote", "cash"]
     value: Node
     span: Span
 

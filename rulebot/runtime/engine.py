@@ -231,7 +231,10 @@ class Engine(HotReload, StatusReport):
             return
         info = self.markets[live.market]
         live.sizing = Sizing.for_strategy(
-            live.strategy, lot=info.size_step, min_size=info.min_base_amount
+            live.strategy,
+            lot=info.size_step,
+            min_size=info.min_base_amount,
+            taker_fee=float(info.taker_fee),
         )
 
     def notify(self, kind: NoticeKind, message: str, **data: object) -> None:

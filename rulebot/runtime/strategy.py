@@ -8,6 +8,8 @@ with the same functions: `decide` (exit, reverse or entry at a close), `_entry_s
 
 Sizing reads the account's equity (several strategies share one account), at the closing bar's
 price; the order fills at the next price the market offers, as the backtest fills at the next open.
+`size 100% of cash` reads that equity as the cash the entry may spend (an entry is made flat),
+net of the market's taker fee.
 """
 
 from __future__ import annotations
@@ -33,10 +35,10 @@ from rulebot.graph.streaming import StreamingEvaluator
 from rulebot.lang import ir
 from rulebot.runtime.messages import Bar, Intent, Protection
 
-SIZE_MODES = ("equity", "base", "quote", "risk_equity", "risk_quote")
+SIZE_MODES = ("equity", "base", "quote", "risk_equity", "risk_quote", "cash")
 PROTECTION_MODES = ("none", "percent", "distance", "level")
 _COSTS = 9  # the length of fills.py's costs array
-_LOT, _MIN_SIZE, _MAX_POSITION, _MAX_NOTIONAL, _MAX_SHARE = 3, 4, 5, 7, 8
+_TAKER, _LOT, _MIN_SIZE, _MAX_POSITION, _MAX_NOTIONAL, _MAX_SHARE = 0, 3, 4, 5, 7, 8
 
 
 class StrategyError(Exception):
@@ -45,17 +47,23 @@ class StrategyError(Exception):
 
 @dataclass(frozen=True)
 class Sizing:
-    """The venue's size step and minimum (base units) and the rule's caps."""
+    """The venue's size step, minimum (base units) and taker fee, and the rule's caps."""
 
     lot: Decimal = Decimal(0)
     min_size: Decimal = Decimal(0)
     max_position: float = math.inf
     max_notional: float = math.inf
     max_equity_share: float = math.inf
+    taker_fee: float = 0.0
+    """What `size 100% of cash` keeps back for the entry's fee."""
 
     @classmethod
     def for_strategy(
-        cls, strategy: ir.Strategy, lot: Decimal = Decimal(0), min_size: Decimal = Decimal(0)
+        cls,
+        strategy: ir.Strategy,
+        lot: Decimal = Decimal(0),
+        min_size: Decimal = Decimal(0),
+        taker_fee: float = 0.0,
     ) -> Sizing:
         """The rule's own `max_position` (base, quote or share of equity) applied as the
         backtester applies it (`with_strategy_limits`)."""
@@ -64,10 +72,11 @@ class Sizing:
         if cap is not None:
             name = {"base": "max_position", "quote": "max_notional", "percent": "max_equity_share"}
             caps[name[cap.mode]] = cap.value
-        return cls(lot=lot, min_size=min_size, **caps)
+        return cls(lot=lot, min_size=min_size, taker_fee=taker_fee, **caps)
 
     def costs(self) -> np.ndarray:
         costs = np.zeros(_COSTS)
+        costs[_TAKER] = self.taker_fee
         costs[_LOT] = float(self.lot)
         costs[_MIN_SIZE] = float(self.min_size)
         costs[_MAX_POSITION] = self.max_position

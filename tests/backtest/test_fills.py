@@ -519,6 +519,12 @@ CASES = [
         {"size_mode": "quote", "stop_mode": "level", "take_mode": "distance"},
         FillSettings(slippage_bps=5, taker_fee=0.0003, lot_size=0.01, cooldown_bars=1),
     ),
+    (
+        "goog_1d.csv",
+        None,
+        {"size_mode": "cash", "stop_mode": "percent", "take_mode": "none"},
+        FillSettings(taker_fee=0.002, lot_size=0.01, end_of_data="keep"),
+    ),
 ]
 
 

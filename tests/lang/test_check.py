@@ -120,6 +120,8 @@ def test_protections_read_percent_distance_or_level(compile_rule) -> None:
         ("size 250 USDC", "quote", 250),
         ("size risk 1% of equity", "risk_equity", 0.01),
         ("size risk 40 USDC", "risk_quote", 40),
+        ("size 100% of cash", "cash", 1.0),
+        ("size 50% of cash", "cash", 0.5),
     ],
 )
 def test_sizing_modes(size: str, mode: str, value: float) -> None:
@@ -140,6 +142,19 @@ def test_sizing_mistakes(compile_rule) -> None:
     assert errors(sized("size 0.1 BTC")) == ["E404"]
     assert errors(sized("size 2 of equity")) == ["E404"]
     assert errors(sized("size risk 1%", stop="take_profit 3%")) == ["E208"]
+    assert errors(sized("size 1 of cash")) == ["E404"]  # a share of cash is a percentage
+    assert errors(sized("size 100 USDC of cash")) == ["E404"]
+    assert errors(sized("size risk 1% of cash")) == ["E404"]
+    assert errors(sized("size 150% of cash")) == ["E406"]  # no more cash than there is
+    assert errors(sized("size 0% of cash")) == ["E406"]
+    overdrawn = sized("size 150% of cash").diagnostics[0]
+    assert (overdrawn.span.line, overdrawn.help) == (
+        5,
+        "write `size 100% of cash`, or size from equity: `size 200% of equity`",
+    )
+    cash_limit = sized("size 1% of equity\nrisk { max_drawdown 10% of cash }")
+    assert errors(cash_limit) == ["E404"]
+    assert "does not take a share of cash" in cash_limit.diagnostics[0].message
 
 
 def test_risk_limits_carry_their_unit() -> None:

@@ -17,10 +17,13 @@ import pytest
 
 from rulebot.backtesting.engine import backtest
 from rulebot.backtesting.fills import FillSettings
+from rulebot.config import Config
 from rulebot.data.candles import shipped_candles
 from rulebot.lang.load import compile_text
+from rulebot.runtime.engine import Engine
 from rulebot.runtime.messages import Bar
-from rulebot.runtime.strategy import LiveStrategy, Sizing, StrategyError
+from rulebot.runtime.strategy import SIZE_MODES, LiveStrategy, Sizing, StrategyError, entry_size
+from rulebot.venues.units import MarketInfo
 
 ROOT = Path(__file__).resolve().parents[2]
 LOT = 0.001  # BTC: sizes of a few percent of 10,000 USD are a few lots
@@ -108,6 +111,7 @@ CASES = {
     "ut_bot": ("ut_bot.rule", None),
     "ut_bot_trailing": ("ut_bot.rule", ("stop_loss 5%", "stop_loss 5%\ntrailing_stop 1%")),
     "momentum_cooldown": ("mean_reversion.rule", ("take_profit 3%", "take_profit 0.4%")),
+    "ut_bot_all_in": ("ut_bot.rule", ("size 5% of equity", "size 100% of cash")),
 }
 
 
@@ -166,3 +170,28 @@ def test_a_bar_out_of_order_or_missing_a_market_is_refused() -> None:
         live.on_bar({"BTC": bar}, Decimal(1))
     with pytest.raises(StrategyError, match="needs a bar of BTC"):
         live.on_bar({"LTC": bar}, Decimal(1))
+
+
+def test_live_sizing_keeps_the_markets_taker_fee_back() -> None:
+    """Live sizes with the same function, from the venue's lot and taker fee: 10,000 at 100 a
+    unit buys 100 units with no fee, and 99 with a 0.2% fee (10,000 / 100.2 = 99.8)."""
+    mode = SIZE_MODES.index("cash")
+    for fee, units in ((0.0, 100), (0.002, 99)):
+        costs = Sizing(lot=Decimal(1), taker_fee=fee).costs()
+        assert entry_size(mode, 1.0, 10_000.0, 100.0, float("nan"), costs) == units
+
+
+def test_the_engine_sizes_a_strategy_with_its_markets_lot_and_taker_fee(tmp_path: Path) -> None:
+    cfg = Config.model_validate(
+        {"network": {"name": "sim", "url": "http://127.0.0.1:9"}, "dry_run": False,
+         "runtime": {"journal": str(tmp_path / "j.sqlite"), "status_port": 0}}
+    )  # fmt: skip
+    engine = Engine(cfg)
+    engine.markets["BTC"] = MarketInfo(
+        1, "BTC", 0, 1, Decimal(1), Decimal(10), taker_fee=Decimal("0.002")
+    )
+    all_in = _rule("ut_bot.rule", ("size 5% of equity", "size 100% of cash"))
+    live = LiveStrategy(all_in)  # type: ignore[arg-type]
+    engine._size(live)
+    assert (live.sizing.lot, live.sizing.taker_fee) == (Decimal(1), 0.002)
+    engine.journal.close()
