@@ -71,6 +71,12 @@ def test_end_of_data_takes_close_or_keep() -> None:
         FillSettings(end_of_data="hold")  # type: ignore[arg-type]
 
 
+ROOMY_RISK = (  # account limits that never bind, so the figures are the sizing's alone
+    "risk:\n  max_position_notional: 1000000\n  max_order_notional: 1000000\n"
+    "  max_leverage: 100\n  max_daily_loss: 99%\n  max_drawdown: 99%\n"
+)
+
+
 @pytest.mark.parametrize(
     ("end_of_data", "trades", "final"), [("keep", 93, 56263.52), ("close", 94, 56152.27)]
 )
@@ -82,7 +88,7 @@ def test_rulebot_yaml_says_whether_the_last_position_is_kept(
     (tmp_path / "sma_cross.rule").write_text(ALL_IN)
     (tmp_path / "rulebot.yaml").write_text(
         "backtest:\n  initial_equity: 10000\n  taker_fee: 0.002\n  slippage_bps: 0\n"
-        f"  size_decimals: 0\n  end_of_data: {end_of_data}\n"
+        f"  size_decimals: 0\n  end_of_data: {end_of_data}\n" + ROOMY_RISK
     )
     out = tmp_path / "result.json"
     args = ["backtest", str(tmp_path / "sma_cross.rule"), "--data", str(GOOG)]

@@ -30,9 +30,9 @@ LOT = 0.001  # BTC: sizes of a few percent of 10,000 USD are a few lots
 FIELDS = ("entry_index", "exit_index", "side", "entry_price", "exit_price")
 
 
-def _rule(name: str, edit: tuple[str, str] | None = None) -> object:
+def _rule(name: str, *edits: tuple[str, str]) -> object:
     text = (ROOT / "rules" / name).read_text()
-    if edit is not None:
+    for edit in edits:
         assert edit[0] in text
         text = text.replace(*edit)
     result = compile_text(text, name)
@@ -107,11 +107,18 @@ def _backtest_trades(strategy: object, fill_at: str, lot: float) -> np.ndarray:
 
 
 CASES = {
-    "mean_reversion": ("mean_reversion.rule", None),
-    "ut_bot": ("ut_bot.rule", None),
+    "mean_reversion": ("mean_reversion.rule",),
+    "ut_bot": ("ut_bot.rule",),
     "ut_bot_trailing": ("ut_bot.rule", ("stop_loss 5%", "stop_loss 5%\ntrailing_stop 1%")),
     "momentum_cooldown": ("mean_reversion.rule", ("take_profit 3%", "take_profit 0.4%")),
-    "ut_bot_all_in": ("ut_bot.rule", ("size 5% of equity", "size 100% of cash")),
+    # all in, the rule's 5% daily loss binds: loss limits are the risk manager's, which this
+    # evaluator-only comparison leaves out (tests/runtime/test_risk_parity.py compares them)
+    "ut_bot_all_in": (
+        "ut_bot.rule",
+        ("size 5% of equity", "size 100% of cash"),
+        ("  max_daily_loss 5%\n", ""),
+        ("  max_drawdown   15%\n", ""),
+    ),
 }
 
 
