@@ -500,16 +500,20 @@ class _Checker:
         else:
             mode = {"percent": "equity", "base": "base", "quote": "quote"}[unit]
         if len(markets) > 1 and mode not in ("equity", "quote"):
-            return self._error(
-                "E404",
-                "a strategy on several markets sizes the whole spread",
-                amount.span,
-                help="use a share of equity or a quote amount: `size 10% of equity` or "
-                "`size 5000 USDC`",
-            )
+            return self._spread_sizing(amount)
         if not self._positive(value, amount.value.span, "the size"):
             return None
         return ir.Sizing(mode, value, decl.span)  # type: ignore[arg-type]
+
+    def _spread_sizing(self, amount: ast.Amount) -> None:
+        """E404 for a sizing a spread cannot take: it sizes the whole spread, not one leg."""
+        return self._error(
+            "E404",
+            "a strategy on several markets sizes the whole spread",
+            amount.span,
+            help="use a share of equity or a quote amount: `size 10% of equity` or "
+            "`size 5000 USDC`",
+        )
 
     def _cash_sizing(
         self, decl: ast.SizeDecl, value: ir.Node, markets: tuple[str, ...]
@@ -537,13 +541,7 @@ class _Checker:
                 help="write it with `%`: `size 100% of cash`",
             )
         if len(markets) > 1:
-            return self._error(
-                "E404",
-                "a strategy on several markets sizes the whole spread",
-                amount.span,
-                help="use a share of equity or a quote amount: `size 10% of equity` or "
-                "`size 5000 USDC`",
-            )
+            return self._spread_sizing(amount)
         if not self._positive(value, amount.value.span, "the size"):
             return None
         share = ExprChecker(self.scope).constant_value(value) if value.info.constant else None
