@@ -116,7 +116,8 @@ def _report(
         for market, count in result.missing_bars.items():
             console.print(
                 f"[yellow]note:[/] the {market} data for {result.strategy} misses {count} bars "
-                "(gaps); indicators treat the bars either side of a gap as neighbours"
+                "on days its market trades (gaps); indicators treat the bars either side of a "
+                "gap as neighbours"
             )
     console.print(report.summary_table(results))
     if verbose:

@@ -34,7 +34,7 @@ from rulebot.data.candles import (
     Candles,
     FundingRates,
     align,
-    find_gaps,
+    missing_open_bars,
     shipped_candles,
     shipped_funding,
 )
@@ -204,8 +204,8 @@ def backtest(
     if funding is None and data is None and market in SHIPPED_FUNDING:
         funding = shipped_funding(SHIPPED_FUNDING[market])
     trade_from = window_start(candles[market], days, start_ms, end_ms)
-    gaps = {m: find_gaps(c.between(trade_from, end_ms)) for m, c in candles.items()}
-    missing = {m: sum(count for _, count in found) for m, found in gaps.items() if found}
+    missing = {m: missing_open_bars(c.between(trade_from, end_ms)) for m, c in candles.items()}
+    missing = {m: count for m, count in missing.items() if count}
     bars = {m: on_timeframe(c.between(None, end_ms), strategy, m) for m, c in candles.items()}
     if params:
         try:

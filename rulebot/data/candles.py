@@ -679,6 +679,36 @@ def find_gaps(candles: Candles) -> list[tuple[int, int]]:
     return [(int(i) + 1, int(missing[i])) for i in np.flatnonzero(missing > 0)]
 
 
+def closed_days(candles: Candles) -> frozenset[int]:
+    """The weekdays (Monday 0 .. Sunday 6, UTC) on which the market never opens a bar: Saturday
+    and Sunday for stocks, Saturday for currencies. Only for data of at least two weeks, so a
+    short file is not taken for a closing market."""
+    if len(candles) < 2:
+        return frozenset()
+    stamps = np.asarray(candles.timestamp, dtype=np.int64)
+    if stamps[-1] - stamps[0] < 14 * DAY_MS:
+        return frozenset()
+    weekdays = set(((stamps // DAY_MS + 3) % 7).tolist())  # 1970-01-01 was a Thursday
+    return frozenset(day for day in (5, 6) if day not in weekdays)
+
+
+def missing_open_bars(candles: Candles) -> int:
+    """Bars missing from the data, by the modal spacing, on days its market opens: the gaps of
+    `find_gaps` less the bars a weekend close accounts for."""
+    closed = closed_days(candles)
+    step = candles.timeframe_ms
+    stamps = np.asarray(candles.timestamp, dtype=np.int64)
+    total = 0
+    for index, count in find_gaps(candles):
+        if not closed:
+            total += count
+            continue
+        expected = stamps[index - 1] + step * np.arange(1, count + 1, dtype=np.int64)
+        weekdays = (expected // DAY_MS + 3) % 7
+        total += int(np.count_nonzero(~np.isin(weekdays, list(closed))))
+    return total
+
+
 class Aligned(dict[str, Candles]):
     """`align`'s result: each market's bars on the timestamps all of them have, by name, and
     `bars_lost[name]`, how many bars that market had that others lacked."""

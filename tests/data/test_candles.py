@@ -8,7 +8,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from rulebot.data import (
     shipped_files,
     shipped_funding,
 )
-from rulebot.data.candles import SHOWN_PROBLEMS
+from rulebot.data.candles import DAY_MS, SHOWN_PROBLEMS, closed_days, missing_open_bars
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = resources.files("rulebot.data") / "candles"
@@ -508,3 +508,22 @@ def test_iso_timestamps_match_the_shipped_ms(tmp_path: Path) -> None:
     bars = load_candles(write(tmp_path, *rows))
     assert np.array_equal(bars.timestamp, eth.timestamp)
     assert np.array_equal(bars.close, eth.close)
+
+
+def test_a_market_closed_at_weekends_misses_only_the_weekdays_it_lacks() -> None:
+    goog = shipped_candles("goog_1d")
+    assert closed_days(goog) == {5, 6}  # no bar on a Saturday or a Sunday
+    days = {datetime.fromtimestamp(t / 1000, UTC).date() for t in goog.timestamp.tolist()}
+    first, last = min(days), max(days)
+    weekdays = (first + timedelta(n) for n in range((last - first).days + 1))
+    holidays = sum(1 for day in weekdays if day.weekday() < 5 and day not in days)
+    assert sum(count for _, count in find_gaps(goog)) > holidays  # weekends counted as gaps
+    assert missing_open_bars(goog) == holidays
+
+
+def test_a_market_open_every_day_misses_every_bar_it_lacks() -> None:
+    start = 1_700_000_000_000 - 1_700_000_000_000 % DAY_MS
+    stamps = [start + day * DAY_MS for day in range(30) if day not in (9, 10, 20)]
+    bars = Candles(np.array(stamps), *([np.ones(len(stamps))] * 5), timeframe_ms=DAY_MS)
+    assert closed_days(bars) == frozenset()
+    assert missing_open_bars(bars) == 3
