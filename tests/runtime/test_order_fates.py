@@ -19,9 +19,10 @@ from rulebot.runtime.orders import UNSEEN_GRACE_MS, OrderManager
 from rulebot.venues.lighter.client import LighterVenue
 from rulebot.venues.lighter.records import OrderRequest
 from rulebot.venues.lighter.retry import RetryPolicy
-from rulebot.venues.sim.records import TX_CREATE_ORDER, AccountSettings
+from rulebot.venues.sim.records import AccountSettings
 from rulebot.venues.sim.serving import RunningSim, serve_sim
 from rulebot.venues.sim.settings import SimSettings
+from tests.venues.lighter.conftest import accepted_orders
 
 ACCOUNT = 1
 ACCOUNT_ORDERS = "/api/v1/accountOrders"
@@ -65,12 +66,8 @@ def buy(size: Decimal = SIZE, strategy: str = "s") -> Intent:
 
 
 def creates(sim: RunningSim) -> list[int]:
-    """The client order indexes of the create-order transactions the sim applied."""
-    return [
-        r["tx_info"]["ClientOrderIndex"]
-        for r in sim.simulation.transaction_log()
-        if r["tx_type"] == TX_CREATE_ORDER
-    ]
+    """The client order indexes of the create-order transactions the sim applied, in order."""
+    return [record["tx_info"]["ClientOrderIndex"] for record in accepted_orders(sim)]
 
 
 async def test_an_unseen_order_is_unknown_and_looked_up_before_the_next_order(

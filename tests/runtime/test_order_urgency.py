@@ -22,6 +22,7 @@ from rulebot.venues.lighter.retry import RetryPolicy
 from rulebot.venues.sim.records import TX_CANCEL_ORDER, TX_CREATE_ORDER, AccountSettings
 from rulebot.venues.sim.serving import RunningSim, serve_sim
 from rulebot.venues.sim.settings import SimSettings
+from tests.venues.lighter.conftest import accepted_orders
 
 ACCOUNT = 1
 SIZE = Decimal(200)  # ETH in the sim is quoted in BTC: 200 ETH is about 19 "USDC" of notional
@@ -94,11 +95,7 @@ async def hold(venue: LighterVenue, orders: OrderManager, strategy: str) -> Orde
 
 def created(sim: RunningSim) -> list[int]:
     """The client order indexes of the create-order transactions the sim applied, in order."""
-    return [
-        r["tx_info"]["ClientOrderIndex"]
-        for r in sim.simulation.transaction_log()
-        if r["tx_type"] == TX_CREATE_ORDER
-    ]
+    return [record["tx_info"]["ClientOrderIndex"] for record in accepted_orders(sim)]
 
 
 async def test_a_close_reaches_the_venue_before_an_entry_that_waited_longer(
