@@ -688,18 +688,21 @@ def closed_days(candles: Candles) -> frozenset[int]:
     stamps = np.asarray(candles.timestamp, dtype=np.int64)
     if stamps[-1] - stamps[0] < 14 * DAY_MS:
         return frozenset()
-    weekdays = set(((stamps // DAY_MS + 3) % 7).tolist())  # 1970-01-01 was a Thursday
-    return frozenset(day for day in (5, 6) if day not in weekdays)
+    opens = np.bincount((stamps // DAY_MS + 3) % 7, minlength=7)  # 1970-01-01 was a Thursday
+    return frozenset(day for day in (5, 6) if not opens[day])
 
 
 def missing_open_bars(candles: Candles) -> int:
     """Bars missing from the data, by the modal spacing, on days its market opens: the gaps of
     `find_gaps` less the bars a weekend close accounts for."""
+    gaps = find_gaps(candles)
+    if not gaps:
+        return 0
     closed = closed_days(candles)
     step = candles.timeframe_ms
     stamps = np.asarray(candles.timestamp, dtype=np.int64)
     total = 0
-    for index, count in find_gaps(candles):
+    for index, count in gaps:
         if not closed:
             total += count
             continue
