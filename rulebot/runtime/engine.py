@@ -79,10 +79,22 @@ class Engine(HotReload, StatusReport):
     """Runs strategies against one venue account. `add_strategy`, then `await start()`;
     `get_status()` at any time; `await stop()` to finish cleanly."""
 
-    def __init__(self, config: Config, venue: Any = None, journal: Journal | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        venue: Any = None,
+        journal: Journal | None = None,
+        *,
+        stream: Any = None,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
         """With no venue, `start` connects to rulebot.yaml's network (starting the local sim
-        when that is `sim` with no address); with no journal, it opens rulebot.yaml's."""
+        when that is `sim` with no address); with no journal, it opens rulebot.yaml's. With no
+        `stream`, the market events come from the venue's WebSocket (`MarketStream`); a
+        `TapeStream` plays candles instead (a paper account through the live path), and
+        `clock` (ms) gives the time its trades are at, in place of the wall clock."""
         self.config = config
+        self._clock = clock
         self.venue = venue
         self.journal = journal if journal is not None else Journal.open(config.runtime.journal)
         self._owned = contextlib.AsyncExitStack()
@@ -104,7 +116,7 @@ class Engine(HotReload, StatusReport):
         self.started_ms = 0
         self.venue_ms = 0  # the venue's clock, as its trades tell it
         self.events: list[RiskEvent] = []
-        self.stream: Any = None
+        self.stream: Any = stream
         self._stream_task: asyncio.Task[None] | None = None
         self.running = False
         self.halted = False  # after `flatten`: exits only
@@ -122,7 +134,7 @@ class Engine(HotReload, StatusReport):
 
     # ---- setting up ---------------------------------------------------------------------------
     def now_ms(self) -> int:
-        return int(time.time() * 1000)
+        return self._clock() if self._clock is not None else int(time.time() * 1000)
 
     def _fees(self, market: str) -> tuple[Decimal, Decimal]:
         info = self.markets.get(market)
@@ -167,9 +179,10 @@ class Engine(HotReload, StatusReport):
         await self._catch_up_fills()
         await self._reconcile("start")
         paper = hasattr(self.venue, "take_fills")  # a dry run: never the real account's stream
-        self.stream = MarketStream(
-            self.venue, trades=markets, account=not paper, on_disconnect=self._on_disconnect
-        )
+        if self.stream is None:
+            self.stream = MarketStream(
+                self.venue, trades=markets, account=not paper, on_disconnect=self._on_disconnect
+            )
         await self.stream.start()
         self._stream_task = asyncio.create_task(self._consume())
         interval = self.config.runtime.reconcile_interval_s
@@ -180,8 +193,9 @@ class Engine(HotReload, StatusReport):
     async def _warm(self, markets: list[str]) -> None:
         """History from the venue's candles, so every strategy is warm at its first live bar."""
         recent: dict[str, list[Trade]] = {m: await self.venue.recent_trades(m, 1) for m in markets}
-        now = max((t[-1].time_ms for t in recent.values() if t), default=self.now_ms())
-        self.venue_ms = now
+        latest = max((t[-1].time_ms for t in recent.values() if t), default=0)
+        self.venue_ms = max(self.venue_ms, latest)  # none yet (a tape before its first trade)
+        now = latest or self.now_ms()
         by_market: dict[str, list[Bar]] = {}
         for market in markets:
             seconds = min(
@@ -464,6 +478,12 @@ class Engine(HotReload, StatusReport):
             finally:
                 self._turn.release()
 
+    async def wait(self) -> None:
+        """Until the market stream ends: a replayed tape's last trade (a venue's stream does
+        not end while it runs)."""
+        if self._stream_task is not None:
+            await asyncio.shield(self._stream_task)
+
     def _on_disconnect(self, event: Disconnected) -> None:
         """Called by the stream the moment it is lost (not when its event is handled, which
         waits for the work in hand: a venue that is down can hold that until it is back)."""
@@ -478,13 +498,16 @@ class Engine(HotReload, StatusReport):
         if market in self._refill and trades:
             self._refill.discard(market)
             await self._refill_bars(market, min(t.time_ms for t in trades))
+        if trades:
+            self.venue_ms = max(self.venue_ms, max(t.time_ms for t in trades))
         take_fills = getattr(self.venue, "take_fills", None)
         if take_fills is not None:  # a paper venue fills resting orders from the market's trades
             await self.venue.on_market_trades(market, trades)
-            await self._on_account_trades(tuple(take_fills()))
+            fills = tuple(take_fills())
+            if fills:  # the account is marked at fills and closes, as the venue's stream tells
+                await self._on_account_trades(fills)
         closed: list[Bar] = []
         for trade in trades:
-            self.venue_ms = max(self.venue_ms, trade.time_ms)
             self.marks[market] = trade.price
             closed += builder.add_trade(trade.time_ms, float(trade.price), float(trade.size))
         if closed:  # mark the account at each close: sizing and the loss limits read it
@@ -707,11 +730,7 @@ class Engine(HotReload, StatusReport):
         self.journal.record_equity(snapshot)
         pnl = {
             name: sum(
-                (
-                    p.realized_pnl - p.fees - p.funding
-                    for p in self.orders.positions()
-                    if p.strategy == name
-                ),
+                (self._pnl(p) for p in self.orders.positions() if p.strategy == name),
                 Decimal(0),
             )
             for name in self.strategies
@@ -723,6 +742,13 @@ class Engine(HotReload, StatusReport):
             self.notify(
                 "risk", event.message, scope=event.scope, limit=event.limit, state=event.state
             )
+
+    def _pnl(self, position: StrategyPosition) -> Decimal:
+        """A strategy's PnL on one market as the risk limits read it, the backtest's way:
+        realised, less fees and funding, plus the open part marked at the market's last price."""
+        mark = self.marks.get(position.market)
+        held = position.size * (mark - position.entry_price) if mark and position.size else 0
+        return position.realized_pnl - position.fees - position.funding + held
 
     def _view(self) -> PortfolioView:
         """The account as risk sees it: positions including the entries in flight (what they
