@@ -196,10 +196,17 @@ class Journal:
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str], *, readonly: bool = False, fresh: bool = False
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        readonly: bool = False,
+        fresh: bool = False,
+        durable: bool = True,
     ) -> Journal:
         """The journal at `path`, created (with its folder) if missing unless `readonly`;
         `fresh` starts it anew (a dry run's), deleting the old one only once its lock is held.
+        `durable=False` skips the fsyncs (`synchronous=OFF`): for a replay over history, which
+        holds no money and is simply run again if the machine loses power.
 
         Raises JournalError if the file is not a rulebot journal, was written by a newer
         rulebot, or (for writing) another process has it open for writing.
@@ -220,13 +227,15 @@ class Journal:
             if fresh:
                 for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
                     stale.unlink(missing_ok=True)
-            return cls._connect(path, readonly=False, lock=lock)
+            return cls._connect(path, readonly=False, lock=lock, durable=durable)
         except BaseException:
             lock.close()
             raise
 
     @classmethod
-    def _connect(cls, path: Path, *, readonly: bool, lock: IO[bytes] | None) -> Journal:
+    def _connect(
+        cls, path: Path, *, readonly: bool, lock: IO[bytes] | None, durable: bool = True
+    ) -> Journal:
         try:
             if readonly:
                 uri = path.resolve().as_uri() + "?mode=ro"
@@ -246,7 +255,7 @@ class Journal:
                     mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                     if mode != "wal":
                         raise JournalError(f"{path}: this file system cannot hold a WAL journal")
-                    db.execute("PRAGMA synchronous = FULL")
+                    db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'OFF'}")
                     journal._migrate()
         except BaseException:
             db.close()

@@ -1,7 +1,8 @@
 """`PaperVenue`: a dry run's venue — live market data from a real venue, fills simulated here.
 
-Reads (markets, candles, fundings, trades, books) pass through to the real `LighterVenue` it
-wraps; every write (place, modify, cancel) is applied to a local account and never sent, so no
+Reads (markets, candles, fundings, trades, books) pass through to the `MarketData` it wraps (a
+real `LighterVenue`, or a `CandleTape` playing candle files as a market: `rulebot.venues.tape`);
+every write (place, modify, cancel) is applied to a local account and never sent, so no
 transaction leaves the machine. It has `LighterVenue`'s API and records, so the runtime drives
 it unchanged; its fills come out as `Trade` records (`take_fills`), as the account's own trades
 would come from the stream.
@@ -82,6 +83,7 @@ from rulebot.venues.lighter.records import (
     Trade,
     TxAck,
 )
+from rulebot.venues.market_data import MarketData
 from rulebot.venues.units import MarketInfo, Side, to_decimal
 
 MARKET_ACCOUNT: Final = -1
@@ -330,7 +332,7 @@ class PaperVenue:
     """
 
     def __init__(
-        self, data: LighterVenue, *, collateral: Decimal | int | str, account_index: int = 0
+        self, data: MarketData, *, collateral: Decimal | int | str, account_index: int = 0
     ) -> None:
         self.data = data
         self.account_index = account_index

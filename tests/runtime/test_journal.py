@@ -496,3 +496,13 @@ def test_open_orders_of_a_strategy_are_read_through_the_open_index_unknown_ones_
         ).fetchall()
     db.close()
     assert any("orders_open" in row[-1] for row in plan), plan
+
+
+def test_a_journal_syncs_every_commit_unless_it_is_a_replays(tmp_path: Path) -> None:
+    """`synchronous=FULL` (2) for a bot's journal; a replay over history may skip the fsyncs."""
+    for durable, expected in ((True, 2), (False, 0)):
+        journal = Journal.open(tmp_path / f"{durable}.sqlite", durable=durable)
+        try:
+            assert journal._db.execute("PRAGMA synchronous").fetchone()[0] == expected
+        finally:
+            journal.close()
