@@ -37,6 +37,7 @@ from rulebot.runtime.messages import (
     RiskEvent,
     StrategyPosition,
 )
+from rulebot.runtime.narration import Narrator
 from rulebot.runtime.orders import PROTECTIVE, OrderManager, Protective
 from rulebot.runtime.reconcile import (
     attribute,
@@ -94,6 +95,7 @@ class Engine(HotReload, StatusReport):
             now_ms=self.now_ms,
             fees=self._fees,
         )
+        self.narrator = Narrator(self.journal)  # says each trade closed, and the run at the stop
         self.strategies: dict[str, Running] = {}
         self.builders: dict[str, BarBuilder] = {}
         self.history: dict[str, deque[Bar]] = {}
@@ -663,6 +665,7 @@ class Engine(HotReload, StatusReport):
 
     async def _on_account_trades(self, trades: tuple[Trade, ...]) -> None:
         for fill, position, pnl in self.orders.on_trades(trades):
+            self.narrator.on_fill(fill)
             self.notify(
                 "fill",
                 f"{fill.strategy} {fill.market}: {fill.side} {fill.size} at {fill.price}",
@@ -678,7 +681,9 @@ class Engine(HotReload, StatusReport):
             closed = live.on_position(fill.market, position.size, position.entry_price, pnl)
             if closed:
                 self.risk_manager.on_trade_closed(live.name, trade_pnl, _bar_index(live) + 1)
-                await self.orders.cancel_protective(live.name, fill.market)
+                order = self.journal.order(fill.client_order_index)
+                fired = order.kind if order is not None and order.kind in PROTECTIVE else None
+                await self.orders.cancel_protective(live.name, fill.market, fired_by=fired)
             elif position.size != 0:
                 await self._sync_protection(live)
             self._save(live)
@@ -788,7 +793,8 @@ class Engine(HotReload, StatusReport):
     async def stop(self, cancel_orders: bool = False, timeout: float = STOP_TIMEOUT_S) -> list[str]:
         """Stop cleanly: take no new bars, let the evaluation in flight finish (at most
         `timeout` s), journal the fills it brought and place their stops, then stop the stream.
-        Returns the end-of-run summary: every position and its protection at the venue."""
+        Returns the end-of-run summary: this run's trades, PnL and fees, then every position
+        and its protection at the venue."""
         if self._stopping:  # stopped already
             return []
         self.running = False
@@ -811,6 +817,7 @@ class Engine(HotReload, StatusReport):
             self._stream_task.cancel()
             await asyncio.gather(self._stream_task, return_exceptions=True)
             self._stream_task = None
+        protection: list[str] = []
         try:
             async with asyncio.timeout(timeout):
                 if settled:
@@ -818,10 +825,11 @@ class Engine(HotReload, StatusReport):
                 if cancel_orders:
                     for market in self.markets:
                         await self.venue.cancel_all(market)
-                lines += await self._protection_summary(cancel_orders)
+                protection = await self._protection_summary(cancel_orders)
         except Exception as error:  # the venue is away: say what is not known
-            lines.append(f"WARNING: could not check the positions' protection at the venue: "
-                         f"{error or type(error).__name__}")  # fmt: skip
+            protection = [f"WARNING: could not check the positions' protection at the venue: "
+                          f"{error or type(error).__name__}"]  # fmt: skip
+        lines += [*self.narrator.summary(), *protection]  # the run's trades, then what it leaves
         await self._owned.aclose()
         if settled:
             self._turn.release()
