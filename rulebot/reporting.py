@@ -1,10 +1,11 @@
 """`rulebot report`: how the bot has done, read from its journal (read-only, so it works while the
 bot runs).
 
-Trades are round trips rebuilt from each strategy's fills on each market: a trade opens when the
-strategy's position there leaves 0 and closes when it returns to 0 or flips (a flip closes one
-trade and opens the next with the rest of the fill, its fee split between them by size). A
-spread's legs are separate trades, one per market.
+Trades are round trips rebuilt from each strategy's fills on each market by `runtime.trades`,
+the bookkeeping the running bot says its trades with: a trade opens when the strategy's position
+there leaves 0 and closes when it returns to 0 or flips (a flip closes one trade and opens the
+next with the rest of the fill, its fee split between them by size). A spread's legs are
+separate trades, one per market.
 
 For a window (`--days N`: the N days up to the journal's newest record, which on the sim is the
 replay's clock): `realized_pnl` and `fees` sum the fills inside it, the trades are those that

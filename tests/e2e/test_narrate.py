@@ -16,6 +16,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import lighter
 import pytest
@@ -50,9 +51,11 @@ CLOSED = re.compile(
     r"PnL (?P<pnl>[-+]?[\d.]+) after fees (?P<fees>[\d.]+)$"
 )
 OCO = re.compile(
-    r"^bracket BTC: take-profit (?P<index>\d+) cancelled(?: by the venue \([\w-]+\))?: "
-    r"its stop filled \(one cancels the other\)$"
+    r"^(?P<strategy>\S+) BTC: (?P<kind>stop|take-profit) (?P<index>\d+) (?P<how>cancelled|"
+    r"cancelled by the venue \([\w-]+\)): its (?P<fired>stop|take-profit) filled "
+    r"\(one cancels the other\)$"
 )
+KINDS = {"stop": "stop_loss", "take-profit": "take_profit"}
 RUN = re.compile(
     r"this run: (?P<trades>\d+) trades? \((?P<won>\d+) won\), PnL (?P<pnl>[-+]?[\d.]+) net of "
     r"their fees; fees paid (?P<fees>[\d.]+)"
@@ -70,12 +73,19 @@ def both_exits(engine: Engine) -> bool:
     return {"stop_loss", "take_profit"} <= kinds
 
 
+@pytest.mark.parametrize(
+    "rules",
+    [("bracket",), ("bracket", "twin")],
+    ids=["alone: reduce-only, the venue cancels", "shared market: the bot cancels"],
+)
 async def test_each_closed_trade_and_the_oco_cancel_are_logged_as_the_journal_has_them(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, rules: tuple[str, ...]
 ) -> None:
     caplog.set_level(logging.INFO, logger="rulebot")
     (tmp_path / "rules").mkdir()
-    (tmp_path / "rules" / "bracket.rule").write_text(BRACKET)
+    for name in rules:
+        text = BRACKET.replace("strategy bracket", f"strategy {name}")
+        (tmp_path / "rules" / f"{name}.rule").write_text(text)
     journal = tmp_path / "j.sqlite"
     lines: list[str] = []
     async with serve_sim(SimSettings(speed=FAST / 4)) as sim:
@@ -87,7 +97,7 @@ async def test_each_closed_trade_and_the_oco_cancel_are_logged_as_the_journal_ha
     logged = [m.groupdict() for m in map(CLOSED.match, said) if m]
     assert len(logged) == len(report.trades) >= 2
     assert {t.exit_reason for t in report.trades} >= {"stop_loss", "take_profit"}
-    for line, trade in zip(logged, report.trades, strict=True):
+    for line, trade in zip(_by_strategy(logged), _by_strategy(report.trades), strict=True):
         assert (line["strategy"], line["market"], line["reason"], line["side"]) == (
             trade.strategy, trade.market, trade.exit_reason, trade.side,
         )  # fmt: skip
@@ -97,15 +107,21 @@ async def test_each_closed_trade_and_the_oco_cancel_are_logged_as_the_journal_ha
         assert Decimal(line["pnl"]) == trade.pnl
         assert Decimal(line["fees"]) == trade.fees
 
-    # each stop that filled had its take-profit cancelled, and said so
-    cancelled = [int(m["index"]) for m in map(OCO.match, said) if m]
+    # each stop or take-profit that filled had the other cancelled, and the bot said so
+    oco = [m.groupdict() for m in map(OCO.match, said) if m]
     with Journal.open(journal, readonly=True) as book:
         fills = book.fills()
-        orders = {i: book.order(i) for i in {f.client_order_index for f in fills} | set(cancelled)}
-    stops_filled = [f for f in fills if orders[f.client_order_index].kind == "stop_loss"]
-    assert len(cancelled) == len(stops_filled) >= 1
-    for index in cancelled:
-        assert orders[index].kind == "take_profit" and orders[index].state == "canceled"
+        indexes = {f.client_order_index for f in fills} | {int(x["index"]) for x in oco}
+        orders = {i: book.order(i) for i in indexes}
+    fired = {i for i in indexes if orders[i].kind in ("stop_loss", "take_profit") and i in
+             {f.client_order_index for f in fills}}  # fmt: skip
+    assert len(oco) == len(fired) >= 2
+    for line in oco:
+        cancelled = orders[int(line["index"])]
+        assert cancelled.state == "canceled" and cancelled.strategy == line["strategy"]
+        assert cancelled.kind == KINDS[line["kind"]] != KINDS[line["fired"]]
+    hows = {line["how"] == "cancelled" for line in oco}
+    assert hows == {len(rules) > 1}  # alone, the venue cancels the reduce-only sibling first
 
     # the stop's summary: this run's trades and money, as the journal has them
     summary = RUN.search("\n".join(lines))
@@ -115,6 +131,14 @@ async def test_each_closed_trade_and_the_oco_cancel_are_logged_as_the_journal_ha
     assert Decimal(summary["pnl"]) == sum((t.pnl for t in report.trades), Decimal(0))
     assert Decimal(summary["fees"]) == sum((f.fee for f in fills), Decimal(0))
     assert "positions at the venue and their protection:" in lines or "no position held" in lines
+
+
+def _by_strategy(rows: list[Any]) -> list[Any]:
+    """Trades (or their lines) of each strategy in the order they closed, strategy by strategy."""
+    name = (
+        (lambda r: r["strategy"]) if rows and isinstance(rows[0], dict) else (lambda r: r.strategy)
+    )
+    return sorted(rows, key=name)  # stable: each strategy's own order is kept
 
 
 def test_the_printed_summary_says_each_position_and_its_protection_without_the_key(
