@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from rulebot.runtime.journal import Journal
 from rulebot.runtime.messages import Fill
+from rulebot.runtime.positions import signed_size
 from rulebot.runtime.trades import PartialClose, Step, Trade, TradeBook, money
 
 log = logging.getLogger("rulebot.trades")
@@ -39,8 +40,8 @@ class Narrator:
         self.journal = journal
         self.book = TradeBook()
         self.tallies: dict[str, Tally] = {}
-        for fill in journal.fills():  # before this run: known, not said again
-            self.book.add(fill, self._reason)
+        for fill in _open_trades_fills(journal.fills()):  # before this run: not said again
+            self.book.add(fill, lambda _: "")
 
     def _reason(self, fill: Fill) -> str:
         """Why the closing fill's order was sent (`signal`, `stop_loss`, `take_profit`, ...)."""
@@ -74,6 +75,27 @@ class Narrator:
             total.pnl += tally.pnl
             total.fees += tally.fees
         return [f"this run: {_tally_text(total)}", *(rows if len(rows) > 1 else [])]
+
+
+def _open_trades_fills(fills: list[Fill]) -> list[Fill]:
+    """The fills of the trades still open, from the fill that last opened each from flat: what
+    the book needs to close them with their whole PnL, without booking every trade ever made
+    (a restart stays quick however long the journal)."""
+    held: dict[tuple[str, str], Decimal] = {}
+    opened_at: dict[tuple[str, str], int] = {}
+    for number, fill in enumerate(fills):
+        key = (fill.strategy, fill.market)
+        before = held.get(key, Decimal(0))
+        if before == 0:
+            opened_at[key] = number
+        held[key] = before + signed_size(fill)
+    starts = {key: opened_at[key] for key, size in held.items() if size != 0}
+    first = min(starts.values(), default=len(fills))
+    return [
+        fill
+        for number, fill in enumerate(fills[first:], first)
+        if number >= starts.get((fill.strategy, fill.market), len(fills))
+    ]
 
 
 def closed_line(trade: Trade) -> str:

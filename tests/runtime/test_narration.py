@@ -87,6 +87,25 @@ def test_a_trade_opened_before_a_restart_closes_with_its_whole_pnl_and_this_run_
     assert [t.pnl for t in read_report(path).trades] == [D("19.78"), D("-5.195")]
 
 
+def test_a_trade_a_flip_opened_before_a_restart_keeps_its_share_of_the_flip_s_fee(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="rulebot.trades")
+    path = tmp_path / "j.sqlite"
+    with Journal.open(path) as journal:
+        book(journal, 1, "buy", "1", "100", "signal")
+        book(journal, 2, "sell", "2", "110", "reverse")  # closes the long, opens a short of 1
+    with Journal.open(path) as journal:
+        narrator = Narrator(journal)
+        narrator.on_fill(book(journal, 3, "buy", "1", "95", "stop_loss"))
+    # +15 on the short; fees: half of the flip's 0.22 and 0.095
+    assert [r.getMessage() for r in caplog.records] == [
+        "hold ETH: trade closed (stop_loss): short 1, entry 110, exit 95, "
+        "PnL +14.795 after fees 0.205"
+    ]
+    assert read_report(path).trades[-1].pnl == D("14.795")
+
+
 def test_a_run_without_fills_says_so(tmp_path: Path) -> None:
     with Journal.open(tmp_path / "j.sqlite") as journal:
         assert Narrator(journal).summary() == ["this run: no trade"]
