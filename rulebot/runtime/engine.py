@@ -38,7 +38,7 @@ from rulebot.runtime.messages import (
     StrategyPosition,
 )
 from rulebot.runtime.narration import Narrator
-from rulebot.runtime.orders import PROTECTIVE, OrderManager, Protective
+from rulebot.runtime.orders import PROTECTIVE, OrderManager
 from rulebot.runtime.reconcile import (
     attribute,
     compare_orders,
@@ -53,7 +53,7 @@ from rulebot.runtime.risk import PortfolioView, RiskManager
 from rulebot.runtime.running import Live, Running, live_for
 from rulebot.runtime.spread import Leg, LiveSpread
 from rulebot.runtime.status_report import StatusReport
-from rulebot.runtime.stopping import STOP_TIMEOUT_S, Held, protection_lines
+from rulebot.runtime.stopping import STOP_TIMEOUT_S, protection_at_stop
 from rulebot.runtime.strategy import Holding, LiveStrategy, Sizing
 from rulebot.venues.lighter.errors import VenueError
 from rulebot.venues.lighter.events import (
@@ -681,9 +681,7 @@ class Engine(HotReload, StatusReport):
             closed = live.on_position(fill.market, position.size, position.entry_price, pnl)
             if closed:
                 self.risk_manager.on_trade_closed(live.name, trade_pnl, _bar_index(live) + 1)
-                order = self.journal.order(fill.client_order_index)
-                fired = order.kind if order is not None and order.kind in PROTECTIVE else None
-                await self.orders.cancel_protective(live.name, fill.market, fired_by=fired)
+                await self.orders.cancel_protective(live.name, fill.market, fill.client_order_index)
             elif position.size != 0:
                 await self._sync_protection(live)
             self._save(live)
@@ -825,7 +823,13 @@ class Engine(HotReload, StatusReport):
                 if cancel_orders:
                     for market in self.markets:
                         await self.venue.cancel_all(market)
-                protection = await self._protection_summary(cancel_orders)
+                if self.venue is not None:
+                    spreads = {
+                        n for n, r in self.strategies.items() if isinstance(r.live, LiveSpread)
+                    }
+                    protection = await protection_at_stop(
+                        self.venue, self.orders, spreads, self.unmanaged, cancel_orders
+                    )
         except Exception as error:  # the venue is away: say what is not known
             protection = [f"WARNING: could not check the positions' protection at the venue: "
                           f"{error or type(error).__name__}"]  # fmt: skip
@@ -847,32 +851,6 @@ class Engine(HotReload, StatusReport):
             live = running.live
             if isinstance(live, LiveStrategy) and not running.stopped and live.holding_size():
                 await self._sync_protection(live)
-
-    def _resting(self, protective: Protective | None) -> tuple[int, Decimal] | None:
-        """A protective order and its trigger as the venue took it (rounded to the market's
-        price step), for the summary."""
-        if protective is None:
-            return None
-        record = self.journal.order(protective.client_order_index)
-        placed = record.trigger_price if record is not None else None
-        return protective.client_order_index, placed or protective.trigger
-
-    async def _protection_summary(self, cancelled: bool) -> list[str]:
-        if self.venue is None:
-            return []
-        resting = {o.client_order_index for o in await self.venue.open_orders()}
-        spreads = {n for n, r in self.strategies.items() if isinstance(r.live, LiveSpread)}
-        held = []
-        for position in self.orders.positions():
-            if position.size == 0:
-                continue
-            book = self.orders.books[(position.strategy, position.market)]
-            held.append(Held(
-                position.strategy, position.market, position.size,
-                self._resting(book.stop), self._resting(book.take),
-                spread=position.strategy in spreads,
-            ))  # fmt: skip
-        return protection_lines(held, resting, self.unmanaged, cancelled)
 
 
 def _bar_index(live: Live) -> int:

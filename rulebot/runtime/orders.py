@@ -314,15 +314,18 @@ class OrderManager:
 
     @at_priority(Priority.PROTECT)
     async def cancel_protective(
-        self, strategy: str, market: str, fired_by: OrderKind | None = None
+        self, strategy: str, market: str, closed_by: int | None = None
     ) -> bool:
         """Cancel the strategy's stop and take-profit at the venue. True when one of them had
-        already filled there: its fill, on its way, closes (part of) the position. `fired_by`
-        names the protective order whose fill closed the position: the cancel of the other one
-        (one cancels the other) is then logged."""
+        already filled there: its fill, on its way, closes (part of) the position. `closed_by`
+        is the order whose fill closed the position: when it is a stop or a take-profit, the
+        cancel of the other one (one cancels the other) is logged."""
         book = self.books[(strategy, market)]
         fired = False
-        because = f"its {KIND_NAMES[fired_by]} filled" if fired_by is not None else None
+        closer = self.journal.order(closed_by) if closed_by is not None else None
+        because = None
+        if closer is not None and closer.kind in PROTECTIVE:
+            because = f"its {KIND_NAMES[closer.kind]} filled"
         for current in (book.stop, book.take):
             if current is not None:
                 fired = await self._cancel(market, current.client_order_index, because) or fired
