@@ -1,10 +1,11 @@
 """`rulebot report`: how the bot has done, read from its journal (read-only, so it works while the
 bot runs).
 
-Trades are round trips rebuilt from each strategy's fills on each market: a trade opens when the
-strategy's position there leaves 0 and closes when it returns to 0 or flips (a flip closes one
-trade and opens the next with the rest of the fill, its fee split between them by size). A
-spread's legs are separate trades, one per market.
+Trades are round trips rebuilt from each strategy's fills on each market by `runtime.trades`,
+the bookkeeping the running bot says its trades with: a trade opens when the strategy's position
+there leaves 0 and closes when it returns to 0 or flips (a flip closes one trade and opens the
+next with the rest of the fill, its fee split between them by size). A spread's legs are
+separate trades, one per market.
 
 For a window (`--days N`: the N days up to the journal's newest record, which on the sim is the
 replay's clock): `realized_pnl` and `fees` sum the fills inside it, the trades are those that
@@ -22,9 +23,9 @@ import io
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, localcontext
+from decimal import Context, Decimal, Inexact, localcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -34,7 +35,7 @@ import typer
 from rulebot import __version__
 from rulebot.runtime.journal import dry_run_journal
 from rulebot.runtime.messages import EquitySnapshot, Fill, StrategyPosition
-from rulebot.runtime.positions import ENTRY_PRICE_QUANTUM, apply_fill, signed_size
+from rulebot.runtime.trades import Booking, Trade, money, replay_fills
 
 DAY_MS: Final = 86_400_000
 SUMMARY_COLUMNS: Final = (
@@ -74,156 +75,6 @@ _DIVIDE: Final = Context(prec=100)
 
 class ReportError(Exception):
     """Why there is no report, in one message for the user."""
-
-
-# --- trades from fills ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Trade:
-    """One round trip of one strategy on one market. Open trades have no exit yet."""
-
-    strategy: str
-    market: str
-    side: str  # "long" or "short"
-    entry_time_ms: int
-    exit_time_ms: int | None
-    size: Decimal  # everything bought (long) or sold (short) to open it
-    entry_price: Decimal  # size-weighted average of the opening fills
-    exit_price: Decimal | None  # size-weighted average of the closing fills
-    gross_pnl: Decimal  # price PnL realised, before fees
-    fees: Decimal
-    exit_reason: str  # why the closing order was sent ("signal", "stop_loss", ...); "" if open
-
-    @property
-    def pnl(self) -> Decimal:
-        """Net of fees, as the backtester counts a trade."""
-        with localcontext(_EXACT):
-            return self.gross_pnl - self.fees
-
-    @property
-    def is_open(self) -> bool:
-        return self.exit_time_ms is None
-
-
-@dataclass(slots=True)
-class _Building:
-    """A trade being put together from its fills."""
-
-    side: str
-    entry_time_ms: int
-    opened: Decimal = Decimal(0)
-    opened_value: Decimal = Decimal(0)
-    closed: Decimal = Decimal(0)
-    closed_value: Decimal = Decimal(0)
-    gross_pnl: Decimal = Decimal(0)
-    fees: Decimal = Decimal(0)
-
-    def trade(
-        self, strategy: str, market: str, exit_time_ms: int | None, reason: str = ""
-    ) -> Trade:
-        return Trade(
-            strategy,
-            market,
-            self.side,
-            self.entry_time_ms,
-            exit_time_ms,
-            self.opened,
-            _average(self.opened_value, self.opened),
-            _average(self.closed_value, self.closed) if self.closed else None,
-            self.gross_pnl,
-            self.fees,
-            reason,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Booking:
-    """What one fill did to its strategy's PnL: price PnL realised and fee paid."""
-
-    strategy: str
-    time_ms: int
-    realized: Decimal
-    fee: Decimal
-
-
-@dataclass
-class Replay:
-    """Every fill replayed in order: the trades, still-open trades, and each fill's booking."""
-
-    closed: list[Trade] = field(default_factory=list)
-    open: list[Trade] = field(default_factory=list)
-    bookings: list[Booking] = field(default_factory=list)
-
-
-def replay_fills(fills: Iterable[Fill], exit_reason: Callable[[Fill], str]) -> Replay:
-    """Rebuild the round trips from fills in time order; `exit_reason(fill)` names why a closing
-    fill's order was sent. Exact: the trades' gross PnL adds up to the positions' realised PnL."""
-    positions: dict[tuple[str, str], StrategyPosition] = {}
-    building: dict[tuple[str, str], _Building] = {}
-    result = Replay()
-    for fill in fills:
-        key = (fill.strategy, fill.market)
-        before = positions.get(key) or StrategyPosition(fill.strategy, fill.market)
-        after = apply_fill(before, fill)
-        positions[key] = after
-        with localcontext(_EXACT):
-            realized = after.realized_pnl - before.realized_pnl
-            change = signed_size(fill)
-            result.bookings.append(Booking(fill.strategy, fill.time_ms, realized, fill.fee))
-            trade = building.get(key)
-            if trade is None or before.size == 0:
-                trade = building[key] = _Building(_side(change), fill.time_ms)
-            if before.size == 0 or (before.size > 0) == (change > 0):  # opened or added to
-                trade.opened += fill.size
-                trade.opened_value += fill.size * fill.price
-                trade.gross_pnl += realized  # an average's rounding remainder, if any
-                trade.fees += fill.fee
-                continue
-            closing = min(fill.size, abs(before.size))
-            fee = fill.fee if closing == fill.size else _share(fill.fee, closing, fill.size)
-            trade.closed += closing
-            trade.closed_value += closing * fill.price
-            trade.gross_pnl += realized
-            trade.fees += fee
-            if after.size != 0 and (after.size > 0) == (before.size > 0):
-                continue  # reduced, still open
-            result.closed.append(trade.trade(*key, fill.time_ms, exit_reason(fill)))
-            del building[key]
-            if after.size != 0:  # flipped: the rest of the fill opens the next trade
-                rest = fill.size - closing
-                building[key] = _Building(
-                    _side(after.size),
-                    fill.time_ms,
-                    opened=rest,
-                    opened_value=rest * fill.price,
-                    fees=fill.fee - fee,
-                )
-    result.open = [t.trade(s, m, None) for (s, m), t in building.items()]
-    return result
-
-
-def _side(signed: Decimal) -> str:
-    return "long" if signed > 0 else "short"
-
-
-def _share(fee: Decimal, part: Decimal, whole: Decimal) -> Decimal:
-    """`fee * part / whole`, rounded to far below a cent so that the two shares of a split fee
-    still add up to it exactly (the other share is the remainder)."""
-    with localcontext(_DIVIDE) as context:
-        share = fee * part / whole
-        if context.flags[Inexact]:
-            share = share.quantize(ENTRY_PRICE_QUANTUM, rounding=ROUND_HALF_EVEN)
-    return share
-
-
-def _average(value: Decimal, size: Decimal) -> Decimal:
-    """A size-weighted average price, exact when it can be, else rounded as entry prices are."""
-    with localcontext(_DIVIDE) as context:
-        average = value / size
-        if context.flags[Inexact]:
-            average = average.quantize(ENTRY_PRICE_QUANTUM, rounding=ROUND_HALF_EVEN)
-    return average
 
 
 # --- performance ------------------------------------------------------------------------------
@@ -486,15 +337,6 @@ def _missing_hint(path: Path, message: str) -> str:
 
 
 # --- showing it -------------------------------------------------------------------------------
-
-
-def money(value: Decimal | None) -> str:
-    """Exact decimal text without trailing zeros, never in exponent form; empty for None."""
-    if value is None:
-        return ""
-    with localcontext(_DIVIDE):  # 100 digits: normalizing never rounds
-        text = format(value.normalize(), "f")
-    return "0" if text == "-0" else text
 
 
 def _shown(value: Decimal | None) -> str:

@@ -37,7 +37,8 @@ from rulebot.runtime.messages import (
     RiskEvent,
     StrategyPosition,
 )
-from rulebot.runtime.orders import PROTECTIVE, OrderManager, Protective
+from rulebot.runtime.narration import Narrator
+from rulebot.runtime.orders import PROTECTIVE, OrderManager
 from rulebot.runtime.reconcile import (
     attribute,
     compare_orders,
@@ -52,7 +53,7 @@ from rulebot.runtime.risk import PortfolioView, RiskManager
 from rulebot.runtime.running import Live, Running, live_for
 from rulebot.runtime.spread import Leg, LiveSpread
 from rulebot.runtime.status_report import StatusReport
-from rulebot.runtime.stopping import STOP_TIMEOUT_S, Held, protection_lines
+from rulebot.runtime.stopping import STOP_TIMEOUT_S, protection_at_stop
 from rulebot.runtime.strategy import Holding, LiveStrategy, Sizing
 from rulebot.venues.lighter.errors import VenueError
 from rulebot.venues.lighter.events import (
@@ -106,6 +107,7 @@ class Engine(HotReload, StatusReport):
             now_ms=self.now_ms,
             fees=self._fees,
         )
+        self.narrator = Narrator(self.journal)  # says each trade closed, and the run at the stop
         self.strategies: dict[str, Running] = {}
         self.builders: dict[str, BarBuilder] = {}
         self.history: dict[str, deque[Bar]] = {}
@@ -686,6 +688,7 @@ class Engine(HotReload, StatusReport):
 
     async def _on_account_trades(self, trades: tuple[Trade, ...]) -> None:
         for fill, position, pnl in self.orders.on_trades(trades):
+            self.narrator.on_fill(fill)
             self.notify(
                 "fill",
                 f"{fill.strategy} {fill.market}: {fill.side} {fill.size} at {fill.price}",
@@ -701,7 +704,7 @@ class Engine(HotReload, StatusReport):
             closed = live.on_position(fill.market, position.size, position.entry_price, pnl)
             if closed:
                 self.risk_manager.on_trade_closed(live.name, trade_pnl, _bar_index(live) + 1)
-                await self.orders.cancel_protective(live.name, fill.market)
+                await self.orders.cancel_protective(live.name, fill.market, fill.client_order_index)
             elif position.size != 0:
                 await self._sync_protection(live)
             self._save(live)
@@ -814,7 +817,8 @@ class Engine(HotReload, StatusReport):
     async def stop(self, cancel_orders: bool = False, timeout: float = STOP_TIMEOUT_S) -> list[str]:
         """Stop cleanly: take no new bars, let the evaluation in flight finish (at most
         `timeout` s), journal the fills it brought and place their stops, then stop the stream.
-        Returns the end-of-run summary: every position and its protection at the venue."""
+        Returns the end-of-run summary: this run's trades, PnL and fees, then every position
+        and its protection at the venue."""
         if self._stopping:  # stopped already
             return []
         self.running = False
@@ -837,6 +841,7 @@ class Engine(HotReload, StatusReport):
             self._stream_task.cancel()
             await asyncio.gather(self._stream_task, return_exceptions=True)
             self._stream_task = None
+        protection: list[str] = []
         try:
             async with asyncio.timeout(timeout):
                 if settled:
@@ -844,10 +849,17 @@ class Engine(HotReload, StatusReport):
                 if cancel_orders:
                     for market in self.markets:
                         await self.venue.cancel_all(market)
-                lines += await self._protection_summary(cancel_orders)
+                if self.venue is not None:
+                    spreads = {
+                        n for n, r in self.strategies.items() if isinstance(r.live, LiveSpread)
+                    }
+                    protection = await protection_at_stop(
+                        self.venue, self.orders, spreads, self.unmanaged, cancel_orders
+                    )
         except Exception as error:  # the venue is away: say what is not known
-            lines.append(f"WARNING: could not check the positions' protection at the venue: "
-                         f"{error or type(error).__name__}")  # fmt: skip
+            protection = [f"WARNING: could not check the positions' protection at the venue: "
+                          f"{error or type(error).__name__}"]  # fmt: skip
+        lines += [*self.narrator.summary(), *protection]  # the run's trades, then what it leaves
         await self._owned.aclose()
         if settled:
             self._turn.release()
@@ -865,32 +877,6 @@ class Engine(HotReload, StatusReport):
             live = running.live
             if isinstance(live, LiveStrategy) and not running.stopped and live.holding_size():
                 await self._sync_protection(live)
-
-    def _resting(self, protective: Protective | None) -> tuple[int, Decimal] | None:
-        """A protective order and its trigger as the venue took it (rounded to the market's
-        price step), for the summary."""
-        if protective is None:
-            return None
-        record = self.journal.order(protective.client_order_index)
-        placed = record.trigger_price if record is not None else None
-        return protective.client_order_index, placed or protective.trigger
-
-    async def _protection_summary(self, cancelled: bool) -> list[str]:
-        if self.venue is None:
-            return []
-        resting = {o.client_order_index for o in await self.venue.open_orders()}
-        spreads = {n for n, r in self.strategies.items() if isinstance(r.live, LiveSpread)}
-        held = []
-        for position in self.orders.positions():
-            if position.size == 0:
-                continue
-            book = self.orders.books[(position.strategy, position.market)]
-            held.append(Held(
-                position.strategy, position.market, position.size,
-                self._resting(book.stop), self._resting(book.take),
-                spread=position.strategy in spreads,
-            ))  # fmt: skip
-        return protection_lines(held, resting, self.unmanaged, cancelled)
 
 
 def _bar_index(live: Live) -> int:

@@ -52,6 +52,8 @@ from rulebot.venues.lighter.records import Order, OrderRequest, Trade
 log = logging.getLogger("rulebot.orders")
 
 PROTECTIVE: tuple[OrderKind, ...] = ("stop_loss", "take_profit")
+KIND_NAMES: dict[str, str] = {"stop_loss": "stop", "take_profit": "take-profit"}
+"""A protective order's name in what the bot says."""
 STOP_SLIPPAGE = Decimal("0.10")
 """A fired stop fills up to 10% past its trigger: a stop must close the position in a gap, as
 the backtest's stop fills at a gapped open; a tighter cap would cancel it and leave the
@@ -311,19 +313,30 @@ class OrderManager:
             book.take = value
 
     @at_priority(Priority.PROTECT)
-    async def cancel_protective(self, strategy: str, market: str) -> bool:
+    async def cancel_protective(
+        self, strategy: str, market: str, closed_by: int | None = None
+    ) -> bool:
         """Cancel the strategy's stop and take-profit at the venue. True when one of them had
-        already filled there: its fill, on its way, closes (part of) the position."""
+        already filled there: its fill, on its way, closes (part of) the position. `closed_by`
+        is the order whose fill closed the position: when it is a stop or a take-profit, the
+        cancel of the other one (one cancels the other) is logged."""
         book = self.books[(strategy, market)]
         fired = False
+        closer = self.journal.order(closed_by) if closed_by is not None else None
+        because = None
+        if closer is not None and closer.kind in PROTECTIVE:
+            because = f"its {KIND_NAMES[closer.kind]} filled"
         for current in (book.stop, book.take):
             if current is not None:
-                fired = await self._cancel(market, current.client_order_index) or fired
+                fired = await self._cancel(market, current.client_order_index, because) or fired
         book.stop = book.take = None
         return fired
 
-    async def _cancel(self, market: str, client_order_index: int) -> bool:
-        """Cancel an order at the venue; True when the venue had filled some of it already."""
+    async def _cancel(
+        self, market: str, client_order_index: int, because: str | None = None
+    ) -> bool:
+        """Cancel an order at the venue; True when the venue had filled some of it already.
+        With `because`, say that it is gone and why (the venue may have cancelled it first)."""
         order = await self._venue_order(market, client_order_index)
         record = self.journal.order(client_order_index)
         if order is not None and order.is_active:
@@ -332,9 +345,17 @@ class OrderManager:
             except VenueError as error:
                 log.warning("cancel of order %s failed: %s", client_order_index, error)
                 return False
+            how = "cancelled"
+        else:
+            how = f"cancelled by the venue ({order.status})" if order else "gone from the venue"
         filled = order is not None and order.filled > 0
         if record is not None and record.state in ("new", "sent", "open") and not filled:
             self.journal.record_order(replace(record, state="canceled", updated_ms=self.now_ms()))
+        if because is not None and record is not None and not filled:
+            log.info(
+                "%s %s: %s %s %s: %s (one cancels the other)", record.strategy, market,
+                KIND_NAMES.get(record.kind, record.kind), client_order_index, how, because,
+            )  # fmt: skip
         return filled
 
     async def _venue_order(self, market: str, client_order_index: int) -> Order | None:

@@ -3,7 +3,7 @@ an exchange-side stop or take-profit of ours rests for it once the bot is gone.
 
 The stop itself is `Engine.stop`: take no new bars, let the evaluation in flight finish (at most
 `STOP_TIMEOUT_S`), journal the fills it brought and place their protection, then read the venue
-and say what it holds with `protection_lines`.
+(`protection_at_stop`) and say what it holds with `protection_lines`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
+
+from rulebot.runtime.orders import OrderManager, Protective
 
 STOP_TIMEOUT_S = 30.0
 """How long a stop waits for the evaluation in flight, and then for its fills and protection."""
@@ -64,4 +67,37 @@ def protection_lines(
     return [title, *lines]
 
 
-__all__ = ["STOP_TIMEOUT_S", "Held", "protection_lines"]
+async def protection_at_stop(
+    venue: Any,
+    orders: OrderManager,
+    spreads: Collection[str],
+    unmanaged: Mapping[str, Decimal],
+    cancelled: bool,
+) -> list[str]:
+    """`protection_lines` for every position the order manager holds, its stop and target read
+    from the venue's open orders (not assumed); `spreads` names the strategies trading spreads."""
+    resting = {o.client_order_index for o in await venue.open_orders()}
+    held = []
+    for position in orders.positions():
+        if position.size == 0:
+            continue
+        book = orders.books[(position.strategy, position.market)]
+        held.append(Held(
+            position.strategy, position.market, position.size,
+            _placed(orders, book.stop), _placed(orders, book.take),
+            spread=position.strategy in spreads,
+        ))  # fmt: skip
+    return protection_lines(held, resting, unmanaged, cancelled)
+
+
+def _placed(orders: OrderManager, protective: Protective | None) -> tuple[int, Decimal] | None:
+    """A protective order and its trigger as the venue took it (rounded to the market's price
+    step), for the summary."""
+    if protective is None:
+        return None
+    record = orders.journal.order(protective.client_order_index)
+    placed = record.trigger_price if record is not None else None
+    return protective.client_order_index, placed or protective.trigger
+
+
+__all__ = ["STOP_TIMEOUT_S", "Held", "protection_at_stop", "protection_lines"]
