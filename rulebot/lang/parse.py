@@ -172,7 +172,7 @@ def parse_rule_text(text: str) -> ParseResult:
                 diagnostics.append(syntax_diagnostic(error, text))
                 blanked, names = _blank_statement(text, error)
             else:
-                diagnostics.append(habit.diagnostic)
+                diagnostics += habit.diagnostics
                 blanked, names = _blank_habit(text, error, habit)
             skipped |= names
             if (
@@ -194,7 +194,7 @@ def parse_fragment(
     except UnexpectedInput as error:
         habit = pine.recognise(error, text, _parses, statements=False)
         if habit is not None:
-            return None, [habit.diagnostic]
+            return None, habit.diagnostics[:1]
         diagnostic = syntax_diagnostic(error, text, keyword)
         message = diagnostic.message.replace("the end of the file", "the end of the value")
         return None, [replace(diagnostic, message=message)]
@@ -430,6 +430,8 @@ def _blank_statement(text: str, error: UnexpectedInput) -> tuple[str, set[str]]:
     if head is not None:
         names.add(head)
     for number in range(first, min(after, len(lines) + 1)):
+        if number != error_line and lines[number - 1].lstrip().startswith("//"):
+            continue  # a Pine comment line of its own: reported when the parse reaches it
         names.update(_DEFINITION.findall(lines[number - 1]))
         lines[number - 1] = " " * len(lines[number - 1])
     return "\n".join(lines), names
@@ -446,9 +448,10 @@ def _blank_habit(text: str, error: UnexpectedInput, habit: pine.PineHabit) -> tu
         blanked = text[:start] + gap + text[end:]
         names = set(_DEFINITION.findall(text[start:end]))
     names |= habit.defines
-    fix = habit.diagnostic.fix
-    if fix is not None:
-        for statement in re.split(r"[;\n]", fix.text):
+    for diagnostic in habit.diagnostics:
+        if diagnostic.fix is None or habit.blank is None:
+            continue
+        for statement in re.split(r"[;\n]", diagnostic.fix.text):
             names.update(_DEFINITION.findall(statement))
             head = _statement_head(statement.strip())
             if head is not None:

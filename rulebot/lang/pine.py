@@ -51,6 +51,7 @@ _ENTRY_SIDES = re.compile(
 )
 _NAMESPACED_BEFORE = re.compile(r"(?<![\w.])(?P<namespace>[A-Za-z_]\w*)\.(?P<name>\w+)\s*$")
 _NAMESPACED_AT = re.compile(r"(?P<namespace>[A-Za-z_]\w*)\.(?P<name>\w+)")
+_LATER_CALL = re.compile(r"(?<![\w.])(?P<namespace>[A-Za-z_]\w*)\.(?P<name>\w+)\s*\(")
 _DIRECTIONS = {"strategy.long": "long", "strategy.short": "short", "true": "long"}
 _FUNCTIONS_DOC = "docs/functions.md lists the functions a rule may call"
 
@@ -60,7 +61,7 @@ class PineHabit:
     """A Pine habit found at a syntax error: its diagnostic, the text to blank so the parse can
     go on (offsets; None: the statement that holds it), and the names its lines defined."""
 
-    diagnostic: Diagnostic
+    diagnostics: list[Diagnostic]
     blank: tuple[int, int] | None
     defines: frozenset[str] = frozenset()
 
@@ -99,26 +100,31 @@ def recognise(
         found = _namespaced(text, offset)
     if found is None:
         return None
-    fix = found.fix
-    if fix is not None and not _fix_parses(text, found, fix, whole_lines, parses):
-        fix = None
-    help_text = _help(fix, found.help)
-    span = _span(text, found.start, found.end)
-    diagnostic = Diagnostic(
-        CODE,
-        found.message,
-        span,
-        help=help_text or None,
-        label=LABEL,
-        fix=Fix(span, fix) if fix is not None else None,
-    )
+    diagnostic = _diagnostic(text, found, whole_lines, parses)
     if not whole_lines and found.fix != "#":
-        return PineHabit(diagnostic, None, found.defines)
+        later = [_diagnostic(text, use, False, parses) for use in _later_calls(text, found.end)]
+        return PineHabit([diagnostic, *later], None, found.defines)
     blank_start = found.start if found.fix == "#" else _line_start(text, found.start)
     blank_end = found.blank_end if found.blank_end is not None else _line_end(text, found.end)
     if text[found.end : blank_end].strip().startswith("//"):
         blank_end = found.end  # the Pine comment after it is reported on its own
-    return PineHabit(diagnostic, (blank_start, blank_end), found.defines)
+    return PineHabit([diagnostic], (blank_start, blank_end), found.defines)
+
+
+def _diagnostic(text: str, found: _Found, whole_lines: bool, parses: Parses) -> Diagnostic:
+    """The E110 for a habit; its fix only if the fix parses where it goes."""
+    fix = found.fix
+    if fix is not None and not _fix_parses(text, found, fix, whole_lines, parses):
+        fix = None
+    span = _span(text, found.start, found.end)
+    return Diagnostic(
+        CODE,
+        found.message,
+        span,
+        help=_help(fix, found.help) or None,
+        label=LABEL,
+        fix=Fix(span, fix) if fix is not None else None,
+    )
 
 
 def _help(fix: str | None, more: str) -> str:
@@ -203,8 +209,8 @@ def _line_habit(text: str, offset: int, sides: dict[str, str]) -> _Found | None:
             f"read as `{name}[1]`",
             at,
             at + len(code),
-            _let(name, match.group("value")),
-            spell.why_not(match.group("value")),
+            fix := _let(name, match.group("value")),
+            "" if fix else f"write `let {name} = ...`; {spell.why_not(match.group('value'))}",
             frozenset({name}),
         )
     if match := _REASSIGN.fullmatch(code):
@@ -281,7 +287,7 @@ def _input(text: str, at: int, match: re.Match[str]) -> _Found:
         low, high, step = keywords.get("minval"), keywords.get("maxval"), keywords.get("step")
         if low and high:
             fix += f" in {low}..{high}" + (f" step {step}" if step else "")
-    help_text = "" if fix else f"a `param` holds a number or `true`/`false`: `param {name} = 20`"
+    help_text = "" if fix else "rulebot has no text settings: a `param` is a number or true/false"
     return _Found(message, at, end, fix, help_text, frozenset({name}))
 
 
@@ -396,6 +402,27 @@ def _namespaced(text: str, offset: int) -> _Found | None:
             paren = len(text) - len(after)
     else:
         return None
+    return _namespaced_use(text, match, start, paren)
+
+
+def _later_calls(text: str, after: int) -> list[_Found]:
+    """Pine calls later on the same line as the first one found (`ta.crossover(a, b) and
+    ta.rsi(close, 14) < 30`): each is reported, since the statement is dropped as a whole."""
+    found: list[_Found] = []
+    position, end = after, _line_end(text, after)
+    while (match := _LATER_CALL.search(text, position, end)) is not None:
+        position = match.end()
+        if match.group("namespace") not in spell.NAMESPACES:
+            continue
+        use = _namespaced_use(text, match, match.start(), match.end() - 1)
+        if use is not None:
+            found.append(use)
+            position = max(position, use.end)
+    return found
+
+
+def _namespaced_use(text: str, match: re.Match[str], start: int, paren: int) -> _Found | None:
+    """A use of Pine's `namespace.name` (a call if `paren` >= 0) in rulebot's spelling."""
     namespace, name = match.group("namespace"), match.group("name")
     if namespace not in spell.NAMESPACES:
         return None
@@ -424,7 +451,9 @@ def _namespaced(text: str, offset: int) -> _Found | None:
         )
     elif spelled.name:
         message = f"`{pine}` is Pine Script; rulebot calls it `{spelled.name}`"
-        help_text = "" if spelled.text else f"its arguments differ from Pine's: {_FUNCTIONS_DOC}"
+        help_text = spelled.note or (
+            "" if spelled.text else f"its arguments differ from Pine's: {_FUNCTIONS_DOC}"
+        )
     else:
         message = f"`{pine}` is Pine Script, and rulebot has no such function"
         help_text = _FUNCTIONS_DOC

@@ -69,6 +69,8 @@ class Spelling:
 
     text: str | None
     name: str | None
+    note: str = ""
+    """What the trader should know about the difference, if anything."""
 
 
 def call_arguments(text: str, open_paren: int) -> tuple[list[str], int] | None:
@@ -170,9 +172,12 @@ def why_not(text: str) -> str:
         arguments = call_arguments(after, 0) if after.startswith("(") else None
         if arguments is not None and call(namespace, name, arguments[0]).text is not None:
             continue
-        target = call(namespace, name, arguments[0] if arguments else []).name
-        if target:
-            return f"`{match.group()}` is rulebot's `{target}`, whose arguments differ from Pine's"
+        spelled = call(namespace, name, arguments[0] if arguments else [])
+        if spelled.name:
+            return spelled.note or (
+                f"`{match.group()}` is rulebot's `{spelled.name}`, whose arguments differ "
+                "from Pine's"
+            )
         return f"rulebot has no `{match.group()}`; docs/functions.md lists its functions"
     if re.search(r"[\"']", text):
         return "rulebot has no strings"
@@ -196,20 +201,27 @@ def call(namespace: str, name: str, arguments: list[str]) -> Spelling:
         return Spelling(None, None)
     positional, keywords = split_keywords(arguments)
     spec = registry()[target]
-    if keywords or spec.multi_output or name in _TA_ARGUMENTS_DIFFER:
+    if spec.multi_output:
+        outputs = ", ".join(f"`.{o}`" for o in spec.output_names())
+        return Spelling(None, target, f"`{target}` has several outputs, read by name: {outputs}")
+    if keywords or name in _TA_ARGUMENTS_DIFFER:
         return Spelling(None, target)
     if target in ("highest", "lowest") and len(positional) == 1:
         positional = ["high" if target == "highest" else "low", *positional]
-    if spec.implicit_inputs:
+    note = ""
+    if spec.implicit_inputs and len(positional) > len(spec.params):
         # Pine passes a source first (`ta.cci(close, 20)`); rulebot reads the bar's prices.
-        positional = positional[max(len(positional) - len(spec.params), 0) :]
+        positional = positional[len(positional) - len(spec.params) :]
+        columns = [i.column for i in spec.inputs if i.column]
+        note = f"(`{target}` reads the bar's {', '.join(columns[:-1])} and {columns[-1]} itself)"
     limit = len(spec.inputs) + len(spec.params)
     if len(positional) > limit and not spec.variadic:
         return Spelling(None, target)
     spelled = [expression(argument) for argument in positional]
     if any(argument is None for argument in spelled):
         return Spelling(None, target)
-    return Spelling(f"{target}({', '.join(a for a in spelled if a is not None)})", target)
+    text = f"{target}({', '.join(a for a in spelled if a is not None)})"
+    return Spelling(text, target, note)
 
 
 def security(arguments: list[str]) -> str | None:
