@@ -431,7 +431,7 @@ def _namespaced_use(text: str, match: re.Match[str], start: int, paren: int) -> 
         end = match.end()
         fix = spell.expression(pine)
         return _Found(
-            f"`{pine}` is Pine Script",
+            f"`{pine}` is Pine Script" + (f"; rulebot calls it `{fix}`" if fix else ""),
             start,
             end,
             fix,

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from rulebot.graph.registry import registry
+from rulebot.lang.suggest import PINE_PRICE_AVERAGES
 
 NAMESPACES = ("ta", "math", "request", "strategy", "syminfo", "timeframe", "input", "str")
 
@@ -34,11 +35,6 @@ _VALUES = {
     "strategy.position_size": "position",
     "strategy.position_avg_price": "entry_price",
     "ta.tr": "trange()",
-}
-_PRICE_AVERAGES = {
-    "hl2": "(high + low) / 2",
-    "hlc3": "(high + low + close) / 3",
-    "ohlc4": "(open + high + low + close) / 4",
 }
 PINE_TIMEFRAMES = {
     "1": "1m",
@@ -146,7 +142,7 @@ def expression(text: str) -> str | None:
     spelled_text = _conditional("".join(out))
     if spelled_text is None or _UNSUPPORTED.search(spelled_text):
         return None
-    for word, average in _PRICE_AVERAGES.items():
+    for word, average in PINE_PRICE_AVERAGES.items():
         spelled_text = re.sub(rf"(?<![\w.@]){word}(?!\w)", f"({average})", spelled_text)
     return spelled_text.strip()
 
