@@ -150,3 +150,53 @@ def test_names_a_pine_line_defines_are_not_reported_as_unknown() -> None:
     text = HEADER + "fast = ta.ema(close, 12)\nvar slow = 0\nentry long when fast > slow\n"
     diagnostics = compile_text(text + FOOTER).diagnostics
     assert [d.code for d in diagnostics if d.is_error] == ["E110", "E110"]
+
+
+PINE_SCRAPS = [
+    "ta.sma(",
+    "ta.",
+    "math.abs(",
+    "request.security(",
+    "strategy.entry(",
+    "strategy.exit(",
+    "strategy.",
+    "input.int(",
+    "var ",
+    ":=",
+    "//",
+    "if ",
+    "buy when ",
+    '"60"',
+    "'BTC'",
+    "?",
+    ":",
+    "(",
+    ")",
+    ",",
+    "=",
+    "\n",
+    "\n    ",
+    "close",
+    "20",
+    "strategy.long",
+    "when=",
+    "stop=",
+    "let x",
+    "strategy(",
+    "syminfo.tickerid",
+    "hl2",
+    " and ",
+    "[1]",
+]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(PINE_SCRAPS), max_size=30))
+def test_broken_pine_gives_diagnostics_never_an_exception(scraps: list[str]) -> None:
+    text = HEADER + "".join(scraps) + "\n" + FOOTER
+    diagnostics = compile_text(text).diagnostics
+    lines = text.count("\n") + 1
+    assert all(1 <= d.span.line <= d.span.end_line <= lines for d in diagnostics), diagnostics
+    for diagnostic in diagnostics:
+        if diagnostic.fix is not None:
+            assert diagnostic.help is not None and diagnostic.fix.text in diagnostic.help
