@@ -9,9 +9,14 @@ an argument list it refuses.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+from rulebot.cli import app
 from rulebot.lang.diagnostics import Diagnostic, Span
 from rulebot.lang.load import compile_text
 from rulebot.lang.parse import parse_rule_text
@@ -200,3 +205,19 @@ def test_broken_pine_gives_diagnostics_never_an_exception(scraps: list[str]) -> 
     for diagnostic in diagnostics:
         if diagnostic.fix is not None:
             assert diagnostic.help is not None and diagnostic.fix.text in diagnostic.help
+
+
+def test_lint_reports_each_pine_line_of_a_pasted_script(tmp_path: Path) -> None:
+    script = (Path(__file__).parent / "cases" / "pine_whole_script.rule").read_text()
+    path = tmp_path / "pasted.rule"
+    path.write_text(script, encoding="utf-8")
+    result = CliRunner().invoke(app, ["lint", "--format", "json", str(path)])
+    assert result.exit_code == 1, result.output
+    found = json.loads(result.stdout)
+    pine_lines = [
+        number
+        for number, line in enumerate(script.splitlines(), 1)
+        if line.strip() and not line.startswith((" ", "market", "timeframe", "size"))
+    ]
+    assert sorted({d["line"] for d in found if d["code"] == "E110"}) == pine_lines
+    assert {d["code"] for d in found} == {"E110"}
