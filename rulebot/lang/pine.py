@@ -178,9 +178,11 @@ def _line_habit(text: str, offset: int, sides: dict[str, str]) -> _Found | None:
     indent = len(line) - len(line.lstrip())
     code = _code(line[indent:])
     at = start + indent
-    words = code.split(None, 1)
     first = re.match(r"\w*", code).group() if code else ""  # type: ignore[union-attr]
-    if not words:
+    if not code:
+        return None
+    if offset > at and not (first == "strategy" or (first == "let" and ":=" in code)):
+        # The line began as rulebot (`max_position = 5` in a `risk` block): not a Pine line.
         return None
     if match := _DECLARATION.match(code):
         return _declaration(text, at, match)
