@@ -51,7 +51,7 @@ _ENTRY_SIDES = re.compile(
 )
 _NAMESPACED_BEFORE = re.compile(r"(?<![\w.])(?P<namespace>[A-Za-z_]\w*)\.(?P<name>\w+)\s*$")
 _NAMESPACED_AT = re.compile(r"(?P<namespace>[A-Za-z_]\w*)\.(?P<name>\w+)")
-_LATER_CALL = re.compile(r"(?<![\w.])(?P<namespace>[A-Za-z_]\w*)\.(?P<name>\w+)\s*\(")
+_LATER_USE = re.compile(r"(?<![\w.])(?P<namespace>[A-Za-z_]\w*)\.(?P<name>\w+)(?P<call>\s*\()?")
 _DIRECTIONS = {"strategy.long": "long", "strategy.short": "short", "true": "long"}
 _FUNCTIONS_DOC = "docs/functions.md lists the functions a rule may call"
 
@@ -408,15 +408,16 @@ def _namespaced(text: str, offset: int) -> _Found | None:
 
 
 def _later_calls(text: str, after: int) -> list[_Found]:
-    """Pine calls later on the same line as the first one found (`ta.crossover(a, b) and
+    """Pine calls and values later on the same line as the first one found (`ta.crossover(a, b) and
     ta.rsi(close, 14) < 30`): each is reported, since the statement is dropped as a whole."""
     found: list[_Found] = []
     position, end = after, _line_end(text, after)
-    while (match := _LATER_CALL.search(text, position, end)) is not None:
+    while (match := _LATER_USE.search(text, position, end)) is not None:
         position = match.end()
         if match.group("namespace") not in spell.NAMESPACES:
             continue
-        use = _namespaced_use(text, match, match.start(), match.end() - 1)
+        paren = match.end() - 1 if match.group("call") else -1
+        use = _namespaced_use(text, match, match.start(), paren)
         if use is not None:
             found.append(use)
             position = max(position, use.end)

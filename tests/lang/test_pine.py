@@ -221,3 +221,13 @@ def test_lint_reports_each_pine_line_of_a_pasted_script(tmp_path: Path) -> None:
     ]
     assert sorted({d["line"] for d in found if d["code"] == "E110"}) == pine_lines
     assert {d["code"] for d in found} == {"E110"}
+
+
+def test_every_pine_use_in_one_statement_is_reported() -> None:
+    line = "entry long when strategy.position_size == 0 and ta.rsi(close, 14) < syminfo.mintick\n"
+    diagnostics = parse_rule_text(HEADER + line).diagnostics
+    assert [(d.span.col, d.fix.text if d.fix else None) for d in diagnostics] == [
+        (17, "position"),
+        (49, "rsi(close, 14)"),
+        (69, None),
+    ]
