@@ -39,6 +39,15 @@ class Span:
 
 
 @dataclass(frozen=True, slots=True)
+class Fix:
+    """Text that, put in place of `span`, is what the help suggests (`...` marks where the
+    user's own condition goes)."""
+
+    span: Span
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Diagnostic:
     code: str
     message: str
@@ -46,6 +55,7 @@ class Diagnostic:
     severity: Severity = Severity.ERROR
     help: str | None = None
     label: str | None = None
+    fix: Fix | None = None
 
     @property
     def is_error(self) -> bool:

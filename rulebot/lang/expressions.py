@@ -18,7 +18,7 @@ from rulebot.lang import ast, ir
 from rulebot.lang.constants import corners, evaluate, param_names
 from rulebot.lang.diagnostics import Diagnostic, Severity, Span
 from rulebot.lang.scales import oscillator_vs_fraction
-from rulebot.lang.suggest import did_you_mean
+from rulebot.lang.suggest import did_you_mean, unknown_name_help
 from rulebot.lang.timeframes import timeframe_seconds
 
 MAX_LOOKBACK_BARS = 100_000
@@ -182,8 +182,7 @@ class ExprChecker:
         if node.id in registry():
             help_text = f"`{node.id}` is a function: call it, e.g. `{_example_call(node.id)}`"
         else:
-            guess = did_you_mean(node.id, known)
-            help_text = f"did you mean `{guess}`?" if guess else "define it with `let` or `param`"
+            help_text = unknown_name_help(node.id, known)
         self._error("E202", f"unknown name `{node.id}`", node.span, help=help_text)
 
     # ---- calls ---------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from lark.exceptions import (
     VisitError,
 )
 
-from rulebot.lang import ast
+from rulebot.lang import ast, pine
 from rulebot.lang.build import AstBuilder
 from rulebot.lang.diagnostics import Diagnostic, Span
 from rulebot.lang.suggest import did_you_mean
@@ -159,6 +159,7 @@ def parse_rule_text(text: str) -> ParseResult:
     diagnostics: list[Diagnostic] = []
     skipped: set[str] = set()
     parsed = 0
+    original = text
     while True:
         try:
             parsed += len(text)
@@ -166,8 +167,13 @@ def parse_rule_text(text: str) -> ParseResult:
             assert isinstance(tree, ast.RuleFile)
             return ParseResult(tree, diagnostics, frozenset(skipped))
         except UnexpectedInput as error:
-            diagnostics.append(syntax_diagnostic(error, text))
-            blanked, names = _blank_statement(text, error)
+            habit = pine.recognise(error, text, _parses, original=original)
+            if habit is None:
+                diagnostics.append(syntax_diagnostic(error, text))
+                blanked, names = _blank_statement(text, error)
+            else:
+                diagnostics += habit.diagnostics
+                blanked, names = _blank_habit(text, error, habit)
             skipped |= names
             if (
                 blanked == text
@@ -186,9 +192,21 @@ def parse_fragment(
     try:
         return _parse(text, start), []
     except UnexpectedInput as error:
+        habit = pine.recognise(error, text, _parses, statements=False)
+        if habit is not None:
+            return None, habit.diagnostics[:1]
         diagnostic = syntax_diagnostic(error, text, keyword)
         message = diagnostic.message.replace("the end of the file", "the end of the value")
         return None, [replace(diagnostic, message=message)]
+
+
+def _parses(text: str, start: str) -> bool:
+    """True if `text` parses with the given start rule (used to vet a suggested spelling)."""
+    try:
+        parser().parse(text, start=start)
+    except UnexpectedInput:
+        return False
+    return True
 
 
 def _acceptable(error: UnexpectedToken) -> set[str]:
@@ -412,9 +430,33 @@ def _blank_statement(text: str, error: UnexpectedInput) -> tuple[str, set[str]]:
     if head is not None:
         names.add(head)
     for number in range(first, min(after, len(lines) + 1)):
+        if number != error_line and lines[number - 1].lstrip().startswith("//"):
+            continue  # a Pine comment line of its own: reported when the parse reaches it
         names.update(_DEFINITION.findall(lines[number - 1]))
         lines[number - 1] = " " * len(lines[number - 1])
     return "\n".join(lines), names
+
+
+def _blank_habit(text: str, error: UnexpectedInput, habit: pine.PineHabit) -> tuple[str, set[str]]:
+    """Blank the lines of a Pine habit (or, inside an expression, its statement); the names it
+    defined and the statements its fix stands for count as written."""
+    if habit.blank is None:
+        blanked, names = _blank_statement(text, error)
+    else:
+        start, end = habit.blank
+        gap = "".join(ch if ch == "\n" else " " for ch in text[start:end])
+        blanked = text[:start] + gap + text[end:]
+        names = set(_DEFINITION.findall(text[start:end]))
+    names |= habit.defines
+    for diagnostic in habit.diagnostics:
+        if diagnostic.fix is None or habit.blank is None:
+            continue
+        for statement in re.split(r"[;\n]", diagnostic.fix.text):
+            names.update(_DEFINITION.findall(statement))
+            head = _statement_head(statement.strip())
+            if head is not None:
+                names.add(head)
+    return blanked, names
 
 
 def _statement_head(line: str) -> str | None:

@@ -5,6 +5,21 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+PINE_PRICE_AVERAGES = {
+    "hl2": "(high + low) / 2",
+    "hlc3": "(high + low + close) / 3",
+    "ohlc4": "(open + high + low + close) / 4",
+}
+"""Pine Script's names for the bar's average prices, which rulebot writes out."""
+
+
+def unknown_name_help(name: str, known: Iterable[str]) -> str:
+    """The help for a name that is not defined: Pine's spelling, a did-you-mean, or `let`."""
+    if name in PINE_PRICE_AVERAGES:
+        return f"`{name}` is Pine Script's; write `{PINE_PRICE_AVERAGES[name]}`"
+    guess = did_you_mean(name, known)
+    return f"did you mean `{guess}`?" if guess else "define it with `let` or `param`"
+
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """The closest candidate to `word`, if one is close enough to be a likely typo."""
