@@ -55,6 +55,8 @@ TRADE_KEYS = [
     "fees",
     "funding",
     "exit_reason",
+    "stop_price",
+    "take_price",
 ]
 METRIC_KEYS = [
     "start",
