@@ -105,13 +105,13 @@ aria-label="Price with trades, equity and drawdown of {name}"></svg>
 <noscript><p class="note">The chart is drawn by the page's own script: allow scripts for
 this file to see it.</p></noscript>
 <p class="note">Wheel: zoom · drag: move · double click: everything.</p></section>
+<script type="application/json" id="chart-data">{data}</script>
+<script>{_static("report.js")}</script>
 <section><h2>Summary</h2><div class="summary">{summary}</div></section>
 <section class="trades"><h2>Trades</h2>{note}
 <table class="trades"><thead><tr>{trade_head}</tr></thead><tbody>{trade_body}</tbody></table>
 </section>
 <footer>rulebot {html.escape(__version__)} backtest report</footer>
-<script type="application/json" id="chart-data">{data}</script>
-<script>{_static("report.js")}</script>
 </body>
 </html>
 """

@@ -102,11 +102,18 @@
   // ---- numbers as text ----------------------------------------------------------------------
   const escape = (s) =>
     String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-  const money = (v) => v.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  const formats = [];
+  // `v` with `d` decimals and thousands separators (one formatter per `d`: making one is slow)
+  function fixed(v, d) {
+    if (!formats[d]) {
+      formats[d] = new Intl.NumberFormat("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+    }
+    return formats[d].format(v);
+  }
+  const money = (v) => fixed(v, 2);
   function price(v) {
     if (v === 0 || Math.abs(v) >= 100) return money(v);
-    const d = Math.min(10, Math.max(2, 5 - Math.floor(Math.log10(Math.abs(v)))));
-    return v.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+    return fixed(v, Math.min(10, Math.max(2, 5 - Math.floor(Math.log10(Math.abs(v))))));
   }
   const when = (ms) => new Date(ms).toISOString().slice(0, 16).replace("T", " ");
   const f1 = (v) => v.toFixed(1);
@@ -214,7 +221,7 @@
       range([trade.stop_price, trade.take_price], 0, 2, bounds);
     }
     if (!Number.isFinite(bounds[0])) bounds.splice(0, 2, 0, 1);
-    const { parts, yOf } = paneFrame(pane, bounds[0], bounds[1], (v, d) => v.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }), "Price");
+    const { parts, yOf } = paneFrame(pane, bounds[0], bounds[1], fixed, "Price");
     parts.push(`<g clip-path="url(#clip-price)">`);
     const { open, high, low, close } = data.price;
     parts.push(`<g class="candles">`);
@@ -294,7 +301,7 @@
     const bounds = range(data.equity, i0, i1, [Infinity, -Infinity]);
     const wholeView = view.t0 <= full.t0 && view.t1 >= full.t1;
     if (wholeView) range([data.initial_equity], 0, 1, bounds);
-    const { parts, yOf } = paneFrame(pane, bounds[0], bounds[1], (v, d) => v.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }), "Equity");
+    const { parts, yOf } = paneFrame(pane, bounds[0], bounds[1], fixed, "Equity");
     const y = f1(yOf(data.initial_equity));
     parts.push(`<g clip-path="url(#clip-equity)">`);
     parts.push(`<line class="start" x1="${LEFT}" x2="${WIDTH - RIGHT}" y1="${y}" y2="${y}"/>`);
@@ -407,8 +414,10 @@
       else setView(middle - Number(what) / 2, middle + Number(what) / 2);
     });
   }
-  for (const row of document.querySelectorAll("tr[data-trade]")) {
-    row.addEventListener("click", () => zoomToTrade(Number(row.dataset.trade)));
-  }
+  // the table comes after this script (the chart draws before a long table has loaded)
+  document.addEventListener("click", (event) => {
+    const row = event.target.closest("tr[data-trade]");
+    if (row) zoomToTrade(Number(row.dataset.trade));
+  });
   render();
 })();
