@@ -208,3 +208,18 @@ async def test_the_table_lists_every_trade_and_a_click_zooms_to_it(
             assert line["left"] == pytest.approx(x_of(entry), abs=PIXELS)
             assert line["right"] == pytest.approx(x_of(exit_), abs=PIXELS)
     assert errors == []
+
+
+async def test_a_spread_report_draws_equity_and_drawdown_only(tmp_path: Path) -> None:
+    spread = backtest(ROOT / "rules" / "arbitrage.rule")
+    path = write_plot(spread, tmp_path / "spread.html")
+    errors: list[str] = []
+    async with headless_chromium() as browser:
+        page = await new_tab(browser, errors)
+        await page.goto(path.as_uri())
+        await expect(page.locator("#chart g.pane")).to_have_count(2, timeout=WAIT_MS)
+        panes = (await geometry(page))["panes"]
+        assert sorted(panes) == ["drawdown", "equity"]
+        assert all(p["paths"] and p["paths"][0] for p in panes.values())
+        assert await page.locator("table.trades tbody tr").count() == len(spread.trades)
+    assert errors == []
