@@ -134,7 +134,11 @@ def backtest_command(
         str | None, typer.Option("--trades", help="Write the trade list as CSV here.")
     ] = None,
     plot: Annotated[
-        str | None, typer.Option("--plot", help="Equity and drawdown chart: .png or .html.")
+        str | None,
+        typer.Option(
+            "--plot",
+            help="Chart of the price with the trades, equity and drawdown: .png or .html.",
+        ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say more.")] = False,
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rulebot.lang.load import Compiled, compile_text
@@ -16,6 +17,14 @@ SHIPPED_RULES = sorted(p for p in RULES.iterdir() if p.suffix in (".rule", ".yam
 def strategy_text(body: str, header: str = "strategy t\nmarket ETH\ntimeframe 5m\n") -> str:
     """A minimal valid strategy around `body` (which must hold at least one entry)."""
     return header + body + "\nsize 1% of equity\nstop_loss 2%\n"
+
+
+def assert_same_trades(actual: np.ndarray, expected: np.ndarray) -> None:
+    """Two trade tables hold the same trades, field by field (a NaN level, meaning the trade had
+    no stop loss or take-profit, equals a NaN)."""
+    assert actual.dtype == expected.dtype and len(actual) == len(expected)
+    for name in actual.dtype.names or ():
+        np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
 
 
 @pytest.fixture

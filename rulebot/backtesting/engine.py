@@ -28,6 +28,7 @@ from rulebot.backtesting.fills import (
 from rulebot.backtesting.legs import LegColumns, LegsResult, simulate_legs
 from rulebot.backtesting.metrics import Metrics, compute_metrics
 from rulebot.backtesting.position_rules import position_rules
+from rulebot.backtesting.price_lets import price_lets
 from rulebot.backtesting.settings import SettingsError, fill_settings
 from rulebot.data.candles import (
     DAY_MS,
@@ -75,6 +76,9 @@ class BacktestResult:
     `BTC` for the spot pairs); None for data a user gave."""
     notes: tuple[str, ...] = ()
     """What a trader should know about the window: warm-up the data could not give before it."""
+    overlays: Mapping[str, np.ndarray] = field(default_factory=dict)
+    """The rule's `let`s that are prices (`price_lets`), one value per bar as `equity`: what
+    the report draws over the candles. Empty for a spread."""
 
     @property
     def trades(self) -> np.ndarray:
@@ -106,7 +110,8 @@ class BacktestResult:
         }
 
     def trade_dicts(self, time: Callable[[int], Any] = int) -> list[dict[str, Any]]:
-        """Each trade as plain values; fill times (ms UTC) pass through `time`."""
+        """Each trade as plain values; fill times (ms UTC) pass through `time`; `stop_price` and
+        `take_price` are the levels fixed at entry (None: the trade had none)."""
         stamps = self.columns.timestamp
         return [
             {
@@ -120,6 +125,8 @@ class BacktestResult:
                 "fees": float(t["fees"]),
                 "funding": float(t["funding"]),
                 "exit_reason": str(t["exit_reason"]),
+                "stop_price": _level(t["stop_price"]),
+                "take_price": _level(t["take_price"]),
             }
             for t in self.result.trades
         ]
@@ -141,6 +148,11 @@ class BacktestResult:
             }
             for leg in self.legs.leg_trades
         ]
+
+
+def _level(price: float) -> float | None:
+    """A stop or take-profit level fixed at entry; None when the trade had none."""
+    return float(price) if math.isfinite(price) else None
 
 
 def _settings_data(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -217,11 +229,12 @@ def backtest(
     too_few(strategy, graph, len(bars[market]), first)
     rates = funding_on_bars(funding, bars[market]) if funding is not None else None
     legs: LegsResult | None = None
+    overlays: dict[str, np.ndarray] = {}
     if len(strategy.markets) > 1:
         columns, legs = fill_legs(graph, strategy, bars, settings, data is None, first)
         result = spread_result(legs)
     else:
-        columns, result = _fill(graph, strategy, bars, settings, rates, first)
+        columns, result, overlays = _fill(graph, strategy, bars, settings, rates, first)
     metrics = compute_metrics(result, columns, settings)
     return BacktestResult(
         strategy.name,
@@ -236,6 +249,7 @@ def backtest(
         missing,
         shipped_quote(strategy.markets) if data is None else None,
         warmup_notes(strategy, graph, bars[market], first) if trade_from is not None else (),
+        overlays,
     )
 
 
@@ -280,14 +294,21 @@ def _fill(
     settings: FillSettings,
     funding: np.ndarray | None,
     first: int = 0,
-) -> tuple[SignalColumns, SimResult]:
+) -> tuple[SignalColumns, SimResult, dict[str, np.ndarray]]:
+    """The signals, the fills, and the price `let`s (from bar `first` on) for the report."""
     market = strategy.markets[0]
     n = len(bars[market])
     values = evaluate(graph, bars, placeholders=position_dependents(graph))
     columns = signal_columns(graph, strategy, bars[market], values, funding)
     rules = position_rules(graph, values, n)
     columns = cut(columns, first)
-    return columns, simulate(columns, settings, cut_rules(rules, first))
+    named = outputs(graph, values)
+    overlays = {
+        name: np.asarray(named[f"let.{name}"][first:], dtype=np.float64)
+        for name in price_lets(strategy)
+        if graph.outputs[f"let.{name}"] not in position_dependents(graph)
+    }
+    return columns, simulate(columns, settings, cut_rules(rules, first)), overlays
 
 
 def fill_legs(
@@ -373,6 +394,7 @@ def spread_result(legs: LegsResult) -> SimResult:
     for name in ("entry_index", "exit_index", "side", "pnl", "fees", "funding", "exit_reason"):
         trades[name] = spread[name]
     trades["size"] = spread["entry_notional"]
+    trades["stop_price"] = trades["take_price"] = np.nan  # a spread's levels are not prices
     trades["entry_price"] = 1.0
     gross = spread["pnl"] + spread["fees"] + spread["funding"]
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -92,7 +92,8 @@ The size caps are the account's `max_order_notional` and `max_position_notional`
 entry comes flat, so leverage is its notional over equity).
 
 **Trades** record fill bars (`entry_index`, `exit_index`), `side` (+1/-1), `size`, fill prices,
-`fees` (both fills), `funding` (paid while held; negative when received) and
+`fees` (both fills), `funding` (paid while held; negative when received), the stop loss and
+take-profit levels fixed at entry (`stop_price`, `take_price`; NaN: none) and
 `pnl = side * size * (exit_price - entry_price) - fees - funding`.
 
 The loop is one function over plain numpy arrays, compiled with numba when it is installed and
@@ -151,10 +152,13 @@ TRADE_DTYPE = np.dtype(
         ("pnl", np.float64),
         ("fees", np.float64),
         ("funding", np.float64),
+        ("stop_price", np.float64),
+        ("take_price", np.float64),
         ("exit_reason", "U13"),
     ]
 )
-"""One row per closed trade, in exit order."""
+"""One row per closed trade, in exit order; `stop_price` and `take_price` are the stop loss and
+take-profit fixed at entry (NaN: none)."""
 
 
 @dataclass(frozen=True)
@@ -268,8 +272,8 @@ _MAX_NOTIONAL, _MAX_SHARE = 7, 8
 
 # Trade table columns (the reason is its index in EXIT_REASONS).
 _T_ENTRY_INDEX, _T_EXIT_INDEX, _T_SIDE, _T_SIZE, _T_ENTRY_PRICE, _T_EXIT_PRICE = 0, 1, 2, 3, 4, 5
-_T_PNL, _T_FEES, _T_FUNDING, _T_REASON = 6, 7, 8, 9
-_TRADE_FIELDS = 10
+_T_PNL, _T_FEES, _T_FUNDING, _T_STOP, _T_TAKE, _T_REASON = 6, 7, 8, 9, 10, 11
+_TRADE_FIELDS = 12
 
 _NO_EXIT, _SIGNAL, _REVERSE, _STOP_LOSS, _TAKE_PROFIT, _TRAILING_STOP, _END_OF_DATA = range(-1, 6)
 _NONE, _PERCENT, _DISTANCE, _LEVEL = 0, 1, 2, 3
@@ -370,6 +374,8 @@ def _close_position(
     trades[row, _T_PNL] = pnl
     trades[row, _T_FEES] = fees
     trades[row, _T_FUNDING] = state[_FUNDING]
+    trades[row, _T_STOP] = state[_STOP]
+    trades[row, _T_TAKE] = state[_TAKE]
     trades[row, _T_REASON] = reason
     state[_TRADE_COUNT] = row + 1
     state[_SIDE] = 0.0
@@ -968,15 +974,9 @@ def _registers(rules: PositionRules) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def _trade_records(table: np.ndarray) -> np.ndarray:
+    """The loop's trade table as `TRADE_DTYPE` rows (its columns are the dtype's, in order)."""
     trades = np.empty(len(table), dtype=TRADE_DTYPE)
-    trades["entry_index"] = table[:, _T_ENTRY_INDEX]
-    trades["exit_index"] = table[:, _T_EXIT_INDEX]
-    trades["side"] = table[:, _T_SIDE]
-    trades["size"] = table[:, _T_SIZE]
-    trades["entry_price"] = table[:, _T_ENTRY_PRICE]
-    trades["exit_price"] = table[:, _T_EXIT_PRICE]
-    trades["pnl"] = table[:, _T_PNL]
-    trades["fees"] = table[:, _T_FEES]
-    trades["funding"] = table[:, _T_FUNDING]
+    for column, name in enumerate(TRADE_DTYPE.names[:_T_REASON]):
+        trades[name] = table[:, column]
     trades["exit_reason"] = np.array(EXIT_REASONS)[table[:, _T_REASON].astype(np.int64)]
     return trades

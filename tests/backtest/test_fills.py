@@ -15,6 +15,7 @@ import rulebot.risk
 from rulebot.backtesting import fills
 from rulebot.backtesting.fills import FillSettings, SignalColumns, SimResult, simulate
 from rulebot.risk.bars import LossLimits
+from tests.conftest import assert_same_trades
 
 DATA = Path(__file__).resolve().parents[2] / "rulebot" / "data" / "candles"  # the shipped candles
 
@@ -571,7 +572,7 @@ def test_compiled_and_pure_python_loops_agree_on_real_data(
 def assert_same(compiled: SimResult, pure: SimResult) -> None:
     np.testing.assert_array_equal(compiled.equity, pure.equity)
     np.testing.assert_array_equal(compiled.position, pure.position)
-    assert compiled.trades.tolist() == pure.trades.tolist()
+    assert_same_trades(compiled.trades, pure.trades)
     assert (compiled.fees_paid, compiled.funding_paid) == (pure.fees_paid, pure.funding_paid)
 
 

@@ -17,11 +17,9 @@ import pytest
 from rulebot import __version__
 from rulebot.backtesting.engine import BacktestResult, backtest
 from rulebot.backtesting.report import (
-    MAX_CHART_POINTS,
     MAX_HTML_TRADES,
     TRADE_COLUMNS,
     ReportError,
-    downsample,
     equity_and_drawdown,
     summary_text,
     write_html,
@@ -30,6 +28,8 @@ from rulebot.backtesting.report import (
     write_png,
     write_trades_csv,
 )
+from rulebot.backtesting.report_html import chart_data, html_report
+from rulebot.backtesting.report_png import png_figure
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,6 +55,8 @@ TRADE_KEYS = [
     "fees",
     "funding",
     "exit_reason",
+    "stop_price",
+    "take_price",
 ]
 METRIC_KEYS = [
     "start",
@@ -201,6 +203,31 @@ def test_png_chart(results: list[BacktestResult], tmp_path: Path) -> None:
     assert len(data) > 20_000
 
 
+def test_png_has_a_price_pane_with_the_trades(results: list[BacktestResult]) -> None:
+    result = results[0]  # mean_reversion: a stop loss and a take-profit, `mid` an overlay
+    figure = png_figure(result)
+    price, equity, drawdown = figure.axes
+    assert price.get_ylabel().startswith("Price") and equity.get_ylabel() == "Equity"
+    assert drawdown.get_ylabel() == "Drawdown"
+    bars = len(result.equity) - result.columns.warmup_bars
+    lines = {line.get_label(): line for line in price.get_lines()}
+    assert np.array_equal(lines["Close"].get_ydata(), result.columns.close[-bars:])
+    assert np.allclose(lines["mid"].get_ydata(), result.overlays["mid"][-bars:], equal_nan=True)
+    scattered = {c.get_label().split(" (")[0]: c.get_offsets() for c in price.collections}
+    trades = result.trades
+    longs = trades[trades["side"] > 0]
+    assert np.allclose(scattered["Long entry"][:, 1], longs["entry_price"])
+    assert np.allclose(scattered["Exit"][:, 1], trades["exit_price"])
+    stops = next(c for c in price.collections if c.get_label() == "Stop loss")
+    assert len(stops.get_segments()) == np.isfinite(trades["stop_price"]).sum() > 0
+    assert figure.get_size_inches()[1] > 7  # taller than the two panes it had
+
+
+def test_png_of_a_spread_has_no_price_pane(tmp_path: Path) -> None:
+    figure = png_figure(backtest(ROOT / "rules" / "arbitrage.rule"))
+    assert [axis.get_ylabel() for axis in figure.axes] == ["Equity", "Drawdown"]
+
+
 def test_png_without_matplotlib_says_how_to_install_it(
     results: list[BacktestResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -214,9 +241,10 @@ def test_html_report_is_self_contained(results: list[BacktestResult], tmp_path: 
     page = write_plot(results[0], tmp_path / "report.html").read_text()
     assert page.startswith("<!doctype html>")
     assert "mean_reversion" in page
-    assert "<svg" in page and "</svg>" in page
+    assert '<svg id="chart"' in page and "</svg>" in page
     assert "http://" not in page and "https://" not in page
-    assert "<script" not in page and "<link" not in page and "@import" not in page
+    assert not re.search(r"\b(src|href)\s*=", page), "nothing loaded from anywhere"
+    assert "<link" not in page and "@import" not in page and "fetch(" not in page
     assert "Max drawdown" in page
 
 
@@ -225,40 +253,57 @@ def test_html_escapes_a_hostile_strategy_name(
 ) -> None:
     hostile = replace(results[0], strategy='<script>alert("x")</script><img src=x onerror=1>&')
     page = write_html(hostile, tmp_path / "report.html").read_text()
-    assert "<script" not in page and "<img" not in page
+    assert '<script>alert("x")' not in page and "<img" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
     assert "&amp;" in page
+
+
+def test_html_data_cannot_close_its_script(results: list[BacktestResult]) -> None:
+    named = replace(results[0], overlays={"</script><b>": results[0].overlays["mid"]})
+    page = html_report(named)
+    data = page.split('id="chart-data">')[1].split("</script>")[0]
+    assert json.loads(data)["overlays"][0]["name"] == "</script><b>"
 
 
 def test_html_lists_the_first_trades_and_says_so(
     results: list[BacktestResult], tmp_path: Path
 ) -> None:
     result = results[1]
-    assert len(result.trades) > MAX_HTML_TRADES, "ut_bot trades often enough to be cut"
-    page = write_html(result, tmp_path / "report.html").read_text()
+    assert len(result.trades) > 100
+    page = html_report(result, max_trades=100)
     body = page.split("<tbody>")[1].split("</tbody>")[0]
-    assert body.count("<tr>") == MAX_HTML_TRADES
-    assert f"first {MAX_HTML_TRADES:,} of {len(result.trades):,} trades" in page
+    assert body.count("<tr ") == 100
+    assert f"first 100 of {len(result.trades):,} trades" in page
+    assert len(result.trades) <= MAX_HTML_TRADES, "by default the table lists every trade"
 
 
-def test_html_chart_lines_are_downsampled(results: list[BacktestResult], tmp_path: Path) -> None:
-    result = results[1]
-    assert len(result.equity) > MAX_CHART_POINTS
-    page = write_html(result, tmp_path / "report.html").read_text()
-    lines = re.findall(r'<polyline class="[^"]+" points="([^"]+)"', page)
-    assert len(lines) == 2  # equity and drawdown
-    assert all(0 < len(points.split()) <= MAX_CHART_POINTS for points in lines)
+def test_chart_data_holds_every_bar_and_trade(results: list[BacktestResult]) -> None:
+    for result in results:
+        data = chart_data(result)
+        timestamps, equity, _ = equity_and_drawdown(result)
+        assert data["time"] == timestamps.tolist()
+        assert np.allclose(data["equity"], equity, rtol=1e-9)
+        assert data["price"] is not None
+        assert np.allclose(data["price"]["close"], result.columns.close[-len(equity) :])
+        assert len(data["trades"]) == len(result.trades)
+        shown = data["trades"][0]
+        first = result.trade_dicts()[0]
+        assert {k: shown[k] for k in shown} == {k: first[k] for k in shown}
+    assert [o["name"] for o in chart_data(results[1])["overlays"]] == ["stop"]
 
 
-def test_downsampling_keeps_spikes_and_ends() -> None:
-    values = np.sin(np.linspace(0, 20, 100_000))
-    values[41_234] = 9.0
-    values[77_777] = -9.0
-    keep = downsample(values)
-    assert len(keep) <= MAX_CHART_POINTS
-    assert {0, 41_234, 77_777, 99_999} <= set(keep.tolist())
-    assert np.all(np.diff(keep) > 0)
-    assert downsample(values[:50]).tolist() == list(range(50))
+def test_trades_keep_their_levels_fixed_at_entry(results: list[BacktestResult]) -> None:
+    result = results[0]  # stop_loss 1.5 * atr(14), take_profit 3%
+    trades = result.trades
+    sides = trades["side"].astype(np.float64)
+    assert np.all(np.isfinite(trades["take_price"]))
+    assert np.allclose(trades["take_price"], trades["entry_price"] * (1 + 0.03 * sides))
+    stops = trades["stop_price"]
+    assert np.all(sides * (trades["entry_price"] - stops) > 0), "each stop on the loss side"
+    stopped = trades["exit_reason"] == "stop_loss"
+    assert stopped.any()
+    # a stop fills at its level (less slippage) or at a worse open
+    assert np.all(sides[stopped] * (stops[stopped] - trades["exit_price"][stopped]) >= -1e-9)
 
 
 def test_chart_drawdown_matches_the_metrics(results: list[BacktestResult]) -> None:
