@@ -140,10 +140,9 @@ def compute_metrics(
         elif growth > 0:
             cagr = _defined(growth ** (per_year / measured) - 1.0)
         step = float(interval_ms) if interval_ms is not None else 0.0
-        plain_seconds = n * _PLAIN_SECONDS_PER_BAR
         stats = compiled.call(
             _curve_stats,
-            plain_seconds,
+            n * _PLAIN_SECONDS_PER_BAR,
             _COMPILE_SECONDS,
             initial,
             equity,
