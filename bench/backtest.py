@@ -8,6 +8,10 @@ Every figure is set beside a baseline measured in the same run, as a ratio:
   computing the rule's indicators alone for the shipped rules;
 - the cold first run, in a fresh process (imports, data and compile excluded), beside the warm
   run, with numba's disk cache empty and then filled;
+- the first backtest of each shipped rule on the shipped data on a fresh install (a fresh process,
+  numba's cache empty; data loading included, imports not), beside the same run made to compile
+  in the foreground (as rulebot did before it ran plain Python on a cold cache) and against the
+  2 s aim; then the run after the background warm-up has filled the cache;
 - backtesting.py on the same SMA crossover, as bars per second (at most 100,000 bars: past about
   350,000 bars of this series the fee-drained account cannot buy a whole unit there and it
   stops trading);
@@ -51,6 +55,7 @@ sys.path.insert(0, str(REPO))
 
 from timing import median_time  # noqa: E402
 
+from rulebot import compiled  # noqa: E402
 from rulebot.backtesting.engine import BacktestResult, backtest, load_rules  # noqa: E402
 from rulebot.backtesting.fills import FillSettings, simulate  # noqa: E402
 from rulebot.data.candles import Candles, shipped_candles  # noqa: E402
@@ -60,6 +65,8 @@ from rulebot.graph.vectorised import evaluate  # noqa: E402
 from rulebot.lang import ir  # noqa: E402
 
 AIM_END_TO_END = 0.25  # seconds for 1M bars
+AIM_FIRST_RUN = 2.0  # seconds for a shipped rule's first backtest on a fresh install
+WARM_UP_WAIT = 600.0  # seconds at most for the background warm-up to fill numba's cache
 AIM_VS_BACKTESTING_PY = 30.0  # times its bars per second, at least
 AIM_VS_FLOOR = 2.0  # times the numpy floor's time, at most
 AIM_STREAMING_US = 20.0  # microseconds per bar
@@ -332,16 +339,43 @@ def streaming_us_per_bar(strategy: ir.Strategy, bars: Candles, history: int) -> 
 # ---- the cold first run (in a fresh process) ---------------------------------------------------
 
 
-def cold_run(path: Path, bars: int) -> None:
-    """Print the first and second backtest times of one rule, in this fresh process."""
+def cold_run(path: Path, bars: int, choice: compiled.Choice) -> None:
+    """Print the first and second backtest times of one rule, in this fresh process: on `bars`
+    synthetic bars, or on the shipped data as `rulebot backtest` reads it when `bars` is 0."""
     strategy = load_one(path)
-    candles = synthetic_candles(bars)
+    candles = synthetic_candles(bars) if bars else None
+    settings = SETTINGS if bars else None
     times = []
-    for _ in range(2):
-        start = time.perf_counter()
-        backtest(strategy, candles, settings=SETTINGS)
-        times.append(time.perf_counter() - start)
+    with compiled.forcing(choice):
+        for _ in range(2):
+            start = time.perf_counter()
+            backtest(strategy, candles, settings=settings)
+            times.append(time.perf_counter() - start)
     print(json.dumps({"first": times[0], "second": times[1]}))
+
+
+def first_run(path: Path, cache: Path, choice: compiled.Choice = "auto") -> float:
+    """The first backtest's time of a shipped rule on the shipped data, in a fresh process whose
+    numba cache is `cache`."""
+    environment = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    command = [sys.executable, __file__, "--cold-run", str(path), "--bars", "0", "--path", choice]
+    done = subprocess.run(command, env=environment, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.splitlines()[-1])["first"]
+
+
+def fresh_install_times(path: Path) -> tuple[float, float, float]:
+    """A shipped rule's first backtest on a fresh install: made to compile in the foreground, as
+    rulebot runs it (empty cache), and once the background warm-up has filled the cache."""
+    with tempfile.TemporaryDirectory() as before:
+        compiling = first_run(path, Path(before), "compiled")
+    with tempfile.TemporaryDirectory() as folder:
+        cache = Path(folder)
+        fresh = first_run(path, cache)
+        deadline = time.monotonic() + WARM_UP_WAIT
+        while list(cache.rglob(f"*{compiled.LOCK_SUFFIX}")) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        warm = first_run(path, cache)
+    return compiling, fresh, warm
 
 
 def cold_times(path: Path, bars: int) -> tuple[float, float]:
@@ -349,6 +383,7 @@ def cold_times(path: Path, bars: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as cache:
         environment = {**os.environ, "NUMBA_CACHE_DIR": cache}
         command = [sys.executable, __file__, "--cold-run", str(path), "--bars", str(bars)]
+        command += ["--path", "auto"]
         firsts = []
         for _ in range(2):
             done = subprocess.run(
@@ -389,6 +424,28 @@ def equity_check(name: str, rulebot: float, floor: float) -> str:
     )
 
 
+def first_run_table() -> Table:
+    """The shipped rules' first backtests on a fresh install (see `fresh_install_times`)."""
+    table = Table(title="first backtest of a shipped rule on a fresh install (shipped data)")
+    for column in ("rule", "first run", "compiling first", "ratio", "aim", "", "notes"):
+        table.add_column(column, justify="left" if column in ("rule", "notes") else "right")
+    for path in sorted((REPO / "rules").iterdir()):
+        if path.suffix not in (".rule", ".yaml"):
+            continue
+        compiling, fresh, warm = fresh_install_times(path)
+        table.add_row(
+            path.stem,
+            duration(fresh),
+            duration(compiling),
+            times(fresh / compiling, "compiling first"),
+            f"< {duration(AIM_FIRST_RUN)}",
+            status(fresh < AIM_FIRST_RUN),
+            f"cache warmed in the background, then: {duration(warm)} "
+            f"({times(fresh / warm, 'warm run')})",
+        )
+    return table
+
+
 def heading(table: Table, text: str) -> None:
     """A section of the table, named in its first column."""
     if table.row_count:
@@ -400,10 +457,17 @@ def main() -> None:
     arguments = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     arguments.add_argument("--bars", type=int, default=BARS, help="synthetic 1m bars (1,000,000)")
     arguments.add_argument("--cold-run", type=Path, help=argparse.SUPPRESS)
+    arguments.add_argument("--path", default="auto", help=argparse.SUPPRESS)
+    arguments.add_argument(
+        "--first-run-only", action="store_true", help="only the shipped rules' first runs"
+    )
     options = arguments.parse_args()
     bars = options.bars
     if options.cold_run:
-        cold_run(options.cold_run, bars)
+        cold_run(options.cold_run, bars, options.path)
+        return
+    if options.first_run_only:
+        Console(width=160).print(first_run_table())
         return
 
     console = Console(width=160)
@@ -601,6 +665,7 @@ def main() -> None:
             )
 
     console.print(table)
+    console.print(first_run_table())
     for line in notes:
         console.print(line)
     console.print(
@@ -612,7 +677,11 @@ def main() -> None:
         "vectorised evaluator's time per bar. The shipped rules declare 5m: on synthetic bars "
         "they run from a temp copy changed to `timeframe 1m`; on the shipped 5m data as shipped "
         "(the SMA rule at 5m too). Cold first run: imports, data and compile excluded; numba's "
-        f"disk cache empty, then filled. backtesting.py runs at most {BACKTESTING_PY_BARS:,} bars "
+        f"disk cache empty, then filled (at this size it compiles: plain Python would be slower). "
+        "First backtest on a fresh install: `backtest` on the shipped data in a fresh process "
+        "with numba's cache empty, data loading included, imports not; beside the same run made "
+        "to compile first, and the run once the background warm-up has filled the cache. "
+        f"backtesting.py runs at most {BACKTESTING_PY_BARS:,} bars "
         "(past ~350k bars the fee-drained account cannot buy a whole unit there, and it stops "
         f"trading). Streaming: the median of three windows of {STREAMING_TIMED:,} updates after "
         f"the history. Aims: {duration(AIM_END_TO_END)} for 1M bars end to end (scaled to "

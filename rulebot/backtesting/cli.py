@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 
+from rulebot import compiled
 from rulebot.backtesting.engine import BacktestError, BacktestResult, backtest, load_rules
 from rulebot.backtesting.fills import FillSettings
 from rulebot.backtesting.report import ReportError
@@ -19,6 +20,8 @@ from rulebot.backtesting.settings import SettingsError, fill_settings
 from rulebot.data.candles import Candles, DataError, load_candles, load_funding
 
 USAGE_ERROR = 2
+PREPARING = "preparing the backtester (first run only)…"
+"""Said on stderr while numba's cache is empty (a fresh install): see `rulebot.compiled`."""
 
 
 def run_backtests(
@@ -63,7 +66,8 @@ def run_backtests(
             given = {str(market): bars for market, bars in candles.items()}
         rates = load_funding(funding) if funding else None
         results: list[BacktestResult] = []
-        with Progress(console=errors, transient=True) as progress:
+        progress = Progress(console=errors, transient=True)
+        with progress, compiled.announcing(lambda: _say_preparing(progress)):
             task = progress.add_task("backtesting", total=len(strategies))
             for found in strategies:
                 progress.update(task, description=f"backtesting {found.name}")
@@ -94,6 +98,15 @@ def run_backtests(
         errors.print(f"rulebot backtest: {problem}", markup=False, highlight=False)
         return 1
     return 0
+
+
+def _say_preparing(progress: Progress) -> None:
+    """Say that numba is being prepared: in the progress line on a terminal, else as a line."""
+    if progress.console.is_terminal:
+        for task in progress.task_ids:
+            progress.update(task, description=PREPARING)
+    else:
+        progress.console.print(PREPARING, markup=False, highlight=False)
 
 
 class _Usage(Exception):

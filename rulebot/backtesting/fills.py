@@ -108,6 +108,7 @@ from typing import Literal, TypeVar
 
 import numpy as np
 
+from rulebot import compiled
 from rulebot.data.shipped import STARTING_EQUITY
 from rulebot.risk import bars as risk_bars
 from rulebot.risk.bars import LossLimits
@@ -121,6 +122,8 @@ _Function = TypeVar("_Function")
 
 NUMBA_AVAILABLE = numba is not None
 """Whether the fill loop is compiled (False: the same loop runs as plain Python)."""
+# measured: the loop as plain Python takes ~20 µs a bar; compiling it ~10 s (see `compiled`)
+_PLAIN_SECONDS_PER_BAR, _COMPILE_SECONDS = 20e-6, 10.0
 
 FillAt = Literal["next_open", "close"]
 SizeMode = Literal["equity", "base", "quote", "risk_equity", "risk_quote", "cash"]
@@ -891,7 +894,10 @@ def simulate(
     if np.isin(rules.table[:, 2], (0, 2)).any():  # entries decided at each close: up to one a bar
         entries = n
     table = np.empty((entries + 1, _TRADE_FIELDS))
-    count = _fill_loop(
+    count = compiled.call(
+        _fill_loop,
+        n * _PLAIN_SECONDS_PER_BAR,
+        _COMPILE_SECONDS,
         prices[0],
         prices[1],
         prices[2],

@@ -95,6 +95,7 @@ from typing import Literal, TypeVar
 
 import numpy as np
 
+from rulebot import compiled
 from rulebot.backtesting.fills import EXIT_REASONS, FillSettings, close_times
 from rulebot.risk import bars as risk_bars
 
@@ -106,6 +107,8 @@ except ImportError:  # pragma: no cover - exercised by loading this module with 
 _Function = TypeVar("_Function")
 
 NUMBA_AVAILABLE = numba is not None
+# measured: the loop as plain Python takes ~20 µs a bar; compiling it ~9 s (see `compiled`)
+_PLAIN_SECONDS_PER_BAR, _COMPILE_SECONDS = 20e-6, 9.0
 """Whether the fill loop is compiled (False: the same loop runs as plain Python)."""
 
 SpreadSizeMode = Literal["equity", "quote"]
@@ -697,7 +700,10 @@ def simulate_legs(
     equity = np.empty(n)
     positions = np.empty((k, n))
     state = np.zeros(_STATE_FIELDS)
-    _fill_loop(
+    compiled.call(
+        _fill_loop,
+        n * _PLAIN_SECONDS_PER_BAR,
+        _COMPILE_SECONDS,
         open_,
         close,
         weight,

@@ -53,6 +53,7 @@ try:
 except ImportError:  # pragma: no cover - the plain-Python loop gives the same numbers
     numba = None
 
+from rulebot import compiled
 from rulebot.backtesting.fills import FillSettings, SignalColumns, SimResult
 
 _DAY_MS = 86_400_000
@@ -139,7 +140,17 @@ def compute_metrics(
         elif growth > 0:
             cagr = _defined(growth ** (per_year / measured) - 1.0)
         step = float(interval_ms) if interval_ms is not None else 0.0
-        stats = _curve_stats(initial, equity, position, first, timestamps, step)
+        stats = compiled.call(
+            _curve_stats,
+            n * _PLAIN_SECONDS_PER_BAR,
+            _COMPILE_SECONDS,
+            initial,
+            equity,
+            position,
+            first,
+            timestamps,
+            step,
+        )
         mean_return, spread, downside = float(stats[0]), float(stats[1]), float(stats[2])
         if measured < 2:
             spread = 0.0
@@ -284,6 +295,8 @@ _curve_stats = (
     else _curve_stats_loop
 )
 
+# measured: the loop as plain Python takes ~5 µs a bar; compiling it ~1.2 s (see `compiled`)
+_PLAIN_SECONDS_PER_BAR, _COMPILE_SECONDS = 5e-6, 1.2
 
 _FIELDS = tuple(f.name for f in fields(Metrics))
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from rulebot import compiled
 from rulebot.graph.plan import Instr, Program
 
 NAN = math.nan
@@ -265,6 +266,11 @@ def numba_available() -> bool:
     return True
 
 
+# measured: the interpreter as plain Python takes ~4 µs an instruction a bar; compiling it
+# ~1.3 s (see `compiled`)
+_PLAIN_SECONDS_PER_STEP, _COMPILE_SECONDS = 4e-6, 1.3
+
+
 @cache
 def _interpreter() -> Callable[..., None]:
     if numba_available():
@@ -294,7 +300,10 @@ def run_loop(
     )
     out = np.zeros(n)
     empty = 0.0 if program.type == "bool" else math.nan
-    _interpreter()(
+    compiled.call(
+        _interpreter(),
+        n * len(rows) * _PLAIN_SECONDS_PER_STEP,
+        _COMPILE_SECONDS,
         np.array(rows, dtype=np.int64),
         np.array([*consts, 0.0], dtype=np.float64),
         columns,

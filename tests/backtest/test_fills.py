@@ -14,6 +14,7 @@ import pytest
 import rulebot.risk
 from rulebot.backtesting import fills
 from rulebot.backtesting.fills import FillSettings, SignalColumns, SimResult, simulate
+from rulebot.compiled import forcing
 from rulebot.risk.bars import LossLimits
 from tests.conftest import assert_same_trades
 
@@ -561,7 +562,8 @@ def test_compiled_and_pure_python_loops_agree_on_real_data(
     )
     if modes["size_mode"] == "quote":
         columns = replace(columns, size_value=np.full(len(close), 5000.0))
-    compiled = simulate(columns, settings)
+    with forcing("compiled"):  # not the plain twin a cold numba cache would run
+        compiled = simulate(columns, settings)
     pure = pure_python_fills.simulate(columns, settings)
     assert len(compiled.trades) > 20
     assert set(compiled.trades["exit_reason"]) >= {"signal", "reverse", "trailing_stop"}

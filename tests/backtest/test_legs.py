@@ -13,6 +13,7 @@ import pytest
 from rulebot.backtesting import legs
 from rulebot.backtesting.fills import FillSettings, close_times
 from rulebot.backtesting.legs import LegColumns, LegsResult, simulate_legs
+from rulebot.compiled import forcing
 from rulebot.data.candles import align, shipped_candles
 from rulebot.risk import bars as risk_bars
 from rulebot.risk.bars import LossLimits
@@ -474,7 +475,8 @@ def test_compiled_and_pure_python_loops_agree_on_real_data(
     assert legs.NUMBA_AVAILABLE and hasattr(legs._fill_loop, "py_func")
     assert not pure_python_legs.NUMBA_AVAILABLE
     columns = eth_ltc_spread(seed=settings.cooldown_bars)
-    compiled = simulate_legs(columns, settings, lot_sizes=[1.0, 10.0])
+    with forcing("compiled"):  # not the plain twin a cold numba cache would run
+        compiled = simulate_legs(columns, settings, lot_sizes=[1.0, 10.0])
     pure = pure_python_legs.simulate_legs(columns, settings, lot_sizes=[1.0, 10.0])
     assert len(compiled.trades) > 20
     assert set(compiled.trades["exit_reason"]) >= {"signal", "reverse", "stop_loss", "take_profit"}
