@@ -158,6 +158,39 @@ def backtest_command(
     raise typer.Exit(code)
 
 
+@app.command("explain")
+def explain_command(
+    rules: Annotated[str, typer.Argument(help="A rule file or a folder of them.")],
+    data: Data = None,
+    config: Config = None,
+    strategy: Annotated[
+        str, typer.Option("--strategy", "-s", help="Which strategy of a folder, or all.")
+    ] = "all",
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Explain the bar open at this time (ISO, UTC), not the last."),
+    ] = None,
+    last: Annotated[int, typer.Option("--last", help="How many bars, ending there.")] = 3,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the decisions as JSON.")
+    ] = False,
+) -> None:
+    """Why a strategy did or did not trade: every let and clause at each bar, and what stopped
+    an entry that was true."""
+    from rulebot.explain.command import run_explain
+
+    code = run_explain(
+        rules,
+        data=data or [],
+        config=config,
+        strategy=strategy,
+        at=at,
+        last=last,
+        as_json=json_output,
+    )
+    raise typer.Exit(code)
+
+
 app.command("optimize")(optimize_command)
 
 

@@ -45,7 +45,7 @@ def run_backtests(
         start_ms, end_ms = _day(start, "--start"), _day(end, "--end")
         if plot and Path(plot).suffix.lower() not in (".png", ".html"):
             raise _Usage(f"--plot writes .png or .html files, not {plot!r}")
-        settings = _settings(config)
+        settings = settings_from(config)
         strategies = load_rules(rules)
         if strategy != "all":
             strategies = [s for s in strategies if s.name == strategy]
@@ -53,7 +53,7 @@ def run_backtests(
                 raise _Usage(f"no enabled strategy named {strategy!r} in {rules}")
         if not strategies:
             raise BacktestError(f"no enabled strategies in {rules}")
-        candles = _data(data)
+        candles = data_options(data)
         given: Candles | dict[str, Candles] | None = None
         if list(candles) == [None]:
             given = candles[None]
@@ -150,7 +150,7 @@ def _day(text: str | None, option: str) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
-def _data(options: list[str]) -> dict[str | None, Candles]:
+def data_options(options: list[str]) -> dict[str | None, Candles]:
     """`--data FILE` (the strategy's market) and `--data MARKET=FILE` options, loaded."""
     loaded: dict[str | None, Candles] = {}
     for option in options:
@@ -159,7 +159,7 @@ def _data(options: list[str]) -> dict[str | None, Candles]:
     return loaded
 
 
-def _settings(config: str | None) -> FillSettings:
+def settings_from(config: str | None) -> FillSettings:
     """Fill settings from rulebot.yaml (the one named, or ./rulebot.yaml if there is one)."""
     try:
         return fill_settings(config)
@@ -167,4 +167,4 @@ def _settings(config: str | None) -> FillSettings:
         raise BacktestError(str(problem)) from None
 
 
-__all__ = ["run_backtests"]
+__all__ = ["USAGE_ERROR", "data_options", "run_backtests", "settings_from"]

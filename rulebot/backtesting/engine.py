@@ -190,9 +190,12 @@ def backtest(
     days: float | None = None,
     start_ms: int | None = None,
     end_ms: int | None = None,
+    trace: bool = False,
 ) -> BacktestResult:
     """Backtest one strategy. With no `data`, the candles the project ships for its market; with
-    no `settings`, the fill settings `rulebot backtest` reads here (./rulebot.yaml, if any)."""
+    no `settings`, the fill settings `rulebot backtest` reads here (./rulebot.yaml, if any).
+    `trace`: the fill loop also records what each close read and what stopped each true entry
+    (`result.result.trace`; a single market's strategy only), which `rulebot explain` reads."""
     if not isinstance(strategy, ir.Strategy):
         found = load_rules(strategy)
         if len(found) != 1:
@@ -221,7 +224,7 @@ def backtest(
         columns, legs = fill_legs(graph, strategy, bars, settings, data is None, first)
         result = spread_result(legs)
     else:
-        columns, result = _fill(graph, strategy, bars, settings, rates, first)
+        columns, result = _fill(graph, strategy, bars, settings, rates, first, trace)
     metrics = compute_metrics(result, columns, settings)
     return BacktestResult(
         strategy.name,
@@ -280,6 +283,7 @@ def _fill(
     settings: FillSettings,
     funding: np.ndarray | None,
     first: int = 0,
+    trace: bool = False,
 ) -> tuple[SignalColumns, SimResult]:
     market = strategy.markets[0]
     n = len(bars[market])
@@ -287,7 +291,7 @@ def _fill(
     columns = signal_columns(graph, strategy, bars[market], values, funding)
     rules = position_rules(graph, values, n)
     columns = cut(columns, first)
-    return columns, simulate(columns, settings, cut_rules(rules, first))
+    return columns, simulate(columns, settings, cut_rules(rules, first), trace=trace)
 
 
 def fill_legs(

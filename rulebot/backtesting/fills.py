@@ -141,6 +141,23 @@ EXIT_REASONS: tuple[ExitReason, ...] = (
     "end_of_data",
 )
 
+BLOCKERS = (
+    "none",
+    "opposite_entries",
+    "in_position",
+    "last_bar",
+    "account_daily_loss",
+    "account_drawdown",
+    "daily_loss",
+    "drawdown",
+    "max_open_orders",
+    "cooldown",
+    "no_size",
+)
+"""What stopped a true entry at a close, by the code the loop records (`simulate(trace=True)`):
+both entries true, the side already held, the last bar, a breached loss limit (the account's
+or the rule's), `max_open_orders`, the cooldown after a loss, or a size that came to nothing."""
+
 TRADE_DTYPE = np.dtype(
     [
         ("entry_index", np.int64),
@@ -253,6 +270,8 @@ class SimResult:
     fees_paid: float
     funding_paid: float
     """Net funding paid (negative when received)."""
+    trace: np.ndarray | None = None
+    """With `simulate(trace=True)`: rows TRACE_ROWS, one column per bar."""
 
 
 # ---- the compiled loop ---------------------------------------------------------------------------
@@ -274,6 +293,18 @@ _T_PNL, _T_FEES, _T_FUNDING, _T_REASON = 6, 7, 8, 9
 _TRADE_FIELDS = 10
 
 _NO_EXIT, _SIGNAL, _REVERSE, _STOP_LOSS, _TAKE_PROFIT, _TRAILING_STOP, _END_OF_DATA = range(-1, 6)
+_B_OPPOSITE, _B_HELD, _B_LAST_BAR, _B_LOSS_LIMIT, _B_ORDERS, _B_COOLDOWN, _B_NO_SIZE = (
+    1,
+    2,
+    3,
+    4,  # + the breached limit's slot in rulebot.risk.bars (0..3)
+    8,
+    9,
+    10,
+)
+# The trace's rows (`simulate(trace=True)`): the position state position rules read at each
+# close (bars_in_trade, entry_price, position), then the code of what stopped an entry there.
+TRACE_ROWS = ("bars_in_trade", "entry_price", "position", "blocker")
 _NONE, _PERCENT, _DISTANCE, _LEVEL = 0, 1, 2, 3
 _EQUITY, _BASE, _QUOTE, _RISK_EQUITY, _RISK_QUOTE, _CASH_AT_FILL = 0, 1, 2, 3, 4, 5
 _TRAIL_FRACTION, _TRAIL_DISTANCE = 1, 2
@@ -397,17 +428,18 @@ def _open_position(
     trail_mode: int,
     trail_value: np.ndarray,
     costs: np.ndarray,
-) -> None:
-    """Open `side` at `price` (before slippage), sized and protected from the signal bar."""
+) -> int:
+    """Open `side` at `price` (before slippage), sized and protected from the signal bar;
+    0, or the blocker that stopped it (the cooldown, or a size that came to nothing)."""
     if signal_bar < state[_COOLDOWN_UNTIL]:
-        return
+        return _B_COOLDOWN
     entry_price = price * (1.0 + side * costs[_SLIPPAGE])
     stop = _protection_level(stop_mode, stop_value[signal_bar], entry_price, side, True)
     if size_mode == _CASH_AT_FILL:
         equity = state[_CASH]  # flat here: what the account holds after this fill's close
     size = _entry_size(size_mode, size_value[signal_bar], equity, entry_price, stop, costs)
     if size == 0.0:
-        return
+        return _B_NO_SIZE
     fee = size * entry_price * costs[_TAKER]
     trail_kind = _NONE
     trail_amount = trail_value[signal_bar]
@@ -432,6 +464,7 @@ def _open_position(
     state[_TRAIL_AMOUNT] = trail_amount
     state[_EXTREME] = entry_price
     state[_CASH] -= side * size * entry_price + fee
+    return 0
 
 
 @_compiled
@@ -535,8 +568,11 @@ def _fill_loop(
     risk_limits: np.ndarray,
     risk_state: np.ndarray,
     close_ms: np.ndarray,
+    trace: np.ndarray,
 ) -> int:
     """Run every bar; write equity, position and the trade table; return the trade count.
+    `trace` (rows TRACE_ROWS, or no columns for none) gets the position state each close read
+    and what stopped each true entry.
     `flags`/`values` are the signal and value columns stacked (rows in RULE_TARGETS order), so
     position rules can write them at each close; the rules run on `registers` (`registers`),
     allocated by the caller: the loop allocates nothing."""
@@ -556,6 +592,7 @@ def _fill_loop(
     for k in range(rule_table.shape[0]):
         if rule_table[k, 2] == 0 or rule_table[k, 2] == 2:
             skip_flat = False
+    traced = trace.shape[1] > 0
     i = 0
     while i < n:
         if skip_flat and state[_SIDE] == 0.0 and pending_exit == _NO_EXIT and pending_side == 0.0:
@@ -578,7 +615,7 @@ def _fill_loop(
         if pending_exit != _NO_EXIT:
             _close_position(state, trades, i, open_[i], pending_exit, costs)
         if pending_side != 0.0:
-            _open_position(
+            stopped = _open_position(
                 state,
                 pending_side,
                 i,
@@ -595,6 +632,8 @@ def _fill_loop(
                 trail_value,
                 costs,
             )
+            if traced:
+                trace[3, pending_bar] = stopped
         pending_exit = _NO_EXIT
         pending_side = 0.0
 
@@ -602,17 +641,29 @@ def _fill_loop(
             _check_protections(state, trades, i, open_[i], high[i], low[i], costs)
 
         side = state[_SIDE]
+        if traced:
+            trace[0, i] = i - state[_ENTRY_INDEX] if side != 0.0 else 0.0
+            trace[1, i] = state[_ENTRY_PRICE] if side != 0.0 else np.nan
+            trace[2, i] = 1.0 if side > 0.0 else (-1.0 if side < 0.0 else 0.0)
         if rule_table.shape[0] > 0:
             apply_rules(i, state, rule_table, rule_code, rule_inputs, registers, flags, values)
         equity = state[_CASH] + side * state[_SIZE] * close[i]
         exit_reason, open_side = decide(
             side, entry_long[i], exit_long[i], entry_short[i], exit_short[i]
         )
-        if i == n - 1:
+        blocker = 0
+        if entry_long[i] and entry_short[i]:
+            blocker = _B_OPPOSITE
+        elif (entry_long[i] or entry_short[i]) and open_side == 0.0:
+            blocker = _B_HELD
+        if i == n - 1 and open_side != 0.0:
             open_side = 0.0
+            blocker = _B_LAST_BAR
         if close_ms.shape[0] > 0 and not risk_bars.on_close(
             risk_limits, risk_state, close_ms[i], equity
         ):
+            if open_side != 0.0:
+                blocker = _B_LOSS_LIMIT + risk_bars.breached_slot(risk_state)
             open_side = 0.0  # a loss limit is breached: no new entry, the exit still runs
         if open_side != 0.0:
             protections = (
@@ -622,12 +673,13 @@ def _fill_loop(
             )
             if not risk_bars.entry_orders_allowed(risk_limits, protections):
                 open_side = 0.0
+                blocker = _B_ORDERS
 
         if fill_at_close:
             if exit_reason != _NO_EXIT:
                 _close_position(state, trades, i, close[i], exit_reason, costs)
             if open_side != 0.0:
-                _open_position(
+                blocker = _open_position(
                     state,
                     open_side,
                     i,
@@ -650,6 +702,8 @@ def _fill_loop(
             pending_bar = i
             pending_equity = equity
 
+        if traced:
+            trace[3, i] = blocker
         equity_out[i] = state[_CASH] + state[_SIDE] * state[_SIZE] * close[i]
         position_out[i] = state[_SIDE] * state[_SIZE]
         i += 1
@@ -691,8 +745,13 @@ def simulate(
     settings: FillSettings,
     rules: PositionRules | None = None,
     out: tuple[np.ndarray, np.ndarray] | None = None,
+    trace: bool = False,
 ) -> SimResult:
     """Fill a strategy's signals bar by bar (rules in this module's docstring).
+
+    `trace`: also record, at each close, the position state the rules read there and what
+    stopped a true entry (`SimResult.trace`, rows TRACE_ROWS, codes in BLOCKERS): how
+    `rulebot explain` says why a strategy did not trade.
 
     `out`: two float64 arrays of one value per bar that the equity and the position are written
     into, and that the result then holds (a search reuses them from trial to trial rather than
@@ -757,6 +816,8 @@ def simulate(
     if np.isin(rules.table[:, 2], (0, 2)).any():  # entries decided at each close: up to one a bar
         entries = n
     table = np.empty((entries + 1, _TRADE_FIELDS))
+    recorded = np.zeros((len(TRACE_ROWS), n if trace else 0))
+    recorded[1] = np.nan  # entry_price while flat (bars the loop runs past while flat)
     count = _fill_loop(
         prices[0],
         prices[1],
@@ -789,6 +850,7 @@ def simulate(
         settings.risk.array(float(settings.initial_equity)),
         np.zeros(risk_bars.STATE_FIELDS),
         close_times(columns.timestamp, n) if settings.risk.binding else np.zeros(0),
+        recorded,
     )
     trades = _trade_records(table[:count])
     return SimResult(
@@ -797,6 +859,7 @@ def simulate(
         trades=trades,
         fees_paid=float(trades["fees"].sum()),
         funding_paid=float(trades["funding"].sum()),
+        trace=recorded if trace else None,
     )
 
 
