@@ -137,6 +137,14 @@ def backtest_command(
         str | None, typer.Option("--plot", help="Equity and drawdown chart: .png or .html.")
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say more.")] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Also say, per condition, on how many bars each clause held, and what "
+            "stopped the entries that were true.",
+        ),
+    ] = False,
 ) -> None:
     """Backtest rules over historical candles and print the summary traders know."""
     from rulebot.backtesting.cli import run_backtests
@@ -154,6 +162,7 @@ def backtest_command(
         trades=trades,
         plot=plot,
         verbose=verbose,
+        explain=explain,
     )
     raise typer.Exit(code)
 

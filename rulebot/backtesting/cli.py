@@ -17,6 +17,9 @@ from rulebot.backtesting.fills import FillSettings
 from rulebot.backtesting.report import ReportError
 from rulebot.backtesting.settings import SettingsError, fill_settings
 from rulebot.data.candles import Candles, DataError, load_candles, load_funding
+from rulebot.explain.decisions import Explanation
+from rulebot.explain.decisions import explain as explained
+from rulebot.explain.render import summary_text
 
 USAGE_ERROR = 2
 
@@ -35,6 +38,7 @@ def run_backtests(
     trades: str | None,
     plot: str | None,
     verbose: bool,
+    explain: bool = False,
 ) -> int:
     errors = Console(stderr=True, soft_wrap=True)
     try:
@@ -63,22 +67,26 @@ def run_backtests(
             given = {str(market): bars for market, bars in candles.items()}
         rates = load_funding(funding) if funding else None
         results: list[BacktestResult] = []
+        summaries: list[str] = []
         with Progress(console=errors, transient=True) as progress:
             task = progress.add_task("backtesting", total=len(strategies))
             for found in strategies:
                 progress.update(task, description=f"backtesting {found.name}")
+                run = explained if explain else backtest
                 try:
-                    results.append(
-                        backtest(
-                            found,
-                            given,
-                            settings=settings,
-                            funding=rates,
-                            days=days,
-                            start_ms=start_ms,
-                            end_ms=end_ms,
-                        )
+                    done = run(
+                        found,
+                        given,
+                        settings=settings,
+                        funding=rates,
+                        days=days,
+                        start_ms=start_ms,
+                        end_ms=end_ms,
                     )
+                    if isinstance(done, Explanation):
+                        summaries.append(summary_text(found.name, done.summary()))
+                        done = done.result
+                    results.append(done)
                 except BacktestError as skipped:
                     if len(strategies) == 1:
                         raise
@@ -87,6 +95,8 @@ def run_backtests(
         if not results:
             raise BacktestError("no strategy could be backtested")
         _report(results, output, trades, plot, verbose)
+        for summary in summaries:
+            print(f"\n{summary}")
     except _Usage as problem:
         errors.print(f"rulebot backtest: {problem}", markup=False, highlight=False)
         return USAGE_ERROR

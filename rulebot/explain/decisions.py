@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from rulebot.backtesting.engine import (
+    BacktestResult,
     backtest,
     first_traded,
     market_data,
@@ -112,6 +113,8 @@ class Explanation:
     """The first bar of the window traded."""
     trace: np.ndarray | None
     """The fill loop's trace over all bars (rows TRACE_ROWS; flat before `first`), or None."""
+    result: BacktestResult
+    """The backtest it was read from."""
 
     def __len__(self) -> int:
         return len(self.timestamp)
@@ -289,6 +292,7 @@ def explain(
         bars[market].close,
         first,
         trace,
+        result,
     )
 
 

@@ -71,11 +71,17 @@ def summary_text(strategy: str, summary: Summary) -> str:
         for depth, clause in tree.walk():
             held = summary.held[clause.key]
             share = f"{100 * held / summary.bars:5.1f}%" if summary.bars else "    -"
-            indent = _INDENT * (depth + 2)
-            lines.append(f"{indent}{str(held).rjust(width)} bars {share}  {clause.text}")
+            text = f"{_INDENT * depth}{clause.text}"
+            lines.append(f"{_INDENT * 2}{str(held).rjust(width)} bars {share}  {text}")
     tried = summary.entered + sum(summary.stopped.values())
+    if "untraced" in summary.stopped:
+        lines.append(
+            f"{_INDENT}bars with a true entry: {tried}; what stopped them is not traced yet "
+            "for a strategy on several markets"
+        )
+        return "\n".join(lines)
     lines.append(f"{_INDENT}bars with a true entry: {tried}; entries taken: {summary.entered}")
-    for blocker, count in sorted(summary.stopped.items(), key=lambda item: -item[1]):
+    for blocker, count in sorted(summary.stopped.items(), key=lambda item: (-item[1], item[0])):
         lines.append(f"{_INDENT * 2}{count} stopped: {BLOCKER_TEXT[blocker]}")
     return "\n".join(lines)
 

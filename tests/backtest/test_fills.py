@@ -563,12 +563,15 @@ def test_compiled_and_pure_python_loops_agree_on_real_data(
     )
     if modes["size_mode"] == "quote":
         columns = replace(columns, size_value=np.full(len(close), 5000.0))
-    compiled = simulate(columns, settings)
-    pure = pure_python_fills.simulate(columns, settings)
+    compiled = simulate(columns, settings, trace=True)
+    pure = pure_python_fills.simulate(columns, settings, trace=True)
     assert len(compiled.trades) > 20
     assert set(compiled.trades["exit_reason"]) >= {"signal", "reverse", "trailing_stop"}
     assert (compiled.funding_paid != 0) == (funding is not None)
     assert_same(compiled, pure)
+    assert compiled.trace is not None and pure.trace is not None
+    np.testing.assert_array_equal(compiled.trace, pure.trace)  # what stopped entries, too
+    assert_same(simulate(columns, settings), compiled)  # tracing changes no fill
 
 
 def assert_same(compiled: SimResult, pure: SimResult) -> None:
