@@ -26,76 +26,16 @@ from rulebot.backtesting.engine import (
 from rulebot.backtesting.fills import BLOCKERS, TRACE_ROWS, FillSettings
 from rulebot.data.candles import Candles, FundingRates
 from rulebot.explain.clauses import Clause, conditions, parts
+from rulebot.explain.records import (
+    Decision,
+    clause_value,
+    entry_outcome,
+    exit_outcome,
+    plain,
+)
 from rulebot.graph.plan import Graph, plan
 from rulebot.graph.vectorised import evaluate, outputs
 from rulebot.lang import ir
-
-BLOCKER_TEXT = {
-    "warmup": "warm-up: not every indicator has enough bars yet",
-    "opposite_entries": "both entries are true: they cancel",
-    "in_position": "already in that position",
-    "last_bar": "the last bar of the data: nothing fills after it",
-    "account_daily_loss": "risk: the account's max_daily_loss is breached",
-    "account_drawdown": "risk: the account's max_drawdown is breached",
-    "daily_loss": "risk: the rule's max_daily_loss is breached",
-    "drawdown": "risk: the rule's max_drawdown is breached",
-    "max_open_orders": "risk: the entry and its protections need more than max_open_orders",
-    "cooldown": "cooldown after a losing trade",
-    "no_size": "the size comes to nothing (below the minimum, or no valid stop to size from)",
-    "pending_order": "an order is still pending",
-    "untraced": "not traced for a strategy on several markets",
-}
-"""What each blocker means, in a trader's words (`BLOCKERS` of the fill loop, and warm-up)."""
-
-Value = float | bool | None
-
-
-@dataclass(frozen=True)
-class ClauseValue:
-    """One clause at one bar: its text, its value (and whether it holds), its operands' values
-    and its sub-clauses."""
-
-    text: str
-    kind: str
-    value: Value
-    operands: tuple[tuple[str, Value], ...] = ()
-    children: tuple[ClauseValue, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "text": self.text,
-            "value": self.value,
-            **({"operands": dict(self.operands)} if self.operands else {}),
-            **({"clauses": [c.to_dict() for c in self.children]} if self.children else {}),
-        }
-
-
-@dataclass(frozen=True)
-class Decision:
-    """A strategy's decision at one bar's close: what it read and what it did."""
-
-    strategy: str
-    time_ms: int
-    """The bar's open time (ms UTC); the decision is at its close."""
-    close: float
-    position: str
-    """`flat`, `long` or `short`: the position the close's rules read."""
-    lets: tuple[tuple[str, Value], ...]
-    conditions: tuple[tuple[str, ClauseValue], ...]
-    """By output name: `entry.long`, `exit.short`, ..."""
-    outcomes: tuple[tuple[str, str], ...]
-    """What came of each true condition (`entry.long`: `enters long` or the blocker)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "strategy": self.strategy,
-            "time": self.time_ms,
-            "close": self.close,
-            "position": self.position,
-            "lets": dict(self.lets),
-            "conditions": {name: value.to_dict() for name, value in self.conditions},
-            "outcomes": dict(self.outcomes),
-        }
 
 
 @dataclass(frozen=True)
@@ -141,10 +81,11 @@ class Explanation:
 
     def decision(self, index: int) -> Decision:
         """The decision at bar `index`'s close."""
-        lets = tuple(
-            (name, _value(self.named[f"let.{name}"], index)) for name in self.strategy.lets
+        lets = tuple((name, plain(self.named[f"let.{name}"][index])) for name in self.strategy.lets)
+        values = tuple(
+            (name, clause_value(tree, lambda key: plain(self.named[f"part.{key}"][index])))
+            for name, tree in self.trees.items()
         )
-        values = tuple((name, self._clause_value(tree, index)) for name, tree in self.trees.items())
         return Decision(
             self.strategy.name,
             int(self.timestamp[index]),
@@ -155,31 +96,16 @@ class Explanation:
             self._outcomes(index),
         )
 
-    def _clause_value(self, clause: Clause, index: int) -> ClauseValue:
-        return ClauseValue(
-            clause.text,
-            clause.kind,
-            _value(self.named[f"part.{clause.key}"], index),
-            tuple((o.text, _value(self.named[f"part.{o.key}"], index)) for o in clause.operands),
-            tuple(self._clause_value(child, index) for child in clause.children),
-        )
-
     def _outcomes(self, index: int) -> tuple[tuple[str, str], ...]:
         held = self.position(index)
         found: list[tuple[str, str]] = []
         for name in self.trees:
-            if not bool(self.named[name][index]):
-                continue
-            kind, side = name.split(".")
-            if kind == "exit":
-                found.append((name, f"closes the {side}" if held == side else "nothing to close"))
-                continue
-            blocker = self.blocker(index)
-            if blocker is None:
-                verb = "reverses to" if held not in ("flat", side) else "enters"
-                found.append((name, f"{verb} {side}"))
-            else:
-                found.append((name, f"stopped: {BLOCKER_TEXT[blocker]}"))
+            if bool(self.named[name][index]):
+                kind, side = name.split(".")
+                if kind == "exit":
+                    found.append((name, exit_outcome(side, held)))
+                else:
+                    found.append((name, entry_outcome(side, held, self.blocker(index))))
         return tuple(found)
 
     def summary(self) -> Summary:
@@ -294,11 +220,3 @@ def explain(
         trace,
         result,
     )
-
-
-def _value(column: np.ndarray, index: int) -> Value:
-    value = column[index]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    number = float(value)
-    return None if number != number else number

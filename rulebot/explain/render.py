@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from rulebot.explain.decisions import BLOCKER_TEXT, ClauseValue, Decision, Summary, Value
+from rulebot.explain.decisions import Summary
+from rulebot.explain.records import BLOCKER_TEXT, ClauseValue, Decision, Value
 
 _INDENT = "  "
 
