@@ -1,15 +1,6 @@
-"""`rulebot explain`: every value and decision of a strategy, bar by bar, and why it traded."""
+"""`rulebot explain`: every value and decision of a strategy, bar by bar, and why it traded.
 
-from rulebot.explain.clauses import Clause, conditions
-from rulebot.explain.decisions import Explanation, Summary, explain
-from rulebot.explain.records import ClauseValue, Decision
-
-__all__ = [
-    "Clause",
-    "ClauseValue",
-    "Decision",
-    "Explanation",
-    "Summary",
-    "conditions",
-    "explain",
-]
+`clauses` (a condition as a tree of clauses) and `records` (a decision) are what the backtest
+(`decisions.explain`) and the live runtime (`rulebot.runtime.decisions`) both build on;
+`render` prints them.
+"""

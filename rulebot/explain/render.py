@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rulebot.explain.decisions import Summary
 from rulebot.explain.records import BLOCKER_TEXT, ClauseValue, Decision, Value
+
+if TYPE_CHECKING:
+    from rulebot.explain.decisions import Summary
 
 _INDENT = "  "
 
@@ -34,6 +36,26 @@ def decision_text(decision: Decision, header: str = "") -> str:
     else:
         lines.append(f"{_INDENT}=> no condition holds: nothing to do")
     return "\n".join(lines)
+
+
+def decision_line(decision: Decision) -> str:
+    """The decision on one line, for the log: lets, each condition's clauses (`and`/`or` as
+    brackets) with their values, and the outcomes."""
+    lets = " ".join(f"{name}={number(value)}" for name, value in decision.lets)
+    conditions = "; ".join(f"{name}={_inline(clause)}" for name, clause in decision.conditions)
+    outcomes = "; ".join(f"{name}: {text}" for name, text in decision.outcomes) or "nothing to do"
+    return (
+        f"{decision.strategy} bar {_time(decision.time_ms)} close {number(decision.close)} "
+        f"{decision.position} | {lets} | {conditions} | => {outcomes}"
+    )
+
+
+def _inline(clause: ClauseValue) -> str:
+    operands = ",".join(f"{text}={number(value)}" for text, value in clause.operands)
+    own = f"{number(clause.value)}({operands})" if operands else number(clause.value)
+    if not clause.children:
+        return f"{own} `{clause.text}`"
+    return f"{number(clause.value)}[" + ", ".join(_inline(c) for c in clause.children) + "]"
 
 
 def decision_from_dict(data: Mapping[str, Any]) -> Decision:

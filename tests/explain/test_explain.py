@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from rulebot.backtesting.engine import backtest, load_rules
 from rulebot.cli import app
-from rulebot.explain import Explanation, conditions, explain
-from rulebot.explain.clauses import parts
+from rulebot.explain.clauses import conditions, parts
+from rulebot.explain.decisions import Explanation, explain
 from rulebot.graph.plan import plan
 from rulebot.lang.load import compile_text
 
