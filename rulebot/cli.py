@@ -183,11 +183,21 @@ def explain_command(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the decisions as JSON.")
     ] = False,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port", help="Ask the bot running with this status port for its last decisions."
+        ),
+    ] = None,
 ) -> None:
     """Why a strategy did or did not trade: every let and clause at each bar, and what stopped
-    an entry that was true."""
-    from rulebot.explain.command import run_explain
+    an entry that was true. With --port: the last decision of each strategy of a running bot
+    (RULE names the strategy, or `all`)."""
+    from rulebot.explain.command import run_explain, run_explain_live
 
+    if port is not None:
+        code = run_explain_live(port, config=config, host=None, strategy=rules, as_json=json_output)
+        raise typer.Exit(code)
     code = run_explain(
         rules,
         data=data or [],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 from rich.console import Console
 
@@ -16,7 +17,7 @@ from rulebot.backtesting.engine import BacktestError, load_rules
 from rulebot.backtesting.report import ReportError
 from rulebot.data.candles import Candles, DataError
 from rulebot.explain.decisions import explain
-from rulebot.explain.render import decision_text
+from rulebot.explain.render import decision_from_dict, decision_text
 
 
 class _Usage(Exception):
@@ -74,6 +75,52 @@ def run_explain(
         errors.print(f"rulebot explain: {problem}", markup=False, highlight=False)
         return 1
     return 0
+
+
+def run_explain_live(
+    port: int, *, config: str | None, host: str | None, strategy: str, as_json: bool
+) -> int:
+    """`rulebot explain --port P`: the last decision of each strategy of the bot running there,
+    read from its status API."""
+    from rulebot.runtime.commands import StatusUnavailable, ask_status
+
+    errors = Console(stderr=True, soft_wrap=True)
+    try:
+        status = ask_status(config, host, port)
+    except StatusUnavailable as problem:
+        errors.print(f"rulebot explain: {problem}", markup=False, highlight=False)
+        return 1
+    wanted = _names(strategy)
+    running = [s for s in status.get("strategies", []) if wanted is None or s["name"] in wanted]
+    if not running:
+        asked = "" if wanted is None else f" named {', '.join(sorted(wanted))}"
+        errors.print(f"rulebot explain: the bot runs no strategy{asked}", markup=False)
+        return 1
+    found = {s["name"]: s.get("decision") for s in running}
+    if as_json:
+        print(json.dumps(found, indent=2))
+        return 0
+    shown = []
+    for name, decision in found.items():
+        if decision is None:
+            shown.append(f"{name}: no bar has closed since it started")
+        else:
+            shown.append(decision_text(decision_from_dict(decision)))
+    print("\n\n".join(shown))
+    return 0
+
+
+def _names(rule: str) -> set[str] | None:
+    """The strategies `RULE` names with --port: `all` (None), a rule file or folder's, or one
+    strategy's name."""
+    if rule == "all":
+        return None
+    if Path(rule).exists():
+        try:
+            return {s.name for s in load_rules(rule, include_disabled=True)}
+        except BacktestError:
+            return {Path(rule).stem}
+    return {rule}
 
 
 def moment(text: str | None) -> int | None:
