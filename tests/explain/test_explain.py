@@ -184,3 +184,22 @@ def test_bad_options_say_why(args: tuple[str, ...], says: str) -> None:
     code, output = run(str(RULES / "mean_reversion.rule"), *args)
     assert code == 2
     assert says in output
+
+
+def test_json_and_given_data_explain_the_same_bars(tmp_path: Path) -> None:
+    import json
+
+    shipped = ROOT / "rulebot" / "data" / "candles" / "btc_usd_perp_5m.csv"
+    rows = shipped.read_text().splitlines()
+    given = tmp_path / "btc.csv"
+    given.write_text("\n".join(rows[:3001]) + "\n")  # the first 3000 bars only
+    rule = str(RULES / "mean_reversion.rule")
+    code, output = run(rule, "--data", str(given), "--json", "--last", "2")
+    assert code == 0, output
+    decisions = json.loads(output)
+    assert [d["time"] for d in decisions] == [int(r.split(",")[0]) for r in rows[2999:3001]]
+    # the same bar, explained with all the shipped data, reads the same values
+    at = iso(decisions[-1]["time"])
+    code, whole = run(rule, "--json", "--at", at, "--last", "1")
+    assert code == 0, whole
+    assert json.loads(whole)[0]["lets"] == decisions[-1]["lets"]
