@@ -651,10 +651,10 @@ def _fill_loop(
         exit_reason, open_side = decide(
             side, entry_long[i], exit_long[i], entry_short[i], exit_short[i]
         )
-        blocker = 0
-        if entry_long[i] and entry_short[i]:
+        blocker = 0  # what stopped a true entry, for the trace only
+        if traced and entry_long[i] and entry_short[i]:
             blocker = _B_OPPOSITE
-        elif (entry_long[i] or entry_short[i]) and open_side == 0.0:
+        elif traced and (entry_long[i] or entry_short[i]) and open_side == 0.0:
             blocker = _B_HELD
         if i == n - 1 and open_side != 0.0:
             open_side = 0.0
