@@ -141,6 +141,14 @@ def backtest_command(
         ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say more.")] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Also say, per condition, on how many bars each clause held, and what "
+            "stopped the entries that were true.",
+        ),
+    ] = False,
 ) -> None:
     """Backtest rules over historical candles and print the summary traders know."""
     from rulebot.backtesting.cli import run_backtests
@@ -158,6 +166,50 @@ def backtest_command(
         trades=trades,
         plot=plot,
         verbose=verbose,
+        explain=explain,
+    )
+    raise typer.Exit(code)
+
+
+@app.command("explain")
+def explain_command(
+    rules: Annotated[str, typer.Argument(help="A rule file or a folder of them.")],
+    data: Data = None,
+    config: Config = None,
+    strategy: Annotated[
+        str, typer.Option("--strategy", "-s", help="Which strategy of a folder, or all.")
+    ] = "all",
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Explain the bar open at this time (ISO, UTC), not the last."),
+    ] = None,
+    last: Annotated[int, typer.Option("--last", help="How many bars, ending there.")] = 3,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the decisions as JSON.")
+    ] = False,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port", help="Ask the bot running with this status port for its last decisions."
+        ),
+    ] = None,
+) -> None:
+    """Why a strategy did or did not trade: every let and clause at each bar, and what stopped
+    an entry that was true. With --port: the last decision of each strategy of a running bot
+    (RULE names the strategy, or `all`)."""
+    from rulebot.explain.command import run_explain, run_explain_live
+
+    if port is not None:
+        code = run_explain_live(port, config=config, host=None, strategy=rules, as_json=json_output)
+        raise typer.Exit(code)
+    code = run_explain(
+        rules,
+        data=data or [],
+        config=config,
+        strategy=strategy,
+        at=at,
+        last=last,
+        as_json=json_output,
     )
     raise typer.Exit(code)
 

@@ -360,6 +360,9 @@ class LoggingSettings(Section):
     max_bytes: StrictInt = Field(10_000_000, ge=0)
     """Rotate the file at this size; 0 never rotates."""
     backups: StrictInt = Field(5, ge=0)
+    quiet_libraries: StrictBool = True
+    """At DEBUG, keep the websocket frames and the file watcher's chatter at INFO, so the
+    strategies' decisions are what DEBUG shows; false shows those too."""
 
     @field_validator("level", mode="before")
     @classmethod

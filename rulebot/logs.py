@@ -178,6 +178,10 @@ def _collect(value: object, found: list[str], names: list[str], depth: int) -> N
             _collect(item, found, names, depth + 1)
 
 
+CHATTY_LIBRARIES = ("websockets", "watchfiles")
+"""Loggers that, at DEBUG, log every websocket frame and every file-system event."""
+
+
 def setup_logging(
     settings: LoggingSettings | None = None,
     *,
@@ -227,8 +231,12 @@ def setup_logging(
         setattr(handler, _OURS, True)
         root.addHandler(handler)
     # other libraries (aiohttp's access log, websockets, watchfiles) speak at WARNING and up,
-    # and at everything when the level is DEBUG
+    # and at everything when the level is DEBUG but for the chattiest (every websocket frame,
+    # every file event), which stay at INFO unless `quiet_libraries` is off
     root.setLevel(chosen_level if chosen_level == "DEBUG" else max(logging.WARNING, numeric))
+    quiet = chosen_level == "DEBUG" and settings.quiet_libraries
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.INFO if quiet else logging.NOTSET)
     logging.captureWarnings(True)
     _log_uncaught_errors()
     return redact

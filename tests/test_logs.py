@@ -159,6 +159,27 @@ def test_the_console_is_readable_lines_and_the_level_comes_from_the_settings(
     assert console.getvalue().splitlines()[-1].endswith("DEBUG   GET /api/status")
 
 
+def test_at_debug_the_decisions_show_and_frames_and_file_events_do_not(
+    tmp_path: Path, restore_logging: None
+) -> None:
+    console = io.StringIO()
+    setup_logging(LoggingSettings(level="DEBUG"), console=console)
+    logging.getLogger("websockets.client").debug('< TEXT \'{"type":"ping"}\' [15 bytes]')
+    logging.getLogger("watchfiles.main").debug("rust notify timeout, continuing")
+    logging.getLogger("rulebot.decisions").debug("ut_bot bar 2022-01-01 00:00 UTC => ...")
+    logging.getLogger("websockets.client").info("connection closed")
+    lines = console.getvalue().splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == [
+        "DEBUG   ut_bot bar 2022-01-01 00:00 UTC => ...",
+        "INFO    connection closed",
+    ]
+    setup_logging(LoggingSettings(level="DEBUG", quiet_libraries=False), console=console)
+    logging.getLogger("websockets.client").debug("< TEXT frame")  # asked for: shown
+    assert console.getvalue().splitlines()[-1].endswith("DEBUG   < TEXT frame")
+    setup_logging(LoggingSettings(level="INFO"), console=console)
+    assert logging.getLogger("websockets").level == logging.NOTSET  # nothing left behind
+
+
 def test_the_file_rotates_at_max_bytes_and_keeps_backups_old_files(
     tmp_path: Path, restore_logging: None
 ) -> None:

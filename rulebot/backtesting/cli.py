@@ -18,6 +18,9 @@ from rulebot.backtesting.fills import FillSettings
 from rulebot.backtesting.report import ReportError
 from rulebot.backtesting.settings import SettingsError, fill_settings
 from rulebot.data.candles import Candles, DataError, load_candles, load_funding
+from rulebot.explain.decisions import Explanation
+from rulebot.explain.decisions import explain as explained
+from rulebot.explain.render import summary_text
 
 USAGE_ERROR = 2
 PREPARING = "preparing the backtester (first run only)…"
@@ -38,6 +41,7 @@ def run_backtests(
     trades: str | None,
     plot: str | None,
     verbose: bool,
+    explain: bool = False,
 ) -> int:
     errors = Console(stderr=True, soft_wrap=True)
     try:
@@ -48,7 +52,7 @@ def run_backtests(
         start_ms, end_ms = _day(start, "--start"), _day(end, "--end")
         if plot and Path(plot).suffix.lower() not in (".png", ".html"):
             raise _Usage(f"--plot writes .png or .html files, not {plot!r}")
-        settings = _settings(config)
+        settings = settings_from(config)
         strategies = load_rules(rules)
         if strategy != "all":
             strategies = [s for s in strategies if s.name == strategy]
@@ -56,7 +60,7 @@ def run_backtests(
                 raise _Usage(f"no enabled strategy named {strategy!r} in {rules}")
         if not strategies:
             raise BacktestError(f"no enabled strategies in {rules}")
-        candles = _data(data)
+        candles = data_options(data)
         given: Candles | dict[str, Candles] | None = None
         if list(candles) == [None]:
             given = candles[None]
@@ -66,23 +70,27 @@ def run_backtests(
             given = {str(market): bars for market, bars in candles.items()}
         rates = load_funding(funding) if funding else None
         results: list[BacktestResult] = []
+        summaries: list[str] = []
         progress = Progress(console=errors, transient=True)
         with progress, compiled.announcing(lambda: _say_preparing(progress)):
             task = progress.add_task("backtesting", total=len(strategies))
             for found in strategies:
                 progress.update(task, description=f"backtesting {found.name}")
+                run = explained if explain else backtest
                 try:
-                    results.append(
-                        backtest(
-                            found,
-                            given,
-                            settings=settings,
-                            funding=rates,
-                            days=days,
-                            start_ms=start_ms,
-                            end_ms=end_ms,
-                        )
+                    done = run(
+                        found,
+                        given,
+                        settings=settings,
+                        funding=rates,
+                        days=days,
+                        start_ms=start_ms,
+                        end_ms=end_ms,
                     )
+                    if isinstance(done, Explanation):
+                        summaries.append(summary_text(found.name, done.summary()))
+                        done = done.result
+                    results.append(done)
                 except BacktestError as skipped:
                     if len(strategies) == 1:
                         raise
@@ -91,6 +99,8 @@ def run_backtests(
         if not results:
             raise BacktestError("no strategy could be backtested")
         _report(results, output, trades, plot, verbose)
+        for summary in summaries:
+            print(f"\n{summary}")
     except _Usage as problem:
         errors.print(f"rulebot backtest: {problem}", markup=False, highlight=False)
         return USAGE_ERROR
@@ -163,7 +173,7 @@ def _day(text: str | None, option: str) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
-def _data(options: list[str]) -> dict[str | None, Candles]:
+def data_options(options: list[str]) -> dict[str | None, Candles]:
     """`--data FILE` (the strategy's market) and `--data MARKET=FILE` options, loaded."""
     loaded: dict[str | None, Candles] = {}
     for option in options:
@@ -172,7 +182,7 @@ def _data(options: list[str]) -> dict[str | None, Candles]:
     return loaded
 
 
-def _settings(config: str | None) -> FillSettings:
+def settings_from(config: str | None) -> FillSettings:
     """Fill settings from rulebot.yaml (the one named, or ./rulebot.yaml if there is one)."""
     try:
         return fill_settings(config)
@@ -180,4 +190,4 @@ def _settings(config: str | None) -> FillSettings:
         raise BacktestError(str(problem)) from None
 
 
-__all__ = ["run_backtests"]
+__all__ = ["USAGE_ERROR", "data_options", "run_backtests", "settings_from"]

@@ -202,9 +202,12 @@ def backtest(
     days: float | None = None,
     start_ms: int | None = None,
     end_ms: int | None = None,
+    trace: bool = False,
 ) -> BacktestResult:
     """Backtest one strategy. With no `data`, the candles the project ships for its market; with
-    no `settings`, the fill settings `rulebot backtest` reads here (./rulebot.yaml, if any)."""
+    no `settings`, the fill settings `rulebot backtest` reads here (./rulebot.yaml, if any).
+    `trace`: the fill loop also records what each close read and what stopped each true entry
+    (`result.result.trace`; a single market's strategy only), which `rulebot explain` reads."""
     if not isinstance(strategy, ir.Strategy):
         found = load_rules(strategy)
         if len(found) != 1:
@@ -234,7 +237,7 @@ def backtest(
         columns, legs = fill_legs(graph, strategy, bars, settings, data is None, first)
         result = spread_result(legs)
     else:
-        columns, result, overlays = _fill(graph, strategy, bars, settings, rates, first)
+        columns, result, overlays = _fill(graph, strategy, bars, settings, rates, first, trace)
     metrics = compute_metrics(result, columns, settings)
     return BacktestResult(
         strategy.name,
@@ -294,8 +297,10 @@ def _fill(
     settings: FillSettings,
     funding: np.ndarray | None,
     first: int = 0,
+    trace: bool = False,
 ) -> tuple[SignalColumns, SimResult, dict[str, np.ndarray]]:
-    """The signals, the fills, and the price `let`s (from bar `first` on) for the report."""
+    """The signals, the fills (traced when asked), and the price `let`s (from bar `first` on)
+    for the report."""
     market = strategy.markets[0]
     n = len(bars[market])
     values = evaluate(graph, bars, placeholders=position_dependents(graph))
@@ -308,7 +313,8 @@ def _fill(
         for name in price_lets(strategy)
         if graph.outputs[f"let.{name}"] not in position_dependents(graph)
     }
-    return columns, simulate(columns, settings, cut_rules(rules, first)), overlays
+    result = simulate(columns, settings, cut_rules(rules, first), trace=trace)
+    return columns, result, overlays
 
 
 def fill_legs(

@@ -109,6 +109,7 @@ from typing import Literal, TypeVar
 import numpy as np
 
 from rulebot import compiled
+from rulebot.backtesting.rule_code import ACCOUNT_STATE, PositionRules, apply_rules, registers
 from rulebot.data.shipped import STARTING_EQUITY
 from rulebot.risk import bars as risk_bars
 from rulebot.risk.bars import LossLimits
@@ -143,6 +144,23 @@ EXIT_REASONS: tuple[ExitReason, ...] = (
     "trailing_stop",
     "end_of_data",
 )
+
+BLOCKERS = (
+    "none",
+    "opposite_entries",
+    "in_position",
+    "last_bar",
+    "account_daily_loss",
+    "account_drawdown",
+    "daily_loss",
+    "drawdown",
+    "max_open_orders",
+    "cooldown",
+    "no_size",
+)
+"""What stopped a true entry at a close, by the code the loop records (`simulate(trace=True)`):
+both entries true, the side already held, the last bar, a breached loss limit (the account's
+or the rule's), `max_open_orders`, the cooldown after a loss, or a size that came to nothing."""
 
 TRADE_DTYPE = np.dtype(
     [
@@ -259,12 +277,15 @@ class SimResult:
     fees_paid: float
     funding_paid: float
     """Net funding paid (negative when received)."""
+    trace: np.ndarray | None = None
+    """With `simulate(trace=True)`: rows TRACE_ROWS, one column per bar."""
 
 
 # ---- the compiled loop ---------------------------------------------------------------------------
 # Account state lives in one small float array so that helpers can update it in place.
 
 _SIDE, _SIZE, _ENTRY_PRICE, _ENTRY_INDEX, _FEES, _FUNDING = 0, 1, 2, 3, 4, 5
+assert (_SIDE, _ENTRY_PRICE, _ENTRY_INDEX) == ACCOUNT_STATE  # what position rules read
 _STOP, _TAKE, _TRAIL_KIND, _TRAIL_AMOUNT, _EXTREME = 6, 7, 8, 9, 10
 _CASH, _COOLDOWN_UNTIL, _TRADE_COUNT = 11, 12, 13
 _STATE_FIELDS = 14
@@ -279,6 +300,18 @@ _T_PNL, _T_FEES, _T_FUNDING, _T_STOP, _T_TAKE, _T_REASON = 6, 7, 8, 9, 10, 11
 _TRADE_FIELDS = 12
 
 _NO_EXIT, _SIGNAL, _REVERSE, _STOP_LOSS, _TAKE_PROFIT, _TRAILING_STOP, _END_OF_DATA = range(-1, 6)
+_B_OPPOSITE, _B_HELD, _B_LAST_BAR, _B_LOSS_LIMIT, _B_ORDERS, _B_COOLDOWN, _B_NO_SIZE = (
+    1,
+    2,
+    3,
+    4,  # + the breached limit's slot in rulebot.risk.bars (0..3)
+    8,
+    9,
+    10,
+)
+# The trace's rows (`simulate(trace=True)`): the position state position rules read at each
+# close (bars_in_trade, entry_price, position), then the code of what stopped an entry there.
+TRACE_ROWS = ("bars_in_trade", "entry_price", "position", "blocker")
 _NONE, _PERCENT, _DISTANCE, _LEVEL = 0, 1, 2, 3
 _EQUITY, _BASE, _QUOTE, _RISK_EQUITY, _RISK_QUOTE, _CASH_AT_FILL = 0, 1, 2, 3, 4, 5
 _TRAIL_FRACTION, _TRAIL_DISTANCE = 1, 2
@@ -404,17 +437,18 @@ def _open_position(
     trail_mode: int,
     trail_value: np.ndarray,
     costs: np.ndarray,
-) -> None:
-    """Open `side` at `price` (before slippage), sized and protected from the signal bar."""
+) -> int:
+    """Open `side` at `price` (before slippage), sized and protected from the signal bar;
+    0, or the blocker that stopped it (the cooldown, or a size that came to nothing)."""
     if signal_bar < state[_COOLDOWN_UNTIL]:
-        return
+        return _B_COOLDOWN
     entry_price = price * (1.0 + side * costs[_SLIPPAGE])
     stop = _protection_level(stop_mode, stop_value[signal_bar], entry_price, side, True)
     if size_mode == _CASH_AT_FILL:
         equity = state[_CASH]  # flat here: what the account holds after this fill's close
     size = _entry_size(size_mode, size_value[signal_bar], equity, entry_price, stop, costs)
     if size == 0.0:
-        return
+        return _B_NO_SIZE
     fee = size * entry_price * costs[_TAKER]
     trail_kind = _NONE
     trail_amount = trail_value[signal_bar]
@@ -439,6 +473,7 @@ def _open_position(
     state[_TRAIL_AMOUNT] = trail_amount
     state[_EXTREME] = entry_price
     state[_CASH] -= side * size * entry_price + fee
+    return 0
 
 
 @_compiled
@@ -506,115 +541,6 @@ def decide(
     return _NO_EXIT, 0.0
 
 
-# ---- position rules: signals that read the position, computed at each close ---------------------
-# A rule is straight-line code (see rulebot.backtesting.position_rules). Instructions are rows of
-# `(op, kind1, value1, kind2, value2, kind3, value3)`; operand kinds below. Booleans are 1.0/0.0.
-_K_CONST, _K_INPUT, _K_STATE, _K_RESULT = 0, 1, 2, 3
-_OP_COPY, _OP_NEG, _OP_NOT, _OP_ADD, _OP_SUB, _OP_MUL, _OP_DIV = 0, 1, 2, 3, 4, 5, 6
-_OP_LT, _OP_LE, _OP_GT, _OP_GE, _OP_EQ, _OP_NE, _OP_AND, _OP_OR = 7, 8, 9, 10, 11, 12, 13, 14
-_OP_ABS, _OP_MAX, _OP_MIN, _OP_NZ, _OP_NA, _OP_CHOOSE = 15, 16, 17, 18, 19, 20
-# The loop runs the code on registers: 0 holds 0.0 (an operand a row does not use), then the
-# position state (bars_in_trade, entry_price, position), the constants, each input column's value
-# at this bar and each instruction's result (see `_registers`).
-_R_ZERO, _R_STATE, _R_CONSTS = 0, 1, 4
-RULE_TARGETS = (
-    "entry_long",
-    "exit_long",
-    "entry_short",
-    "exit_short",
-    "size_value",
-    "stop_value",
-    "take_value",
-    "trail_value",
-)
-
-
-@_compiled
-def _apply_rules(
-    bar: int,
-    state: np.ndarray,
-    table: np.ndarray,
-    code: np.ndarray,
-    inputs: np.ndarray,
-    registers: np.ndarray,
-    flags: np.ndarray,
-    values: np.ndarray,
-) -> None:
-    """Write this bar's position-reading signals, from the position held at this close, with
-    numpy's float semantics (x/0 is ±inf, NaN compares false). The code runs on registers
-    (`_registers`): every operand is one register, so reading it takes no test of its kind."""
-    side = state[_SIDE]
-    registers[_R_STATE] = bar - state[_ENTRY_INDEX] if side != 0.0 else 0.0  # bars_in_trade
-    registers[_R_STATE + 1] = state[_ENTRY_PRICE] if side != 0.0 else np.nan  # entry_price
-    registers[_R_STATE + 2] = 1.0 if side > 0.0 else (-1.0 if side < 0.0 else 0.0)  # position
-    for k in range(table.shape[0]):
-        target = table[k, 2]
-        if (target == 1 and not side > 0.0) or (target == 3 and not side < 0.0):
-            continue  # an exit for the side not held: `decide` does not read it at this close
-        for column in range(table[k, 3], table[k, 4]):  # this rule's input columns, at this bar
-            registers[table[k, 5] + column] = inputs[column, bar]
-        r = 0.0
-        for row in range(table[k, 0], table[k, 0] + table[k, 1]):
-            a = registers[code[row, 1]]
-            b = registers[code[row, 2]]
-            op = code[row, 0]
-            # ops in groups: arithmetic, then comparisons and logic, then functions
-            if op <= _OP_DIV:
-                if op == _OP_COPY:
-                    r = a
-                elif op == _OP_NEG:
-                    r = -a
-                elif op == _OP_NOT:
-                    r = 0.0 if a != 0.0 else 1.0
-                elif op == _OP_ADD:
-                    r = a + b
-                elif op == _OP_SUB:
-                    r = a - b
-                elif op == _OP_MUL:
-                    r = a * b
-                elif b == 0.0:  # _OP_DIV
-                    if a != a or a == 0.0:
-                        r = np.nan
-                    else:
-                        r = math.copysign(math.inf, a) * math.copysign(1.0, b)
-                else:
-                    r = a / b
-            elif op <= _OP_OR:
-                if op == _OP_LT:
-                    r = 1.0 if a < b else 0.0
-                elif op == _OP_LE:
-                    r = 1.0 if a <= b else 0.0
-                elif op == _OP_GT:
-                    r = 1.0 if a > b else 0.0
-                elif op == _OP_GE:
-                    r = 1.0 if a >= b else 0.0
-                elif op == _OP_EQ:
-                    r = 1.0 if a == b else 0.0
-                elif op == _OP_NE:
-                    r = 1.0 if a != b else 0.0
-                elif op == _OP_AND:
-                    r = 1.0 if (a != 0.0 and b != 0.0) else 0.0
-                else:  # _OP_OR
-                    r = 1.0 if (a != 0.0 or b != 0.0) else 0.0
-            elif op == _OP_ABS:
-                r = abs(a)
-            elif op == _OP_MAX:
-                r = np.nan if (a != a or b != b) else (a if a >= b else b)
-            elif op == _OP_MIN:
-                r = np.nan if (a != a or b != b) else (a if a <= b else b)
-            elif op == _OP_NZ:
-                r = b if a != a else a
-            elif op == _OP_NA:
-                r = 1.0 if a != a else 0.0
-            else:  # _OP_CHOOSE
-                r = b if a != 0.0 else registers[code[row, 3]]
-            registers[code[row, 4]] = r
-        if target < 4:
-            flags[target, bar] = r != 0.0
-        else:
-            values[target - 4, bar] = r
-
-
 @_compiled
 def _fill_loop(
     open_: np.ndarray,
@@ -651,10 +577,13 @@ def _fill_loop(
     risk_limits: np.ndarray,
     risk_state: np.ndarray,
     close_ms: np.ndarray,
+    trace: np.ndarray,
 ) -> int:
     """Run every bar; write equity, position and the trade table; return the trade count.
+    `trace` (rows TRACE_ROWS, or no columns for none) gets the position state each close read
+    and what stopped each true entry.
     `flags`/`values` are the signal and value columns stacked (rows in RULE_TARGETS order), so
-    position rules can write them at each close; the rules run on `registers` (`_registers`),
+    position rules can write them at each close; the rules run on `registers` (`registers`),
     allocated by the caller: the loop allocates nothing."""
     n = close.shape[0]
     state[:] = 0.0
@@ -672,6 +601,7 @@ def _fill_loop(
     for k in range(rule_table.shape[0]):
         if rule_table[k, 2] == 0 or rule_table[k, 2] == 2:
             skip_flat = False
+    traced = trace.shape[1] > 0
     i = 0
     while i < n:
         if skip_flat and state[_SIDE] == 0.0 and pending_exit == _NO_EXIT and pending_side == 0.0:
@@ -694,7 +624,7 @@ def _fill_loop(
         if pending_exit != _NO_EXIT:
             _close_position(state, trades, i, open_[i], pending_exit, costs)
         if pending_side != 0.0:
-            _open_position(
+            stopped = _open_position(
                 state,
                 pending_side,
                 i,
@@ -711,6 +641,8 @@ def _fill_loop(
                 trail_value,
                 costs,
             )
+            if traced:
+                trace[3, pending_bar] = stopped
         pending_exit = _NO_EXIT
         pending_side = 0.0
 
@@ -718,17 +650,29 @@ def _fill_loop(
             _check_protections(state, trades, i, open_[i], high[i], low[i], costs)
 
         side = state[_SIDE]
+        if traced:
+            trace[0, i] = i - state[_ENTRY_INDEX] if side != 0.0 else 0.0
+            trace[1, i] = state[_ENTRY_PRICE] if side != 0.0 else np.nan
+            trace[2, i] = 1.0 if side > 0.0 else (-1.0 if side < 0.0 else 0.0)
         if rule_table.shape[0] > 0:
-            _apply_rules(i, state, rule_table, rule_code, rule_inputs, registers, flags, values)
+            apply_rules(i, state, rule_table, rule_code, rule_inputs, registers, flags, values)
         equity = state[_CASH] + side * state[_SIZE] * close[i]
         exit_reason, open_side = decide(
             side, entry_long[i], exit_long[i], entry_short[i], exit_short[i]
         )
-        if i == n - 1:
+        blocker = 0  # what stopped a true entry, for the trace only
+        if traced and entry_long[i] and entry_short[i]:
+            blocker = _B_OPPOSITE
+        elif traced and (entry_long[i] or entry_short[i]) and open_side == 0.0:
+            blocker = _B_HELD
+        if i == n - 1 and open_side != 0.0:
             open_side = 0.0
+            blocker = _B_LAST_BAR
         if close_ms.shape[0] > 0 and not risk_bars.on_close(
             risk_limits, risk_state, close_ms[i], equity
         ):
+            if open_side != 0.0:
+                blocker = _B_LOSS_LIMIT + risk_bars.breached_slot(risk_state)
             open_side = 0.0  # a loss limit is breached: no new entry, the exit still runs
         if open_side != 0.0:
             protections = (
@@ -738,12 +682,13 @@ def _fill_loop(
             )
             if not risk_bars.entry_orders_allowed(risk_limits, protections):
                 open_side = 0.0
+                blocker = _B_ORDERS
 
         if fill_at_close:
             if exit_reason != _NO_EXIT:
                 _close_position(state, trades, i, close[i], exit_reason, costs)
             if open_side != 0.0:
-                _open_position(
+                blocker = _open_position(
                     state,
                     open_side,
                     i,
@@ -766,6 +711,8 @@ def _fill_loop(
             pending_bar = i
             pending_equity = equity
 
+        if traced:
+            trace[3, i] = blocker
         equity_out[i] = state[_CASH] + state[_SIDE] * state[_SIZE] * close[i]
         position_out[i] = state[_SIDE] * state[_SIZE]
         i += 1
@@ -802,34 +749,18 @@ def _flags(columns: SignalColumns, name: str, n: int) -> np.ndarray:
     return array
 
 
-@dataclass(frozen=True)
-class PositionRules:
-    """Signals that read the position, as code the fill loop runs at each close (built by
-    `rulebot.backtesting.position_rules`): `table` rows are (first instruction, count, target index
-    in RULE_TARGETS); `code` rows are (op, kind, value) x 3; `inputs` are precomputed columns."""
-
-    table: np.ndarray
-    code: np.ndarray
-    consts: np.ndarray
-    inputs: np.ndarray
-
-    @classmethod
-    def none(cls, n: int) -> PositionRules:
-        return cls(
-            np.zeros((0, 3), dtype=np.int64),
-            np.zeros((0, 7), dtype=np.int64),
-            np.zeros(0),
-            np.zeros((0, n)),
-        )
-
-
 def simulate(
     columns: SignalColumns,
     settings: FillSettings,
     rules: PositionRules | None = None,
     out: tuple[np.ndarray, np.ndarray] | None = None,
+    trace: bool = False,
 ) -> SimResult:
     """Fill a strategy's signals bar by bar (rules in this module's docstring).
+
+    `trace`: also record, at each close, the position state the rules read there and what
+    stopped a true entry (`SimResult.trace`, rows TRACE_ROWS, codes in BLOCKERS): how
+    `rulebot explain` says why a strategy did not trade.
 
     `out`: two float64 arrays of one value per bar that the equity and the position are written
     into, and that the result then holds (a search reuses them from trial to trial rather than
@@ -894,6 +825,8 @@ def simulate(
     if np.isin(rules.table[:, 2], (0, 2)).any():  # entries decided at each close: up to one a bar
         entries = n
     table = np.empty((entries + 1, _TRADE_FIELDS))
+    recorded = np.zeros((len(TRACE_ROWS), n if trace else 0))
+    recorded[1] = np.nan  # entry_price while flat (bars the loop runs past while flat)
     count = compiled.call(
         _fill_loop,
         n * _PLAIN_SECONDS_PER_BAR,
@@ -923,12 +856,13 @@ def simulate(
         equity,
         position,
         table,
-        *_registers(rules),
+        *registers(rules),
         stacked_flags,
         stacked_values,
         settings.risk.array(float(settings.initial_equity)),
         np.zeros(risk_bars.STATE_FIELDS),
         close_times(columns.timestamp, n) if settings.risk.binding else np.zeros(0),
+        recorded,
     )
     trades = _trade_records(table[:count])
     return SimResult(
@@ -937,6 +871,7 @@ def simulate(
         trades=trades,
         fees_paid=float(trades["fees"].sum()),
         funding_paid=float(trades["funding"].sum()),
+        trace=recorded if trace else None,
     )
 
 
@@ -946,37 +881,6 @@ def close_times(timestamp: np.ndarray, n: int) -> np.ndarray:
     steps = np.diff(opens)
     step = int(steps[steps > 0].min()) if (steps > 0).any() else 0
     return (opens + step).astype(np.float64)
-
-
-def _registers(rules: PositionRules) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The rules as register code for the loop: a table of (first instruction, count, target,
-    first and end input column, the register of input column 0), the instructions as
-    (op, register of each operand, register of the result), the inputs, and the registers
-    with the zero and the constants in place."""
-    consts = len(rules.consts)
-    inputs = len(rules.inputs)
-    input_base = _R_CONSTS + consts
-    result_base = input_base + inputs
-    registers = np.zeros(result_base + len(rules.code))
-    registers[_R_CONSTS:input_base] = rules.consts
-    table = np.zeros((len(rules.table), 6), dtype=np.int64)
-    code = np.zeros((len(rules.code), 5), dtype=np.int64)
-    for k, (first, count, target) in enumerate(rules.table):
-        rows = rules.code[first : first + count]
-        read = rows[:, 1:7:2] == _K_INPUT
-        columns = rows[:, 2:7:2][read]
-        low, high = (int(columns.min()), int(columns.max()) + 1) if len(columns) else (0, 0)
-        table[k] = (first, count, target, low, high, input_base)
-        # where each kind of operand starts among the registers (a result: in this rule's rows)
-        base = {_K_CONST: _R_CONSTS, _K_INPUT: input_base, _K_STATE: _R_STATE}
-        base[_K_RESULT] = result_base + first
-        for row, instruction in enumerate(rows, start=first):
-            code[row, 0] = instruction[0]
-            for slot in range(3):
-                kind, where = instruction[1 + 2 * slot], instruction[2 + 2 * slot]
-                code[row, 1 + slot] = base[kind] + where if kind in base else _R_ZERO
-            code[row, 4] = result_base + row
-    return table, code, np.ascontiguousarray(rules.inputs, dtype=np.float64), registers
 
 
 def _trade_records(table: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from rulebot.backtesting.fills import RULE_TARGETS, PositionRules
+from rulebot.backtesting.rule_code import RULE_TARGETS, PositionRules
 from rulebot.graph.plan import Graph, Program
 from rulebot.graph.programs import encode
 

@@ -98,14 +98,23 @@ class PlanError(Exception):
     """The IR holds something the graph cannot compute (reported by the checker normally)."""
 
 
-def plan(strategy: ir.Strategy, params: Mapping[str, float | bool] | None = None) -> Graph:
-    """The evaluation graph of `strategy` with the given param values (defaults otherwise)."""
+def plan(
+    strategy: ir.Strategy,
+    params: Mapping[str, float | bool] | None = None,
+    parts: Mapping[str, ir.Node] | None = None,
+) -> Graph:
+    """The evaluation graph of `strategy` with the given param values (defaults otherwise).
+
+    `parts` are sub-expressions of the strategy to read too (what `rulebot explain` shows, e.g.
+    each clause of a condition), each an output `part.<name>`: planned after the strategy, they
+    are the strategy's own nodes where they are shared, and new nodes never change its nodes'
+    ids or its warm-up."""
     values: dict[str, float | bool] = {n: p.default for n, p in strategy.params.items()}
     unknown = set(params or {}) - set(values)
     if unknown:
         raise PlanError(f"unknown params: {', '.join(sorted(unknown))}")
     values.update(params or {})
-    return _Planner(strategy, values).run()
+    return _Planner(strategy, values).run(parts or {})
 
 
 @dataclass
@@ -142,7 +151,7 @@ class _Planner:
         self.stateful[key] = found
         return found
 
-    def run(self) -> Graph:
+    def run(self, parts: Mapping[str, ir.Node]) -> Graph:
         strategy = self.strategy
         self.base = Clock(strategy.markets[0], strategy.timeframe)
         outputs: dict[str, int] = {}
@@ -159,6 +168,8 @@ class _Planner:
             outputs[f"leg.{leg.market}"] = self.expr(leg.weight, self.base)
         signal_ids = [i for name, i in outputs.items() if not name.startswith("let.")]
         warmup = max((self.nodes[i].warmup for i in signal_ids), default=0)
+        for name, part in parts.items():
+            outputs[f"part.{name}"] = self.expr(part, self.base)
         return Graph(tuple(self.nodes), outputs, self.base, dict(self.params), warmup)
 
     # ---- nodes ---------------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def optimize_command(
 
 def run_optimize(rule: str, **options: Any) -> int:
     """The command's work, returning its exit code."""
-    from rulebot.backtesting.cli import _data, _settings
+    from rulebot.backtesting.cli import data_options, settings_from
     from rulebot.backtesting.engine import BacktestError, load_rules
     from rulebot.data.candles import DataError, load_funding
     from rulebot.optimize.objective import ObjectiveError
@@ -134,14 +134,14 @@ def run_optimize(rule: str, **options: Any) -> int:
     failures = (BacktestError, DataError, ResultsError, RunnerError, _ReportFailure, OSError)
     try:
         _check_options(options)
-        settings = _settings(options["config"])
+        settings = settings_from(options["config"])
         found = load_rules(rule)
         if options["strategy"]:
             found = [s for s in found if s.name == options["strategy"]]
         if len(found) != 1:
             names = ", ".join(s.name for s in found) or "none"
             raise _Usage(f"{rule} must hold one enabled strategy (found: {names}); pick with -s")
-        candles = _data(options["data"])
+        candles = data_options(options["data"])
         given: Any = None
         if list(candles) == [None]:
             given = candles[None]

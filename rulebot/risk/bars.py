@@ -203,3 +203,13 @@ def entry_orders_allowed(limits: np.ndarray, protections: int) -> bool:
     """Whether an entry with `protections` resting orders fits `max_open_orders`, the account
     holding none (an entry comes flat, or after the close of what it reverses)."""
     return _orders_allowed(0, max(1, protections), limits[MAX_OPEN_ORDERS])
+
+
+@_compiled
+def breached_slot(state: np.ndarray) -> int:
+    """Which loss limit stops entries (0 the account's daily loss, 1 its drawdown, 2 the rule's
+    daily loss, 3 its drawdown; the first breached), or -1 when none does."""
+    for slot in range(4):
+        if state[_SLOTS + 2 * slot] != 0.0:
+            return slot
+    return -1

@@ -138,25 +138,41 @@ def status_command(
 ) -> int:
     """Ask the running bot's status API and print what it says."""
     try:
-        config = read_config(config_path)
-    except ConfigError as error:
-        print(str(error))
-        return 1
-    request, where = _bot_request(config, host, port, "/api/status")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            status = json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        print(f"rulebot status: the bot answered {error.code}: {_refusal(error)}")
-        return 1
-    except (urllib.error.URLError, OSError):
-        print(f"rulebot status: no bot is answering on {where} (is `rulebot run` running?)")
+        status = ask_status(config_path, host, port)
+    except StatusUnavailable as problem:
+        print(f"{problem}" if problem.config else f"rulebot status: {problem}")
         return 1
     if as_json:
         print(json.dumps(status, indent=2))
         return 0
     print(render_status(status))
     return 0
+
+
+class StatusUnavailable(Exception):
+    """The running bot's status could not be read; `config` when rulebot.yaml is the reason."""
+
+    def __init__(self, message: str, config: bool = False) -> None:
+        super().__init__(message)
+        self.config = config
+
+
+def ask_status(config_path: str | None, host: str | None, port: int | None) -> dict[str, Any]:
+    """The running bot's status (`/api/status`), asked with its token as rulebot.yaml says."""
+    try:
+        config = read_config(config_path)
+    except ConfigError as error:
+        raise StatusUnavailable(str(error), config=True) from None
+    request, where = _bot_request(config, host, port, "/api/status")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return json.loads(answer.read())  # type: ignore[no-any-return]
+    except urllib.error.HTTPError as error:
+        raise StatusUnavailable(f"the bot answered {error.code}: {_refusal(error)}") from None
+    except (urllib.error.URLError, OSError):
+        raise StatusUnavailable(
+            f"no bot is answering on {where} (is `rulebot run` running?)"
+        ) from None
 
 
 def _bot_request(

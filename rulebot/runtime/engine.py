@@ -24,6 +24,7 @@ from typing import Any
 from rulebot.config import Config
 from rulebot.lang import ir
 from rulebot.runtime.bars import BarBuilder
+from rulebot.runtime.decisions import entry_stopped, log_decision
 from rulebot.runtime.hot_reload import HotReload
 from rulebot.runtime.journal import Journal
 from rulebot.runtime.messages import (
@@ -590,6 +591,7 @@ class Engine(HotReload, StatusReport):
             )  # fmt: skip
             intents = []
             live.pending = deciding
+            entry_stopped(live, "an order is still in flight: its fate is not known yet")
         entries = [i for i in intents if i.action != "close"]
         if isinstance(live, LiveSpread) and entries:
             verdicts = [self.risk_manager.check(i, self._view()) for i in entries]
@@ -601,6 +603,7 @@ class Engine(HotReload, StatusReport):
         if self.halted:
             intents = [i for i in intents if i.action == "close"]
             live.pending = tuple(intents)
+            entry_stopped(live, "entries are off (flattened)")
         unclosed: set[str] = set()  # markets whose exit did not go out: no entry there now
         for intent in intents:
             if intent.action != "close" and intent.market in unclosed:
@@ -613,6 +616,7 @@ class Engine(HotReload, StatusReport):
             verdict = self.risk_manager.check(intent, self._view())
             if not verdict.allowed:
                 log.warning("%s: entry refused: %s", live.name, verdict.message)
+                entry_stopped(live, f"risk: {verdict.message}")
                 continue
             if verdict.size != intent.size and verdict.size > 0:
                 log.warning("%s: %s", live.name, verdict.message)
@@ -635,6 +639,7 @@ class Engine(HotReload, StatusReport):
         if not intents:  # with orders in flight, their fills set the protection
             await self._sync_protection(live)
         self._save(live)
+        log_decision(live)
 
     async def _exit(self, intent: Intent) -> bool:
         """Send an exit; True once it went out or nothing is left to exit. When the venue does

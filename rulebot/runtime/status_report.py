@@ -77,6 +77,7 @@ class StatusReport:
                     "holding": r.live.holding_size(),
                     "stopped": r.stopped,
                     "path": r.path,
+                    "decision": _decision(r.live),
                 }
                 for name, r in sorted(self.strategies.items())
             ],
@@ -117,3 +118,9 @@ class StatusReport:
                 for e in self.events[-20:]
             ],
         }
+
+
+def _decision(live: object) -> dict[str, Any] | None:
+    """The strategy's last bar-close decision (`rulebot explain --port`), None before one."""
+    decision = getattr(live, "decision", None)
+    return None if decision is None else decision.to_dict()

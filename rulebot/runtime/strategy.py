@@ -30,9 +30,12 @@ from rulebot.backtesting.fills import (
 )
 from rulebot.backtesting.fills import _entry_size as entry_size
 from rulebot.backtesting.fills import _protection_level as protection_level
+from rulebot.explain.clauses import Clause, conditions, parts
+from rulebot.explain.records import Decision
 from rulebot.graph.plan import Graph, plan
 from rulebot.graph.streaming import StreamingEvaluator
 from rulebot.lang import ir
+from rulebot.runtime.decisions import live_decision
 from rulebot.runtime.messages import Bar, Intent, Protection
 
 SIZE_MODES = ("equity", "base", "quote", "risk_equity", "risk_quote", "cash")
@@ -178,6 +181,9 @@ class LiveStrategy(Warming):
     cooldown_until: int = 0
     pending: tuple[Intent, ...] = ()
     closed_pnl: Decimal = Decimal(0)  # realised by the fills of the trade being closed
+    trees: dict[str, Clause] = field(init=False)
+    decision: Decision | None = None
+    """The last bar close's decision (`rulebot explain --port`, the log at DEBUG)."""
 
     def __post_init__(self) -> None:
         if len(self.strategy.markets) != 1:
@@ -185,7 +191,8 @@ class LiveStrategy(Warming):
                 f"`{self.strategy.name}` trades {len(self.strategy.markets)} markets: "
                 "spreads run in backtests only for now"
             )
-        self.graph = plan(self.strategy, self.params or None)
+        self.trees = conditions(self.strategy)
+        self.graph = plan(self.strategy, self.params or None, parts(self.trees))
         self.evaluator = StreamingEvaluator(self.graph)
 
     # ---- bars -----------------------------------------------------------------------------------
@@ -195,11 +202,14 @@ class LiveStrategy(Warming):
         the account's, marked at this close."""
         self._feed(bars)
         close = bars[self.market].close
+        side = self.holding.side
         if self.holding.side != 0.0:
             self._trail(bars[self.market])
-        if not self.is_warm:
-            return []
+        time = bars[self.market].timestamp
         signals = self._signals()
+        if not self.is_warm:
+            self._decided(time, close, side, "warmup")
+            return []
         exit_code, open_side = decide(
             self.holding.side,
             signals["entry.long"],
@@ -207,8 +217,8 @@ class LiveStrategy(Warming):
             signals["entry.short"],
             signals["exit.short"],
         )
+        blocker = _blocker(signals, open_side)
         intents: list[Intent] = []
-        time = bars[self.market].timestamp
         reference = _decimal(close)
         if exit_code >= 0:
             intents.append(
@@ -222,12 +232,23 @@ class LiveStrategy(Warming):
                     reference_price=reference,
                 )
             )
-        if open_side != 0.0 and self.bar >= self.cooldown_until:
+        if open_side != 0.0 and self.bar < self.cooldown_until:
+            blocker = "cooldown"
+        elif open_side != 0.0:
             entry = self._entry(open_side, close, float(equity), time)
             if entry is not None:
                 intents.append(entry)
+            else:
+                blocker = "no_size"
         self.pending = tuple(intents)
+        self._decided(time, close, side, blocker)
         return intents
+
+    def _decided(self, time: int, close: float, side: float, blocker: str | None) -> None:
+        self.decision = live_decision(
+            self.strategy, self.trees, self.evaluator, time_ms=time, close=close, side=side,
+            blocker=blocker,
+        )  # fmt: skip
 
     def _feed(self, bars: Mapping[str, Bar]) -> None:
         rows = evaluator_rows(self.name, self.markets, bars, self.last_time)
@@ -411,6 +432,15 @@ class LiveStrategy(Warming):
 
     def take_price(self) -> float:
         return self.holding.take if self.holding.side != 0.0 else math.nan
+
+
+def _blocker(signals: Mapping[str, bool], open_side: float) -> str | None:
+    """What `decide` itself stopped: both entries, or an entry for the side already held."""
+    if signals["entry.long"] and signals["entry.short"]:
+        return "opposite_entries"
+    if (signals["entry.long"] or signals["entry.short"]) and open_side == 0.0:
+        return "in_position"
+    return None
 
 
 def evaluator_rows(

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import rulebot.risk
-from rulebot.backtesting import fills
+from rulebot.backtesting import fills, rule_code
 from rulebot.backtesting.fills import FillSettings, SignalColumns, SimResult, simulate
 from rulebot.compiled import forcing
 from rulebot.risk.bars import LossLimits
@@ -454,14 +454,17 @@ def test_a_signal_on_the_last_bar_does_not_fill():
 @pytest.fixture
 def pure_python_fills(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """A second copy of the fills module, loaded as if numba were not installed, with its own
-    copy of the risk decision it runs at each close (numba is hidden only while they load, so
-    that the compiled module can still load its cache afterwards)."""
+    copies of the risk decision it runs at each close and of the position rules' interpreter
+    (numba is hidden only while they load, so that the compiled modules can still load their
+    cache afterwards)."""
     spec = importlib.util.spec_from_file_location("fills_without_numba", fills.__file__)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)
     monkeypatch.delitem(sys.modules, "rulebot.risk.bars")
     monkeypatch.delattr(rulebot.risk, "bars")
+    monkeypatch.delitem(sys.modules, "rulebot.backtesting.rule_code")
+    monkeypatch.delattr(sys.modules["rulebot.backtesting"], "rule_code")
     with monkeypatch.context() as hidden:
         hidden.setitem(sys.modules, "numba", None)
         spec.loader.exec_module(module)
@@ -563,12 +566,16 @@ def test_compiled_and_pure_python_loops_agree_on_real_data(
     if modes["size_mode"] == "quote":
         columns = replace(columns, size_value=np.full(len(close), 5000.0))
     with forcing("compiled"):  # not the plain twin a cold numba cache would run
-        compiled = simulate(columns, settings)
-    pure = pure_python_fills.simulate(columns, settings)
+        compiled = simulate(columns, settings, trace=True)
+    pure = pure_python_fills.simulate(columns, settings, trace=True)
     assert len(compiled.trades) > 20
     assert set(compiled.trades["exit_reason"]) >= {"signal", "reverse", "trailing_stop"}
     assert (compiled.funding_paid != 0) == (funding is not None)
     assert_same(compiled, pure)
+    assert compiled.trace is not None and pure.trace is not None
+    np.testing.assert_array_equal(compiled.trace, pure.trace)  # what stopped entries, too
+    with forcing("compiled"):
+        assert_same(simulate(columns, settings), compiled)  # tracing changes no fill
 
 
 def assert_same(compiled: SimResult, pure: SimResult) -> None:
@@ -581,12 +588,12 @@ def assert_same(compiled: SimResult, pure: SimResult) -> None:
 # ---- the loop's shortcuts change nothing ---------------------------------------------------------
 
 
-def as_rules(columns: SignalColumns, names: tuple[str, ...]) -> fills.PositionRules:
+def as_rules(columns: SignalColumns, names: tuple[str, ...]) -> rule_code.PositionRules:
     """Position rules that copy the named columns: the loop then computes those signals (or
     values) itself at each close, the way it runs a rule that reads the position."""
-    targets = [fills.RULE_TARGETS.index(name) for name in names]
+    targets = [rule_code.RULE_TARGETS.index(name) for name in names]
     copy, from_input = 0, 1  # the encoding's op and operand kind (see fills.py)
-    return fills.PositionRules(
+    return rule_code.PositionRules(
         table=np.array([(k, 1, target) for k, target in enumerate(targets)], dtype=np.int64),
         code=np.array([(copy, from_input, k, 0, 0, 0, 0) for k in range(len(names))]),
         consts=np.zeros(0),
@@ -696,8 +703,13 @@ def test_every_rule_op_computes_what_numpy_does(op: int):
     inputs[:, ::3] = rng.normal(0.0, 1.0, size=(3, len(inputs[0, ::3])))
     with np.errstate(divide="ignore", invalid="ignore"):
         expected = OPS[op](*inputs) > 0.5
-    const, from_input, result, greater = fills._K_CONST, fills._K_INPUT, fills._K_RESULT, 9
-    rules = fills.PositionRules(
+    const, from_input, result, greater = (
+        rule_code._K_CONST,
+        rule_code._K_INPUT,
+        rule_code._K_RESULT,
+        9,
+    )
+    rules = rule_code.PositionRules(
         table=np.array([(0, 2, 0)]),  # two instructions, target entry_long
         code=np.array(
             [
@@ -708,7 +720,7 @@ def test_every_rule_op_computes_what_numpy_does(op: int):
         consts=np.array([0.5]),
         inputs=inputs,
     )
-    assert greater == fills._OP_GT
+    assert greater == rule_code._OP_GT
     columns = SignalColumns(
         **{**market, "entry_long": expected},
         size_mode="equity",

@@ -12,6 +12,7 @@ import shutil
 import socket
 import urllib.request
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,13 @@ async def test_the_dashboard_shows_the_running_bot_and_follows_it_live(tmp_path:
                 await expect(limits.first).to_be_visible()
                 assert await page.locator('#limits tr[data-key="account/max_drawdown"]').count()
                 assert await page.locator('#strategies tr[data-key="ut_bot"]').count() == 1
+                # each strategy's last decision, as the status API has it (the market is still)
+                decision = next(s for s in status["strategies"] if s["name"] == "ut_bot")
+                decision = decision["decision"]
+                stamp = datetime.fromtimestamp(decision["time"] / 1000, UTC)
+                shown = page.locator('#strategies tr[data-key="ut_bot"] td.decision')
+                await expect(shown).to_contain_text(stamp.strftime("%Y-%m-%d %H:%M:%S"))
+                await expect(shown).to_contain_text(decision["position"])
                 assert errors == []
         finally:
             stop.set()

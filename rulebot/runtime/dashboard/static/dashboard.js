@@ -169,9 +169,21 @@
       ["name"], ["market"], ["timeframe"], ["bars", null, "num"],
       ["warm", (w) => (w ? "yes" : "warming up")], ["holding", null, "num"],
       ["stopped", (stopped) => (stopped ? "stopped" : "running")],
+      [(s) => lastDecision(s.decision), null, "decision"],
     ]);
 
     showRisk(status.risk || {});
+  }
+
+  // The strategy's last bar-close decision in a line: the bar, the position it read and what
+  // came of each true condition (`rulebot explain --port` prints every clause).
+  function lastDecision(decision) {
+    if (!decision) return "no bar closed yet";
+    const outcomes = Object.entries(decision.outcomes || {});
+    const said = outcomes.length
+      ? outcomes.map(([name, text]) => `${name.replace(".", " ")}: ${text}`).join("; ")
+      : "nothing to do";
+    return `${utc(decision.time)} ${decision.position} · ${said}`;
   }
 
   function showRisk(risk) {
