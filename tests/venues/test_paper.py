@@ -17,14 +17,8 @@ from rulebot.venues.lighter.errors import OrderNotFound, OrderRejected
 from rulebot.venues.lighter.events import TradesPrinted
 from rulebot.venues.lighter.records import OrderBookSnapshot, OrderRequest, Trade
 from rulebot.venues.lighter.stream import MarketStream
-from rulebot.venues.paper import (
-    MARKET_ACCOUNT,
-    UNLIMITED,
-    LastTrade,
-    Liquidity,
-    PaperVenue,
-    market_data_venue,
-)
+from rulebot.venues.paper import PaperVenue, market_data_venue
+from rulebot.venues.paper_book import MARKET_ACCOUNT, UNLIMITED, LastTrade, Liquidity
 from rulebot.venues.sim.serving import RunningSim, serve_sim
 from rulebot.venues.sim.settings import SimSettings
 
