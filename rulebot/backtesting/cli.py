@@ -21,6 +21,7 @@ from rulebot.data.candles import Candles, DataError, load_candles, load_funding
 from rulebot.explain.decisions import Explanation
 from rulebot.explain.decisions import explain as explained
 from rulebot.explain.render import summary_text
+from rulebot.lang import ir
 
 USAGE_ERROR = 2
 PREPARING = "preparing the backtester (first run only)…"
@@ -46,28 +47,15 @@ def run_backtests(
     errors = Console(stderr=True, soft_wrap=True)
     try:
         if days is not None and (start or end):
-            raise _Usage("give either --days or --start/--end, not both")
+            raise UsageError("give either --days or --start/--end, not both")
         if days is not None and days <= 0:
-            raise _Usage("--days must be positive")
+            raise UsageError("--days must be positive")
         start_ms, end_ms = _day(start, "--start"), _day(end, "--end")
         if plot and Path(plot).suffix.lower() not in (".png", ".html"):
-            raise _Usage(f"--plot writes .png or .html files, not {plot!r}")
+            raise UsageError(f"--plot writes .png or .html files, not {plot!r}")
         settings = settings_from(config)
-        strategies = load_rules(rules)
-        if strategy != "all":
-            strategies = [s for s in strategies if s.name == strategy]
-            if not strategies:
-                raise _Usage(f"no enabled strategy named {strategy!r} in {rules}")
-        if not strategies:
-            raise BacktestError(f"no enabled strategies in {rules}")
-        candles = data_options(data)
-        given: Candles | dict[str, Candles] | None = None
-        if list(candles) == [None]:
-            given = candles[None]
-        elif None in candles:
-            raise _Usage("give --data as FILE alone, or every one as MARKET=FILE")
-        elif candles:
-            given = {str(market): bars for market, bars in candles.items()}
+        strategies = chosen_strategies(rules, strategy)
+        given = given_data(data)
         rates = load_funding(funding) if funding else None
         results: list[BacktestResult] = []
         summaries: list[str] = []
@@ -101,7 +89,7 @@ def run_backtests(
         _report(results, output, trades, plot, verbose)
         for summary in summaries:
             print(f"\n{summary}")
-    except _Usage as problem:
+    except UsageError as problem:
         errors.print(f"rulebot backtest: {problem}", markup=False, highlight=False)
         return USAGE_ERROR
     except (BacktestError, DataError, ReportError, OSError) as problem:
@@ -119,8 +107,9 @@ def _say_preparing(progress: Progress) -> None:
         progress.console.print(PREPARING, markup=False, highlight=False)
 
 
-class _Usage(Exception):
+class UsageError(Exception):
     """An option the user gave is wrong (exit 2)."""
+
 
 
 def _report(
@@ -167,10 +156,33 @@ def _day(text: str | None, option: str) -> int | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise _Usage(f"{option} takes a date like 2018-01-15, not {text!r}") from None
+        raise UsageError(f"{option} takes a date like 2018-01-15, not {text!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
+
+
+def chosen_strategies(rules: str, strategy: str) -> list[ir.Strategy]:
+    """The enabled strategies of `rules`, or the one named `strategy` (`all`: every one)."""
+    strategies = load_rules(rules)
+    if strategy != "all":
+        strategies = [s for s in strategies if s.name == strategy]
+        if not strategies:
+            raise UsageError(f"no enabled strategy named {strategy!r} in {rules}")
+    if not strategies:
+        raise BacktestError(f"no enabled strategies in {rules}")
+    return strategies
+
+
+def given_data(options: list[str]) -> Candles | dict[str, Candles] | None:
+    """The candles `--data` options give: one file for the strategy's market, files by market,
+    or None (the shipped data)."""
+    candles = data_options(options)
+    if list(candles) == [None]:
+        return candles[None]
+    if None in candles:
+        raise UsageError("give --data as FILE alone, or every one as MARKET=FILE")
+    return {str(market): bars for market, bars in candles.items()} or None
 
 
 def data_options(options: list[str]) -> dict[str | None, Candles]:
@@ -190,4 +202,12 @@ def settings_from(config: str | None) -> FillSettings:
         raise BacktestError(str(problem)) from None
 
 
-__all__ = ["USAGE_ERROR", "data_options", "run_backtests", "settings_from"]
+__all__ = [
+    "USAGE_ERROR",
+    "UsageError",
+    "chosen_strategies",
+    "data_options",
+    "given_data",
+    "run_backtests",
+    "settings_from",
+]

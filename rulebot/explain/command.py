@@ -12,16 +12,18 @@ from pathlib import Path
 
 from rich.console import Console
 
-from rulebot.backtesting.cli import USAGE_ERROR, data_options, settings_from
+from rulebot.backtesting.cli import (
+    USAGE_ERROR,
+    UsageError,
+    chosen_strategies,
+    given_data,
+    settings_from,
+)
 from rulebot.backtesting.engine import BacktestError, load_rules
 from rulebot.backtesting.report import ReportError
-from rulebot.data.candles import Candles, DataError
+from rulebot.data.candles import DataError
 from rulebot.explain.decisions import explain
 from rulebot.explain.render import decision_from_dict, decision_text
-
-
-class _Usage(Exception):
-    """An option the user gave is wrong (exit 2)."""
 
 
 def run_explain(
@@ -37,38 +39,25 @@ def run_explain(
     errors = Console(stderr=True, soft_wrap=True)
     try:
         if last < 1:
-            raise _Usage("--last must be 1 or more")
+            raise UsageError("--last must be 1 or more")
         at_ms = moment(at)
         settings = settings_from(config)
-        strategies = load_rules(rules)
-        if strategy != "all":
-            strategies = [s for s in strategies if s.name == strategy]
-            if not strategies:
-                raise _Usage(f"no enabled strategy named {strategy!r} in {rules}")
-        if not strategies:
-            raise BacktestError(f"no enabled strategies in {rules}")
-        candles = data_options(data)
-        given: Candles | dict[str, Candles] | None = None
-        if list(candles) == [None]:
-            given = candles[None]
-        elif None in candles:
-            raise _Usage("give --data as FILE alone, or every one as MARKET=FILE")
-        elif candles:
-            given = {str(market): bars for market, bars in candles.items()}
+        strategies = chosen_strategies(rules, strategy)
+        given = given_data(data)
         shown: list[str] = []
         found: list[dict[str, object]] = []
         for each in strategies:
             explained = explain(each, given, settings=settings)
             end = len(explained) - 1 if at_ms is None else explained.bar_at(at_ms)
             if at_ms is not None and at_ms < int(explained.timestamp[0]):
-                raise _Usage(f"--at {at} is before the first bar of the {each.name} data")
+                raise UsageError(f"--at {at} is before the first bar of the {each.name} data")
             header = f"  {'/'.join(each.markets)} {each.timeframe}"
             for index in range(max(end - last + 1, 0), end + 1):
                 decision = explained.decision(index)
                 shown.append(decision_text(decision, header))
                 found.append(decision.to_dict())
         print(json.dumps(found, indent=2) if as_json else "\n\n".join(shown))
-    except _Usage as problem:
+    except UsageError as problem:
         errors.print(f"rulebot explain: {problem}", markup=False, highlight=False)
         return USAGE_ERROR
     except (BacktestError, DataError, ReportError, OSError) as problem:
@@ -130,7 +119,7 @@ def moment(text: str | None) -> int | None:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise _Usage(f"--at takes a time like 2022-01-31T12:30, not {text!r}") from None
+        raise UsageError(f"--at takes a time like 2022-01-31T12:30, not {text!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return int(parsed.timestamp() * 1000)

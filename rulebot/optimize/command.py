@@ -118,7 +118,7 @@ def optimize_command(
 
 def run_optimize(rule: str, **options: Any) -> int:
     """The command's work, returning its exit code."""
-    from rulebot.backtesting.cli import data_options, settings_from
+    from rulebot.backtesting.cli import UsageError, given_data, settings_from
     from rulebot.backtesting.engine import BacktestError, load_rules
     from rulebot.data.candles import DataError, load_funding
     from rulebot.optimize.objective import ObjectiveError
@@ -130,7 +130,7 @@ def run_optimize(rule: str, **options: Any) -> int:
     from rulebot.optimize.walkforward import PeriodError
 
     errors = Console(stderr=True, soft_wrap=True)
-    usage = (SpaceError, ObjectiveError, SamplerError, PeriodError, _Usage)
+    usage = (SpaceError, ObjectiveError, SamplerError, PeriodError, _Usage, UsageError)
     failures = (BacktestError, DataError, ResultsError, RunnerError, _ReportFailure, OSError)
     try:
         _check_options(options)
@@ -141,14 +141,7 @@ def run_optimize(rule: str, **options: Any) -> int:
         if len(found) != 1:
             names = ", ".join(s.name for s in found) or "none"
             raise _Usage(f"{rule} must hold one enabled strategy (found: {names}); pick with -s")
-        candles = data_options(options["data"])
-        given: Any = None
-        if list(candles) == [None]:
-            given = candles[None]
-        elif None in candles:
-            raise _Usage("give --data as FILE alone, or every one as MARKET=FILE")
-        elif candles:
-            given = {str(market): bars for market, bars in candles.items()}
+        given = given_data(options["data"])
         rates = load_funding(options["funding"]) if options["funding"] else None
         keep_freed_memory()  # this process is the command's own: trials run here with --jobs 1
         with _ProgressBar(errors) as progress:
