@@ -111,7 +111,6 @@ class UsageError(Exception):
     """An option the user gave is wrong (exit 2)."""
 
 
-
 def _report(
     results: list[BacktestResult],
     output: str | None,
