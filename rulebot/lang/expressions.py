@@ -13,12 +13,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from rulebot.graph.registry import PRICE_COLUMNS, FunctionSpec, live_problem, registry
+from rulebot.graph.registry import BAR_SERIES, FunctionSpec, live_problem, registry
 from rulebot.lang import ast, ir
 from rulebot.lang.constants import corners, evaluate, param_names
 from rulebot.lang.diagnostics import Diagnostic, Severity, Span
 from rulebot.lang.scales import oscillator_vs_fraction
 from rulebot.lang.suggest import did_you_mean, unknown_name_help
+from rulebot.lang.time_of_day import constant_time, time_comparison
 from rulebot.lang.timeframes import timeframe_seconds
 
 MAX_LOOKBACK_BARS = 100_000
@@ -132,9 +133,12 @@ class ExprChecker:
     # ---- names ---------------------------------------------------------------------------------
     def _name(self, node: ast.Name, ctx: Context) -> ir.Node | None:
         name = node.id
-        if name in PRICE_COLUMNS:
+        if name in BAR_SERIES:
             self.scope.feeds.add((ctx.market, ctx.timeframe))
-            return ir.Column(name, ctx.market, ctx.timeframe, _info("number", node.span))
+            column = ir.Column(name, ctx.market, ctx.timeframe, _info("number", node.span))
+            if (always := constant_time(column)) is not None:
+                self.scope.report(always)
+            return column
         if name in STATE_UNITS:
             if not ctx.at_strategy_bars:
                 return self._error(
@@ -178,7 +182,7 @@ class ExprChecker:
         return ir.LetRef(name, replace(let.value.info, span=span, constant=False))
 
     def _unknown_name(self, node: ast.Name) -> None:
-        known = [*PRICE_COLUMNS, *STATE_UNITS, *self.scope.params, *self.scope.let_values]
+        known = [*BAR_SERIES, *STATE_UNITS, *self.scope.params, *self.scope.let_values]
         if node.id in registry():
             help_text = f"`{node.id}` is a function: call it, e.g. `{_example_call(node.id)}`"
         else:
@@ -585,15 +589,16 @@ class ExprChecker:
             return self._error(
                 "E404", f"`{node.op}` compares a percentage with a number of bars", node.span
             )
-        scale = oscillator_vs_fraction(
-            node,
-            left,
-            right,
-            lambda name: self.scope.resolve_let(name, node.span),
-            self.constant_value,
-        )
-        if scale is not None:
-            self.scope.report(scale)
+
+        def lookup(name: str) -> ir.Let | None:
+            return self.scope.resolve_let(name, node.span)
+
+        for warning in (
+            oscillator_vs_fraction(node, left, right, lookup, self.constant_value),
+            time_comparison(node, left, right, lookup, self.constant_value),
+        ):
+            if warning is not None:
+                self.scope.report(warning)
         return ir.Binary(
             node.op,
             left,
@@ -776,7 +781,7 @@ class ExprChecker:
             inner = Context(ctx.market, node.qualifier, seconds, at_strategy_bars=False)
         else:
             if not _SYMBOL.match(node.qualifier):
-                known = {*PRICE_COLUMNS, *self.scope.params, *self.scope.let_values}
+                known = {*BAR_SERIES, *self.scope.params, *self.scope.let_values}
                 help_text = (
                     "`@` takes a market symbol or a timeframe, e.g. `close@BTC`, `close@1h`"
                     if node.qualifier in known
