@@ -19,7 +19,7 @@ from rulebot.lang.constants import corners, evaluate, param_names
 from rulebot.lang.diagnostics import Diagnostic, Severity, Span
 from rulebot.lang.scales import oscillator_vs_fraction
 from rulebot.lang.suggest import did_you_mean, unknown_name_help
-from rulebot.lang.time_of_day import constant_time, time_comparison
+from rulebot.lang.time_of_day import constant_time, time_comparison, weekday_help
 from rulebot.lang.timeframes import timeframe_seconds
 
 MAX_LOOKBACK_BARS = 100_000
@@ -196,6 +196,7 @@ class ExprChecker:
                 "E203",
                 f"`.{node.name}` picks an output of a function call, e.g. `bbands(close).upper`",
                 node.name_span,
+                help=weekday_help(node),
             )
         return self._call(node.target, ctx, output=node)
 

@@ -32,6 +32,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
     "!=": operator.ne,
 }
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 
@@ -76,6 +77,15 @@ def time_comparison(
             return _percent(compare.span, column.field, value)
         return _fixed(compare.span, column, op, value)
     return None
+
+
+def weekday_help(output: ast.Output) -> str | None:
+    """The help for Pine's `dayofweek.monday`: rulebot's days are numbers, 0 = Monday."""
+    if not (isinstance(output.target, ast.Name) and output.target.id == "dayofweek"):
+        return None
+    day = output.name.lower()
+    number = f"`dayofweek == {_WEEKDAYS.index(day)}`" if day in _WEEKDAYS else "a number"
+    return f"`dayofweek` is a number from 0 = Monday to 6 = Sunday: write {number}"
 
 
 def _fixed(span: Span, column: ir.Column, op: str, value: float) -> Diagnostic | None:
