@@ -10,7 +10,19 @@ from itertools import groupby
 
 import talib
 
-from rulebot.graph.registry import FunctionSpec, registry
+from rulebot.graph.registry import BAR_SERIES, FunctionSpec, registry
+
+SERIES = {
+    "open": "the bar's first trade price",
+    "high": "the bar's highest trade price",
+    "low": "the bar's lowest trade price",
+    "close": "the bar's last trade price",
+    "volume": "the base amount traded in the bar",
+    "hour": "the hour of the bar's open, UTC: 0 to 23",
+    "minute": "the minute of the bar's open, UTC: 0 to 59",
+    "dayofweek": "the day of the bar's open, UTC: 0 = Monday … 6 = Sunday (as Python counts)",
+}
+"""What each built-in series of a bar is, for the reference."""
 
 
 def signature(spec: FunctionSpec) -> str:
@@ -40,6 +52,16 @@ def functions_markdown() -> str:
         "- *Live* says whether the streaming evaluator computes it bar by bar; the others can be "
         "backtested, and `rulebot lint --live` refuses them (some settings, such as a MAMA "
         "moving-average type, are refused even where the function runs live).",
+        "",
+        "## Built-in series",
+        "",
+        "Names, not calls: each is a series on the strategy's bars (`close`), another market's "
+        "(`close@BTC`) or a higher timeframe's (`hour@4h`: the open of its last closed bar). "
+        "All run live.",
+        "",
+        "| series | what it is |",
+        "|---|---|",
+        *(f"| `{name}` | {SERIES[name]} |" for name in BAR_SERIES),
         "",
     ]
     ordered = sorted(table.values(), key=lambda s: (s.group != "rulebot", s.group, s.name))

@@ -28,10 +28,14 @@ from typing import Literal
 import talib
 from talib import abstract
 
+from rulebot.graph.bar_time import TIME_COLUMNS
+
 ValueType = Literal["number", "bool"]
 ParamUnit = Literal["bars", "number", "matype"]
 
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+BAR_SERIES = (*PRICE_COLUMNS, *TIME_COLUMNS)
+"""Every built-in series of a bar: its prices and volume, and the time of day of its open."""
 
 # TA-Lib functions that rules call by another name, and why: see the module docstring.
 RENAMED_TALIB = {"MAX": "highest", "MIN": "lowest"}

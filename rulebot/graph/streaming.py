@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from rulebot.graph.bar_time import TIME_COLUMNS, time_value
 from rulebot.graph.clocks import Aggregator
 from rulebot.graph.incremental import STREAMING
 from rulebot.graph.plan import Clock, Graph, Node, Program
@@ -115,6 +116,14 @@ class StreamingEvaluator:
         target = node.id
         args = node.args
         op = node.op
+        if op == "column" and node.value in TIME_COLUMNS:
+            name = node.value
+            clock = node.clock
+
+            def time_of_bar() -> None:
+                values[target] = time_value(name, int(self.bars[clock][0]))
+
+            return time_of_bar
         if op == "column":
             index = FIELDS.index(node.value)
             clock = node.clock

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import talib
 
+from rulebot.graph.bar_time import TIME_COLUMNS, time_column
 from rulebot.graph.clocks import BarColumns, aggregate
 from rulebot.graph.plan import Clock, Graph, Node, Program
 from rulebot.graph.programs import run_loop
@@ -117,6 +118,8 @@ def evaluate_node(
         return np.asarray(node.value)
     if op == "column":
         own, _ = clocks.columns(node.clock)
+        if node.value in TIME_COLUMNS:
+            return time_column(node.value, own.timestamp)
         return getattr(own, node.value)
     if op in _BINARY:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

@@ -13,13 +13,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from rulebot.graph.registry import PRICE_COLUMNS, FunctionSpec, live_problem, registry
+from rulebot.graph.registry import BAR_SERIES, FunctionSpec, live_problem, registry
 from rulebot.lang import ast, ir
 from rulebot.lang.constants import corners, evaluate, param_names
 from rulebot.lang.diagnostics import Diagnostic, Severity, Span
 from rulebot.lang.scales import oscillator_vs_fraction
 from rulebot.lang.suggest import did_you_mean, unknown_name_help
+from rulebot.lang.time_of_day import constant_time, time_comparison, weekday_help
 from rulebot.lang.timeframes import timeframe_seconds
+from rulebot.lang.units import arith_help, arith_unit, unit_words
 
 MAX_LOOKBACK_BARS = 100_000
 STATE_UNITS: dict[str, ir.Unit] = {
@@ -132,9 +134,12 @@ class ExprChecker:
     # ---- names ---------------------------------------------------------------------------------
     def _name(self, node: ast.Name, ctx: Context) -> ir.Node | None:
         name = node.id
-        if name in PRICE_COLUMNS:
+        if name in BAR_SERIES:
             self.scope.feeds.add((ctx.market, ctx.timeframe))
-            return ir.Column(name, ctx.market, ctx.timeframe, _info("number", node.span))
+            column = ir.Column(name, ctx.market, ctx.timeframe, _info("number", node.span))
+            if (always := constant_time(column)) is not None:
+                self.scope.report(always)
+            return column
         if name in STATE_UNITS:
             if not ctx.at_strategy_bars:
                 return self._error(
@@ -178,7 +183,7 @@ class ExprChecker:
         return ir.LetRef(name, replace(let.value.info, span=span, constant=False))
 
     def _unknown_name(self, node: ast.Name) -> None:
-        known = [*PRICE_COLUMNS, *STATE_UNITS, *self.scope.params, *self.scope.let_values]
+        known = [*BAR_SERIES, *STATE_UNITS, *self.scope.params, *self.scope.let_values]
         if node.id in registry():
             help_text = f"`{node.id}` is a function: call it, e.g. `{_example_call(node.id)}`"
         else:
@@ -192,6 +197,7 @@ class ExprChecker:
                 "E203",
                 f"`.{node.name}` picks an output of a function call, e.g. `bbands(close).upper`",
                 node.name_span,
+                help=weekday_help(node),
             )
         return self._call(node.target, ctx, output=node)
 
@@ -385,7 +391,7 @@ class ExprChecker:
                 self._error(
                     "E404",
                     f"the `{spec_param.name}` of `{spec.name}` is a plain number, "
-                    f"not {_unit_words(value.info.unit)}",
+                    f"not {unit_words(value.info.unit)}",
                     expr.span,
                 )
                 return None
@@ -537,7 +543,7 @@ class ExprChecker:
         if operand.info.unit != "none":
             return self._error(
                 "E404",
-                f"`%` applies to a plain number, not {_unit_words(operand.info.unit)}",
+                f"`%` applies to a plain number, not {unit_words(operand.info.unit)}",
                 node.span,
             )
         info = replace(operand.info, unit="percent", span=node.span)
@@ -551,9 +557,9 @@ class ExprChecker:
         right = self.number(node.right, ctx, f"the right side of `{node.op}`")
         if left is None or right is None:
             return None
-        unit = _arith_unit(node.op, left.info, right.info)
+        unit = arith_unit(node.op, left.info, right.info)
         if isinstance(unit, str) and unit not in ("none", "percent", "bars"):
-            return self._error("E404", unit, node.span, help=_arith_help(node.op, left, right))
+            return self._error("E404", unit, node.span, help=arith_help(node.op, left, right))
         return ir.Binary(
             node.op,
             left,
@@ -585,15 +591,16 @@ class ExprChecker:
             return self._error(
                 "E404", f"`{node.op}` compares a percentage with a number of bars", node.span
             )
-        scale = oscillator_vs_fraction(
-            node,
-            left,
-            right,
-            lambda name: self.scope.resolve_let(name, node.span),
-            self.constant_value,
-        )
-        if scale is not None:
-            self.scope.report(scale)
+
+        def lookup(name: str) -> ir.Let | None:
+            return self.scope.resolve_let(name, node.span)
+
+        for warning in (
+            oscillator_vs_fraction(node, left, right, lookup, self.constant_value),
+            time_comparison(node, left, right, lookup, self.constant_value),
+        ):
+            if warning is not None:
+                self.scope.report(warning)
         return ir.Binary(
             node.op,
             left,
@@ -776,7 +783,7 @@ class ExprChecker:
             inner = Context(ctx.market, node.qualifier, seconds, at_strategy_bars=False)
         else:
             if not _SYMBOL.match(node.qualifier):
-                known = {*PRICE_COLUMNS, *self.scope.params, *self.scope.let_values}
+                known = {*BAR_SERIES, *self.scope.params, *self.scope.let_values}
                 help_text = (
                     "`@` takes a market symbol or a timeframe, e.g. `close@BTC`, `close@1h`"
                     if node.qualifier in known
@@ -809,7 +816,7 @@ class ExprChecker:
     def _same_unit(self, nodes: list[ir.Node], span: Span, what: str) -> ir.Unit | None:
         units = {n.info.unit for n in nodes if not (n.info.constant and n.info.unit == "none")}
         if len(units) > 1:
-            shown = " and ".join(sorted(_unit_words(u) for u in units))
+            shown = " and ".join(sorted(unit_words(u) for u in units))
             self._error("E404", f"{what} mix {shown}", span)
             return None
         return units.pop() if units else "none"
@@ -835,43 +842,6 @@ def _info(
     warmup: int = 0,
 ) -> ir.Info:
     return ir.Info(type=type_, unit=unit, constant=constant, warmup=warmup, span=span)
-
-
-def _arith_unit(op: str, left: ir.Info, right: ir.Info) -> str:
-    """The unit of `left op right`, or an error message."""
-    lu, ru = left.unit, right.unit
-    if op in "+-":
-        if lu == ru:
-            return lu
-        if {lu, ru} == {"none", "percent"}:
-            plain = left if lu == "none" else right
-            if plain.constant:
-                return "none"  # 1 + 2% is 1.02
-            return f"`{op}` between a price-like series and a percentage is ambiguous"
-        if {lu, ru} == {"none", "bars"}:
-            return "bars"
-        return f"`{op}` mixes {_unit_words(lu)} and {_unit_words(ru)}"
-    if op == "*":
-        if "none" in (lu, ru):
-            other = ru if lu == "none" else lu
-            return "none" if other == "percent" else other
-        return f"`*` multiplies {_unit_words(lu)} by {_unit_words(ru)}"
-    # division
-    if lu == ru:
-        return "none"
-    if ru == "none":
-        return lu
-    return "none" if lu == "none" else f"`/` divides {_unit_words(lu)} by {_unit_words(ru)}"
-
-
-def _arith_help(op: str, left: ir.Node, right: ir.Node) -> str | None:
-    if op in "+-" and "percent" in (left.info.unit, right.info.unit):
-        return "to move a price by a percentage, multiply: `close * (1 + 2%)`"
-    return None
-
-
-def _unit_words(unit: str) -> str:
-    return {"percent": "a percentage", "bars": "a number of bars", "none": "a plain number"}[unit]
 
 
 def _signature(spec: FunctionSpec) -> str:
