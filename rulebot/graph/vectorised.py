@@ -117,7 +117,7 @@ def evaluate_node(
         return np.asarray(node.value)
     if op == "column":
         own, _ = clocks.columns(node.clock)
-        return getattr(own, node.value)
+        return own.series(node.value)
     if op in _BINARY:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             return _BINARY[op](args[0], args[1])

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from rulebot.graph.registry import PRICE_COLUMNS, FunctionSpec, live_problem, registry
+from rulebot.graph.registry import PERP_SERIES, PRICE_COLUMNS, FunctionSpec, live_problem, registry
 from rulebot.lang import ast, ir
 from rulebot.lang.constants import corners, evaluate, param_names
 from rulebot.lang.diagnostics import Diagnostic, Severity, Span
@@ -51,6 +51,7 @@ class Scope:
     skipped: frozenset[str] = frozenset()
     used: set[str] = field(default_factory=set)
     feeds: set[tuple[str, str]] = field(default_factory=set)
+    perp_reads: list[tuple[str, str, Span]] = field(default_factory=list)
     live: bool = False
     """Checking for live trading: functions the streaming evaluator lacks are errors."""
 
@@ -135,6 +136,11 @@ class ExprChecker:
         if name in PRICE_COLUMNS:
             self.scope.feeds.add((ctx.market, ctx.timeframe))
             return ir.Column(name, ctx.market, ctx.timeframe, _info("number", node.span))
+        if name in PERP_SERIES:
+            self.scope.feeds.add((ctx.market, ctx.timeframe))
+            self.scope.perp_reads.append((ctx.market, name, node.span))
+            unit: ir.Unit = "percent" if name == "funding" else "none"
+            return ir.Column(name, ctx.market, ctx.timeframe, _info("number", node.span, unit=unit))
         if name in STATE_UNITS:
             if not ctx.at_strategy_bars:
                 return self._error(
@@ -178,7 +184,8 @@ class ExprChecker:
         return ir.LetRef(name, replace(let.value.info, span=span, constant=False))
 
     def _unknown_name(self, node: ast.Name) -> None:
-        known = [*PRICE_COLUMNS, *STATE_UNITS, *self.scope.params, *self.scope.let_values]
+        known = [*PRICE_COLUMNS, *PERP_SERIES, *STATE_UNITS, *self.scope.params]
+        known += self.scope.let_values
         if node.id in registry():
             help_text = f"`{node.id}` is a function: call it, e.g. `{_example_call(node.id)}`"
         else:
@@ -585,6 +592,13 @@ class ExprChecker:
             return self._error(
                 "E404", f"`{node.op}` compares a percentage with a number of bars", node.span
             )
+        if _rate_with_price(left, right) or _rate_with_price(right, left):
+            return self._error(
+                "E404",
+                f"`{node.op}` compares a rate (a fraction per interval) with a price-like series",
+                node.span,
+                help="compare the funding rate with a percentage, e.g. `funding > 0.01%`",
+            )
         scale = oscillator_vs_fraction(
             node,
             left,
@@ -835,6 +849,17 @@ def _info(
     warmup: int = 0,
 ) -> ir.Info:
     return ir.Info(type=type_, unit=unit, constant=constant, warmup=warmup, span=span)
+
+
+def _rate_with_price(rate: ir.Node, other: ir.Node) -> bool:
+    """A series in percent (the funding rate) compared with a plain series (a price, volume):
+    the two never meet, so the condition is a mistake."""
+    return (
+        rate.info.unit == "percent"
+        and not rate.info.constant
+        and other.info.unit == "none"
+        and not other.info.constant
+    )
 
 
 def _arith_unit(op: str, left: ir.Info, right: ir.Info) -> str:
