@@ -15,12 +15,14 @@ from rulebot.price_scale import PriceData
 
 
 def perp_data_warnings(strategy: ir.Strategy, prices: PriceData) -> list[Diagnostic]:
-    """One W512 per read of a perpetual series on a market whose given data lacks it."""
+    """One W512 per perpetual series a market's given data lacks, at the rule's first read."""
     found = []
+    seen: set[tuple[str, str]] = set()
     for market, name, span in strategy.perp_reads:
         origin = _given(strategy, market, prices)
-        if origin is None:
+        if origin is None or (market, name) in seen:
             continue
+        seen.add((market, name))
         if name == "funding":
             message = f"`funding` of {market}: {origin} has no funding rates"
             help_text = (

@@ -448,6 +448,8 @@ class ExprChecker:
                 return None
             if spec.result == "bool" or spec.name in {"zscore", "na"}:
                 unit = "none"
+        elif spec.name in KEEPS_PERCENT and [i.info.unit for i in inputs] == ["percent"]:
+            unit = "percent"  # an average of the funding rate is a rate
         constant = (
             spec.talib_name is None
             and all(i.info.constant for i in inputs)
@@ -849,6 +851,14 @@ def _info(
     warmup: int = 0,
 ) -> ir.Info:
     return ir.Info(type=type_, unit=unit, constant=constant, warmup=warmup, span=span)
+
+
+KEEPS_PERCENT = frozenset(
+    {"change", "dema", "ema", "highest", "kama", "lowest", "midpoint", "sma", "stddev", "sum"}
+    | {"t3", "tema", "trima", "wma"}
+)
+"""TA-Lib functions of one series whose result is on that series' scale: read on a rate in
+percent (`funding`), they give a rate too."""
 
 
 def _rate_with_price(rate: ir.Node, other: ir.Node) -> bool:
