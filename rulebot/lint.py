@@ -15,6 +15,7 @@ from pathlib import Path
 from rulebot.data.candles import DataError
 from rulebot.lang.diagnostics import Diagnostic, Severity, Source, Span, as_json, render
 from rulebot.lang.load import RULE_SUFFIXES, compile_file, read_source
+from rulebot.perp_lint import perp_data_warnings
 from rulebot.price_scale import PriceData, distance_warnings, read_price_data
 
 CONFIG_NAMES = ("rulebot.yaml", "rulebot.yml")
@@ -97,6 +98,7 @@ def lint_file(path: Path, live: bool = False, prices: PriceData | None = None) -
     diagnostics = compiled.diagnostics
     if compiled.strategy is not None and compiled.source is not None:
         found = distance_warnings(compiled.strategy, compiled.source, prices or PriceData())
+        found += perp_data_warnings(compiled.strategy, prices or PriceData())
         diagnostics = [*diagnostics, *found]
     return FileReport(str(path), compiled.source, diagnostics, markets)
 

@@ -27,6 +27,7 @@ from rulebot.backtesting.fills import (
 )
 from rulebot.backtesting.legs import LegColumns, LegsResult, simulate_legs
 from rulebot.backtesting.metrics import Metrics, compute_metrics
+from rulebot.backtesting.perp_series import MissingSeries, funding_bar_index, with_perp_series
 from rulebot.backtesting.position_rules import position_rules
 from rulebot.backtesting.price_lets import price_lets
 from rulebot.backtesting.settings import SettingsError, fill_settings
@@ -39,7 +40,6 @@ from rulebot.data.candles import (
     shipped_candles,
     shipped_funding,
 )
-from rulebot.data.funding_time import funding_times
 from rulebot.data.shipped import SHIPPED_FUNDING, SHIPPED_MARKETS, shipped_quote
 from rulebot.graph.clocks import BarColumns, aggregate
 from rulebot.graph.plan import Graph, plan
@@ -222,6 +222,7 @@ def backtest(
     missing = {m: missing_open_bars(c.between(trade_from, end_ms)) for m, c in candles.items()}
     missing = {m: count for m, count in missing.items() if count}
     bars = {m: on_timeframe(c.between(None, end_ms), strategy, m) for m, c in candles.items()}
+    bars = perp_bars(strategy, bars, funding, data is None)
     if params:
         try:
             params = check_params(strategy, params)
@@ -588,12 +589,32 @@ def on_timeframe(candles: Candles, strategy: ir.Strategy, market: str) -> BarCol
     )
 
 
+def perp_bars(
+    strategy: ir.Strategy,
+    bars: Mapping[str, BarColumns],
+    funding: FundingRates | None,
+    shipped: bool,
+) -> dict[str, BarColumns]:
+    """`bars` with the perpetual series the strategy reads (`funding`, ...) placed on them:
+    `funding` is the strategy's market's rates; with the shipped data, every shipped market's."""
+    if not strategy.perp_reads:
+        return dict(bars)
+    rates: dict[str, FundingRates] = {}
+    if shipped:
+        rates = {m: shipped_funding(SHIPPED_FUNDING[m]) for m in bars if m in SHIPPED_FUNDING}
+    if funding is not None:
+        rates[strategy.markets[0]] = funding
+    try:
+        return with_perp_series(strategy, bars, rates)
+    except MissingSeries as problem:
+        raise BacktestError(str(problem)) from None
+
+
 def funding_on_bars(funding: FundingRates, bars: BarColumns) -> np.ndarray:
     """Each funding payment on the first bar opening at or after its funding time (its stamp
     rounded to the hour, `funding_times`: a payment stamped 00:00:00.017 is the 00:00 bar's)."""
     rates = np.zeros(len(bars))
-    due = funding_times(funding.timestamp, funding.interval_ms)
-    index = np.searchsorted(bars.timestamp, due, side="left")
+    index = funding_bar_index(funding, bars)
     inside = index < len(bars)
     np.add.at(rates, index[inside], np.asarray(funding.rate)[inside])
     return rates

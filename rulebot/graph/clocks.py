@@ -12,10 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rulebot.graph.registry import PERP_SERIES
+
 
 @dataclass(frozen=True, slots=True)
 class BarColumns:
-    """OHLCV columns of consecutive bars, `timestamp` in ms UTC at the bar's open."""
+    """OHLCV columns of consecutive bars, `timestamp` in ms UTC at the bar's open, and the
+    perpetual's own series known at each bar's close (None when the data has none)."""
 
     timestamp: np.ndarray
     open: np.ndarray
@@ -23,19 +26,34 @@ class BarColumns:
     low: np.ndarray
     close: np.ndarray
     volume: np.ndarray
+    funding: np.ndarray | None = None
+    mark: np.ndarray | None = None
+    open_interest: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.timestamp)
 
+    def series(self, name: str) -> np.ndarray:
+        """A column by name; a perpetual series the data does not have is na on every bar."""
+        column = getattr(self, name)
+        return np.full(len(self), np.nan) if column is None else column
+
     @classmethod
     def of(cls, bars: object) -> BarColumns:
-        """Any object with these six attributes (e.g. loaded candles) as float64/int64 columns."""
+        """Any object with these six attributes (e.g. loaded candles) as float64/int64 columns,
+        and its perpetual series when it has them."""
+        perp = {}
+        for name in PERP_SERIES:
+            column = getattr(bars, name, None)
+            if column is not None:
+                perp[name] = np.ascontiguousarray(column, dtype=np.float64)
         return cls(
             np.asarray(bars.timestamp, dtype=np.int64),  # type: ignore[attr-defined]
             *(
                 np.ascontiguousarray(getattr(bars, name), dtype=np.float64)
                 for name in ("open", "high", "low", "close", "volume")
             ),
+            **perp,
         )
 
 
@@ -57,6 +75,11 @@ def aggregate(bars: BarColumns, base_ms: int, higher_ms: int) -> tuple[BarColumn
         low=np.minimum.reduceat(bars.low, starts)[keep],
         close=bars.close[ends][keep],
         volume=np.add.reduceat(bars.volume, starts)[keep],
+        **{
+            name: getattr(bars, name)[ends][keep]
+            for name in PERP_SERIES
+            if getattr(bars, name) is not None
+        },
     )
     known = known[keep]
     return higher, known.astype(np.int64)
@@ -64,7 +87,8 @@ def aggregate(bars: BarColumns, base_ms: int, higher_ms: int) -> tuple[BarColumn
 
 class Aggregator:
     """The streaming twin of `aggregate`: fed base bars one by one, it reports each higher bar
-    when it becomes known (none, one, or two at once after a gap)."""
+    when it becomes known (none, one, or two at once after a gap). Values after the volume (the
+    perpetual's series) are carried as known at the higher bar's last base bar."""
 
     def __init__(self, base_ms: int, higher_ms: int) -> None:
         self.base_ms = base_ms
@@ -72,10 +96,18 @@ class Aggregator:
         self.group: int | None = None
         self.bar: list[float] = []
         self.volumes: list[float] = []  # summed as numpy sums them, for identical results
+        self.latest: tuple[float, ...] = ()
 
     def update(
-        self, timestamp: int, open_: float, high: float, low: float, close: float, volume: float
-    ) -> list[tuple[int, float, float, float, float, float]]:
+        self,
+        timestamp: int,
+        open_: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+        *latest: float,
+    ) -> list[tuple[float, ...]]:
         closed = []
         group = timestamp // self.higher_ms
         if self.group is not None and group != self.group:
@@ -90,14 +122,15 @@ class Aggregator:
             bar[2] = min(bar[2], low)
             bar[3] = close
             self.volumes.append(volume)
+        self.latest = latest
         if (timestamp + self.base_ms) % self.higher_ms == 0:
             closed.append(self._close())
         return closed
 
-    def _close(self) -> tuple[int, float, float, float, float, float]:
+    def _close(self) -> tuple[float, ...]:
         assert self.group is not None
         o, h, lo, c = self.bar
         v = float(np.add.reduceat(np.asarray(self.volumes, dtype=np.float64), [0])[0])
-        bar = (self.group * self.higher_ms, o, h, lo, c, v)
+        bar = (self.group * self.higher_ms, o, h, lo, c, v, *self.latest)
         self.group = None
         return bar

@@ -47,6 +47,10 @@ def functions_markdown() -> str:
         "(`bbands(close, 20, nbdevup=2.5)`).",
         "- *Reads* lists the bar's own prices a function takes implicitly; pass them explicitly "
         "to use other bars: `atr(high@BTC, low@BTC, close@BTC, 14)`.",
+        "- Any series is an input, the perpetual's own too: `sma(funding, 24)`, `ema(mark, 10)`, "
+        "`change(open_interest, 24)`. An average, extreme, sum or change of the funding rate "
+        "(`sma`, `ema`, `wma`, `dema`, `tema`, `trima`, `kama`, `t3`, `highest`, `lowest`, "
+        "`midpoint`, `sum`, `stddev`, `change`) is a rate too, compared with percentages.",
         "- Multi-output functions are read by output: `bbands(close).upper`, `macd(close).signal`.",
         "- `max`/`min` compare values bar by bar; TA-Lib's rolling MAX/MIN are `highest`/`lowest`.",
         "- *Live* says whether the streaming evaluator computes it bar by bar; the others can be "

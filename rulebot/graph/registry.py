@@ -36,6 +36,10 @@ ParamUnit = Literal["bars", "number", "matype"]
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 BAR_SERIES = (*PRICE_COLUMNS, *TIME_COLUMNS)
 """Every built-in series of a bar: its prices and volume, and the time of day of its open."""
+PERP_SERIES = ("funding", "mark", "open_interest")
+"""A perpetual's own data, read like a bar column: `funding` is the rate of the current funding
+interval (a fraction per interval), `mark` the mark price, `open_interest` the open interest.
+They come from funding files and mark-price data in backtests, from market stats live."""
 
 # TA-Lib functions that rules call by another name, and why: see the module docstring.
 RENAMED_TALIB = {"MAX": "highest", "MIN": "lowest"}

@@ -18,8 +18,9 @@ from rulebot.graph.clocks import Aggregator
 from rulebot.graph.incremental import STREAMING
 from rulebot.graph.plan import Clock, Graph, Node, Program
 from rulebot.graph.programs import _div, _max, _min, _nz, constants, stepper
+from rulebot.graph.registry import PERP_SERIES
 
-FIELDS = ("timestamp", "open", "high", "low", "close", "volume")
+FIELDS = ("timestamp", "open", "high", "low", "close", "volume", *PERP_SERIES)
 FLAT_STATE: Mapping[str, float] = {
     "bars_in_trade": 0.0,
     "entry_price": math.nan,
@@ -129,7 +130,9 @@ class StreamingEvaluator:
             clock = node.clock
 
             def column() -> None:
-                values[target] = self.bars[clock][index]
+                row = self.bars[clock]
+                # a bar given without the perpetual's series reads them as na
+                values[target] = row[index] if index < len(row) else math.nan
 
             return column
         if op in _SCALAR:
@@ -199,7 +202,9 @@ def _empty(node: Node) -> Any:
 def _row(bar: object) -> tuple[float, ...]:
     if isinstance(bar, tuple):
         return bar
-    return tuple(
+    row = tuple(
         int(getattr(bar, name)) if name == "timestamp" else float(getattr(bar, name))
-        for name in FIELDS
+        for name in FIELDS[:6]
     )
+    perp = tuple(getattr(bar, name, None) for name in PERP_SERIES)
+    return row + tuple(math.nan if v is None else float(v) for v in perp)

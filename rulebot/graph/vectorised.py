@@ -120,7 +120,7 @@ def evaluate_node(
         own, _ = clocks.columns(node.clock)
         if node.value in TIME_COLUMNS:
             return time_column(node.value, own.timestamp)
-        return getattr(own, node.value)
+        return own.series(node.value)
     if op in _BINARY:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             return _BINARY[op](args[0], args[1])

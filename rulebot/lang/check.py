@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from rulebot.graph.registry import BAR_SERIES
+from rulebot.graph.registry import BAR_SERIES, PERP_SERIES
 from rulebot.lang import ast, ir, spines
 from rulebot.lang.diagnostics import Diagnostic, Severity, Span
 from rulebot.lang.expressions import STATE_UNITS, Context, ExprChecker, Scope
@@ -160,6 +160,7 @@ class _Checker:
             limits=limits,
             warmup_bars=max((n.info.warmup for n in nodes), default=0),
             feeds=frozenset(self.scope.feeds),
+            perp_reads=tuple(self.scope.perp_reads),
         )
         return CheckResult(strategy, self.diagnostics)
 
@@ -815,7 +816,7 @@ class _Checker:
         return True
 
     def _reserved(self, name: str, span: Span) -> bool:
-        if name in BAR_SERIES or name in STATE_UNITS:
+        if name in BAR_SERIES or name in PERP_SERIES or name in STATE_UNITS:
             self._error(
                 "E204",
                 f"`{name}` is a built-in series and cannot be redefined",

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from rulebot.graph.registry import BAR_SERIES, FunctionSpec, live_problem, registry
+from rulebot.graph.registry import BAR_SERIES, PERP_SERIES, FunctionSpec, live_problem, registry
 from rulebot.lang import ast, ir
 from rulebot.lang.constants import corners, evaluate, param_names
 from rulebot.lang.diagnostics import Diagnostic, Severity, Span
@@ -53,6 +53,7 @@ class Scope:
     skipped: frozenset[str] = frozenset()
     used: set[str] = field(default_factory=set)
     feeds: set[tuple[str, str]] = field(default_factory=set)
+    perp_reads: list[tuple[str, str, Span]] = field(default_factory=list)
     live: bool = False
     """Checking for live trading: functions the streaming evaluator lacks are errors."""
 
@@ -140,6 +141,11 @@ class ExprChecker:
             if (always := constant_time(column)) is not None:
                 self.scope.report(always)
             return column
+        if name in PERP_SERIES:
+            self.scope.feeds.add((ctx.market, ctx.timeframe))
+            self.scope.perp_reads.append((ctx.market, name, node.span))
+            unit: ir.Unit = "percent" if name == "funding" else "none"
+            return ir.Column(name, ctx.market, ctx.timeframe, _info("number", node.span, unit=unit))
         if name in STATE_UNITS:
             if not ctx.at_strategy_bars:
                 return self._error(
@@ -183,7 +189,8 @@ class ExprChecker:
         return ir.LetRef(name, replace(let.value.info, span=span, constant=False))
 
     def _unknown_name(self, node: ast.Name) -> None:
-        known = [*BAR_SERIES, *STATE_UNITS, *self.scope.params, *self.scope.let_values]
+        known = [*BAR_SERIES, *PERP_SERIES, *STATE_UNITS, *self.scope.params]
+        known += self.scope.let_values
         if node.id in registry():
             help_text = f"`{node.id}` is a function: call it, e.g. `{_example_call(node.id)}`"
         else:
@@ -447,6 +454,8 @@ class ExprChecker:
                 return None
             if spec.result == "bool" or spec.name in {"zscore", "na"}:
                 unit = "none"
+        elif spec.name in KEEPS_PERCENT and [i.info.unit for i in inputs] == ["percent"]:
+            unit = "percent"  # an average of the funding rate is a rate
         constant = (
             spec.talib_name is None
             and all(i.info.constant for i in inputs)
@@ -590,6 +599,13 @@ class ExprChecker:
         if units == {"percent", "bars"}:
             return self._error(
                 "E404", f"`{node.op}` compares a percentage with a number of bars", node.span
+            )
+        if _rate_with_price(left, right) or _rate_with_price(right, left):
+            return self._error(
+                "E404",
+                f"`{node.op}` compares a rate (a fraction per interval) with a price-like series",
+                node.span,
+                help="compare the funding rate with a percentage, e.g. `funding > 0.01%`",
             )
 
         def lookup(name: str) -> ir.Let | None:
@@ -842,6 +858,25 @@ def _info(
     warmup: int = 0,
 ) -> ir.Info:
     return ir.Info(type=type_, unit=unit, constant=constant, warmup=warmup, span=span)
+
+
+KEEPS_PERCENT = frozenset(
+    {"change", "dema", "ema", "highest", "kama", "lowest", "midpoint", "sma", "stddev", "sum"}
+    | {"t3", "tema", "trima", "wma"}
+)
+"""TA-Lib functions of one series whose result is on that series' scale: read on a rate in
+percent (`funding`), they give a rate too."""
+
+
+def _rate_with_price(rate: ir.Node, other: ir.Node) -> bool:
+    """A series in percent (the funding rate) compared with a plain series (a price, volume):
+    the two never meet, so the condition is a mistake."""
+    return (
+        rate.info.unit == "percent"
+        and not rate.info.constant
+        and other.info.unit == "none"
+        and not other.info.constant
+    )
 
 
 def _signature(spec: FunctionSpec) -> str:

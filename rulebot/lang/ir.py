@@ -44,7 +44,8 @@ class ParamRef:
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """A bar column (`open`, `high`, `low`, `close`, `volume`) of a market at a timeframe."""
+    """A bar column (`open`, `high`, `low`, `close`, `volume`) of a market at a timeframe, or a
+    perpetual's own series (`funding`, `mark`, `open_interest`) held on those bars."""
 
     field: str
     market: str
@@ -278,5 +279,8 @@ class Strategy:
     warmup_bars: int
     feeds: frozenset[tuple[str, str]] = field(default_factory=frozenset)
     """Every (market, timeframe) of bars the strategy reads."""
+    perp_reads: tuple[tuple[str, str, Span], ...] = ()
+    """Every read of a perpetual's own series (`funding`, `mark`, `open_interest`): market,
+    series and where the rule reads it, so missing data is reported at the rule's text."""
     source: Source | None = field(default=None, repr=False, compare=False)
     """The rule text it was compiled from: param overrides are checked against it."""

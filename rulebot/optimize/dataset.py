@@ -101,6 +101,7 @@ def prepare(
         m: engine.on_timeframe(c.between(None, end_ms), strategy, m)
         for m, c in data.candles.items()
     }
+    bars = engine.perp_bars(strategy, bars, data.funding, data.shipped)
     first = engine.first_traded(bars[market], trade_from, strategy)
     rates = None
     if data.funding is not None:

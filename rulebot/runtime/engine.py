@@ -40,6 +40,7 @@ from rulebot.runtime.messages import (
 )
 from rulebot.runtime.narration import Narrator
 from rulebot.runtime.orders import PROTECTIVE, OrderManager
+from rulebot.runtime.perp_stats import with_perp_stats
 from rulebot.runtime.reconcile import (
     attribute,
     compare_orders,
@@ -60,6 +61,7 @@ from rulebot.venues.lighter.errors import VenueError
 from rulebot.venues.lighter.events import (
     AccountChanged,
     Disconnected,
+    MarketStatsChanged,
     Resynced,
     TradesPrinted,
 )
@@ -114,6 +116,7 @@ class Engine(HotReload, StatusReport):
         self.history: dict[str, deque[Bar]] = {}
         self.markets: dict[str, MarketInfo] = {}
         self.marks: dict[str, Decimal] = {}
+        self.perp_stats: dict[str, MarketStatsChanged] = {}  # the stream's latest, by market
         self.equity = Decimal(0)
         self.collateral = Decimal(0)
         self.started_ms = 0
@@ -183,8 +186,16 @@ class Engine(HotReload, StatusReport):
         await self._reconcile("start")
         paper = hasattr(self.venue, "take_fills")  # a dry run: never the real account's stream
         if self.stream is None:
+            stats = sorted(
+                {m for r in self.strategies.values() for m, _, _ in r.live.strategy.perp_reads}
+                & set(markets)
+            )
             self.stream = MarketStream(
-                self.venue, trades=markets, account=not paper, on_disconnect=self._on_disconnect
+                self.venue,
+                trades=markets,
+                stats=stats,
+                account=not paper,
+                on_disconnect=self._on_disconnect,
             )
         await self.stream.start()
         self._stream_task = asyncio.create_task(self._consume())
@@ -466,6 +477,8 @@ class Engine(HotReload, StatusReport):
                     continue  # stopping: no new bars
                 if isinstance(event, TradesPrinted):
                     await self._on_trades(event.market, event.trades)
+                elif isinstance(event, MarketStatsChanged):
+                    self.perp_stats[event.market] = event
                 elif isinstance(event, AccountChanged):
                     await self._on_account_trades(event.trades)
                 elif isinstance(event, Resynced):
@@ -516,7 +529,7 @@ class Engine(HotReload, StatusReport):
         if closed:  # mark the account at each close: sizing and the loss limits read it
             await self._refresh_account_or_carry_on()
         for built in closed:
-            bar = await self._venue_candle(built)
+            bar = with_perp_stats(await self._venue_candle(built), self.perp_stats)
             self.history.setdefault(bar.market, deque(maxlen=HISTORY_BARS)).append(bar)
             await self._on_bar(bar)
 

@@ -31,6 +31,11 @@ class Bar:
     low: float
     close: float
     volume: float
+    funding: float | None = None
+    """The perpetual's series as the venue published them by the bar's close (None: not
+    known): the last funding's rate (a fraction), the mark price, the open interest."""
+    mark: float | None = None
+    open_interest: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

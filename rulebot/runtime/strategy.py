@@ -455,10 +455,17 @@ def evaluator_rows(
     if last_time is not None and time <= last_time:
         raise StrategyError(f"`{name}`: bar at {time} is not after {last_time}")
     return {
-        m: (float(b.timestamp), b.open, b.high, b.low, b.close, b.volume)
+        m: (float(b.timestamp), b.open, b.high, b.low, b.close, b.volume, *_perp(b))
         for m, b in bars.items()
         if m in markets
     }
+
+
+def _perp(bar: Bar) -> tuple[float, float, float]:
+    """The bar's perpetual series for the evaluator, na where the venue has not said."""
+    return tuple(  # type: ignore[return-value]
+        math.nan if v is None else float(v) for v in (bar.funding, bar.mark, bar.open_interest)
+    )
 
 
 def _decimal(value: float) -> Decimal:

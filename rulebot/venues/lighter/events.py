@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from rulebot.venues.lighter.records import AccountState, OrderBookSnapshot, Position, Trade
 
@@ -22,6 +23,18 @@ class TradesPrinted:
 
     market: str
     trades: tuple[Trade, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MarketStatsChanged:
+    """A perpetual's figures as the venue last published them: the funding rate of the last
+    funding (a fraction per interval, positive when longs pay), the mark price and the open
+    interest (in base units)."""
+
+    market: str
+    funding_rate: Decimal
+    mark_price: Decimal
+    open_interest: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,5 +100,11 @@ class StreamHealth:
 
 
 StreamEvent = (
-    BookChanged | TradesPrinted | AccountChanged | AccountResynced | Disconnected | Resynced
+    BookChanged
+    | TradesPrinted
+    | MarketStatsChanged
+    | AccountChanged
+    | AccountResynced
+    | Disconnected
+    | Resynced
 )

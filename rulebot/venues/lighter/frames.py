@@ -11,6 +11,9 @@ an object belongs, a price that is no number, a trade without an id) is skipped 
   and returned as `Received.rebuild` so the stream asks for a fresh snapshot, and the market's
   updates are ignored until it comes.
 - `trade`: `trades` and `liquidation_trades` alike are trades (a liquidation is a print too).
+- `market_stats`: `funding_rate` (the last funding's, in percent and signed as Lighter sends it:
+  `"0.0100"` is a fraction of 0.0001), `mark_price` and `open_interest`, as one
+  `MarketStatsChanged`.
 - `account_all`: `trades` and `positions` keyed by market (`{"0": [...]}`) or as flat lists.
 
 While the stream resyncs after a reconnect, trades are held (`hold`) and released merged with
@@ -34,6 +37,7 @@ from rulebot.venues.lighter.errors import VenueError
 from rulebot.venues.lighter.events import (
     AccountChanged,
     BookChanged,
+    MarketStatsChanged,
     StreamEvent,
     TradesPrinted,
 )
@@ -75,12 +79,14 @@ class FrameHandler:
         *,
         books: Iterable[int] = (),
         trades: Iterable[int] = (),
+        stats: Iterable[int] = (),
         account: int | None = None,
         emit: Callable[[StreamEvent], None],
     ) -> None:
         self._markets = dict(markets)
         self.book_ids = frozenset(books)
         self.trade_ids = frozenset(trades)
+        self.stats_ids = frozenset(stats)
         self.account = account
         self._emit = emit
         self._books: dict[int, LocalBook] = {}
@@ -131,6 +137,8 @@ class FrameHandler:
         elif name == "trade":
             market_id = int(ident)
             self._trades(market_id, self._read_trades(message, self._symbol(market_id)))
+        elif name == "market_stats":
+            self._emit(_market_stats(message.get("market_stats"), self._symbol(int(ident))))
         else:
             self._on_account(message)
         subscription = kind.startswith("subscribed/")
@@ -144,6 +152,8 @@ class FrameHandler:
             return int(ident) in self.book_ids and int(ident) in self._markets
         if name == "trade":
             return int(ident) in self.trade_ids and int(ident) in self._markets
+        if name == "market_stats":
+            return int(ident) in self.stats_ids and int(ident) in self._markets
         return name == "account_all" and self.account is not None and int(ident) == self.account
 
     # --- books --------------------------------------------------------------------------------
@@ -311,6 +321,17 @@ def _decimal(value: object, name: str) -> Decimal:
     if not number.is_finite():
         raise FrameUnreadable(f"`{name}` is not a number: {value!r}")
     return number
+
+
+def _market_stats(raw: object, symbol: str) -> MarketStatsChanged:
+    if not isinstance(raw, dict):
+        raise FrameUnreadable(f"`market_stats` is not an object: {raw!r}")
+    return MarketStatsChanged(
+        symbol,
+        funding_rate=_decimal(raw.get("funding_rate"), "funding_rate") / 100,
+        mark_price=_decimal(raw.get("mark_price"), "mark_price"),
+        open_interest=_decimal(raw.get("open_interest"), "open_interest"),
+    )
 
 
 def _levels(raw: object, side: str) -> list[Level]:

@@ -103,6 +103,7 @@ class MarketStream:
         *,
         books: Iterable[str | int] = (),
         trades: Iterable[str | int] = (),
+        stats: Iterable[str | int] = (),
         account: bool = False,
         reconnect: RetryPolicy = RECONNECT,
         rng: random.Random | None = None,
@@ -114,6 +115,7 @@ class MarketStream:
         self._on_disconnect = on_disconnect
         self._book_keys = tuple(books)
         self._trade_keys = tuple(trades)
+        self._stats_keys = tuple(stats)
         self._account = account
         self._policy = reconnect
         self._rng = rng or random.Random()
@@ -143,10 +145,12 @@ class MarketStream:
             self._markets = {info.market_id: info for info in await self._venue.markets()}
             books = {(await self._venue.market(k)).market_id for k in self._book_keys}
             trades = {(await self._venue.market(k)).market_id for k in self._trade_keys}
+            stats = {(await self._venue.market(k)).market_id for k in self._stats_keys}
             self.frames = self.frame_handler(
                 self._markets,
                 books=books,
                 trades=trades,
+                stats=stats,
                 account=self._venue.account_index if self._account else None,
                 emit=self._emit,
             )
@@ -322,6 +326,9 @@ class MarketStream:
         assert self.frames is not None
         channels = [(f"order_book:{m}", f"order_book/{m}") for m in sorted(self.frames.book_ids)]
         channels += [(f"trade:{m}", f"trade/{m}") for m in sorted(self.frames.trade_ids)]
+        channels += [
+            (f"market_stats:{m}", f"market_stats/{m}") for m in sorted(self.frames.stats_ids)
+        ]
         if self.frames.account is not None:
             index = self.frames.account
             channels.append((f"account_all:{index}", f"account_all/{index}"))

@@ -331,6 +331,11 @@ class Replay:
         if due is not None:
             heapq.heappush(self._queue, (due, kind, market_id))
 
+    def last_funding(self, market_id: int) -> FundingEvent | None:
+        """The market's last funding paid so far (None: none yet, or no funding data)."""
+        paid = self._funding_next.get(market_id, 0)
+        return self._funding[market_id][paid - 1] if paid > 0 else None
+
     def _play(self, kind: int, market_id: int) -> ReplayEvent:
         if kind == 0:
             event = self._funding[market_id][self._funding_next[market_id]]

@@ -19,7 +19,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -125,6 +125,7 @@ class Simulation:
     ) -> None:
         self.settings = settings or SimSettings()
         self.wall_ms = wall_ms
+        self._daily_stats: dict[int, tuple[int, wire.MarketStats]] = {}  # market -> (minute, ..)
         markets = load_markets(self.settings.data)
         self.exchange = Exchange([m.market for m in markets], self.settings.accounts, wall_ms)
         try:
@@ -504,6 +505,7 @@ class Simulation:
         if forming is not None:
             bars.append(forming)
         mark = self.exchange.mark_price(market_id)
+        funding = self.replay.last_funding(market_id)
         recent = self.exchange.recent_trades(market_id, 1)
         last = recent[0].price if recent else mark
         first_open = bars[0].open if bars else mark
@@ -529,6 +531,36 @@ class Simulation:
             daily_high=max((b.high for b in bars), default=mark),
             daily_change_percent=float(change),
             open_interest=open_interest,
+            funding_rate=funding.rate if funding is not None else None,
+            funding_time_ms=funding.time_ms if funding is not None else 0,
+        )
+
+    def stream_stats(self, market_id: int) -> wire.MarketStats:
+        """`market_stats` for the stream, sent at every trade: the mark, last price, open
+        interest and funding as they are now; the daily figures (a scan of a day of candles
+        and trades) recomputed once a sim minute."""
+        minute = self.now_ms() // 60_000
+        cached = self._daily_stats.get(market_id)
+        if cached is None or cached[0] != minute:
+            cached = (minute, self.market_stats(market_id))
+            self._daily_stats[market_id] = cached
+            return cached[1]
+        mark = self.exchange.mark_price(market_id)
+        recent = self.exchange.recent_trades(market_id, 1)
+        funding = self.replay.last_funding(market_id)
+        open_interest = sum(
+            max(account.positions[market_id].size, 0)
+            for account in self.exchange.accounts()
+            if market_id in account.positions
+        )
+        return replace(
+            cached[1],
+            last_trade_price=recent[0].price if recent else mark,
+            mark_price=mark,
+            index_price=mark,
+            open_interest=open_interest,
+            funding_rate=funding.rate if funding is not None else None,
+            funding_time_ms=funding.time_ms if funding is not None else 0,
         )
 
     def _base_candles(self, market_id: int, start_ms: int) -> list[SimCandle]:

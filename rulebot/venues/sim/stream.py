@@ -13,6 +13,9 @@ A client is greeted with `{"type": "connected"}` and subscribes with
 - `account_all/{account}`: `subscribed/account_all` (positions, recent trades), then
   `update/account_all` with every position and the account's new trades, keyed by market (or
   as flat lists, on demand).
+- `market_stats/{market}`: `subscribed/market_stats`, then `update/market_stats` after each
+  of the market's trades: mark and index price, open interest, the last funding's rate (in
+  percent, signed, as Lighter sends it) and the daily figures.
 - `account_all_orders/{account}`: needs `"auth": <token>` as on Lighter;
   `subscribed/account_all_orders` (open orders), then `update/account_all_orders` with the
   orders that changed, including those that filled or were canceled.
@@ -199,7 +202,7 @@ class Stream:
     def _channel(self, client: _Client, message: Json) -> tuple[str, int] | None:
         raw = message.get("channel")
         name, _, ident = str(raw).partition("/")
-        if name not in ("order_book", "trade", "account_all", "account_all_orders"):
+        if name not in ("order_book", "trade", "market_stats", "account_all", "account_all_orders"):
             client.error(ERR_INVALID_CHANNEL[0], f"{ERR_INVALID_CHANNEL[1]}: {raw}")
             return None
         try:
@@ -209,7 +212,7 @@ class Stream:
             return None
         known = (
             self._sim.has_market(number)
-            if name in ("order_book", "trade")
+            if name in ("order_book", "trade", "market_stats")
             else self._sim.has_account(number)
         )
         if not known:
@@ -239,6 +242,8 @@ class Stream:
             client.send(self._book_snapshot(number, channel))
         elif name == "trade":
             client.send(self._trade_snapshot(number, channel))
+        elif name == "market_stats":
+            client.send(self._stats_message("subscribed/market_stats", number))
         elif name == "account_all":
             client.send(self._account_snapshot(number, channel))
         else:
@@ -366,6 +371,21 @@ class Stream:
             "type": kind,
         }
 
+    # --- market stats ---------------------------------------------------------------------
+
+    def _stats_update(self, market_id: int) -> Json:
+        return self._stats_message("update/market_stats", market_id)
+
+    def _stats_message(self, kind: str, market_id: int) -> Json:
+        market = self._sim.exchange.market(market_id)
+        stats = self._sim.stream_stats(market_id)
+        return {
+            "channel": f"market_stats:{market_id}",
+            "market_stats": wire.market_stats(market, stats),
+            "timestamp": self._sim.now_ms(),
+            "type": kind,
+        }
+
     # --- accounts -------------------------------------------------------------------------
 
     def _account_snapshot(self, account_index: int, channel: str) -> Json:
@@ -457,6 +477,7 @@ class Stream:
                 self._publish(f"order_book:{ident}", self._book_update, ident)
             elif kind == "trade":
                 self._publish(f"trade:{ident}", self._trade_update, ident)
+                self._publish(f"market_stats:{ident}", self._stats_update, ident)
             elif kind == "account":
                 self._publish(f"account_all:{ident}", self._account_update, ident)
                 self._publish(f"account_all_orders:{ident}", self._orders_update, ident)

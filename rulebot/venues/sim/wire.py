@@ -153,6 +153,8 @@ class MarketStats:
     daily_high: int = 0
     daily_change_percent: float = 0.0
     open_interest: int = 0  # size units, one side
+    funding_rate: Decimal | None = None  # the last funding's rate, a fraction (None: none yet)
+    funding_time_ms: int = 0  # when that funding was paid (0: none yet)
 
 
 def _market_common(market: SimMarket) -> Json:
@@ -235,6 +237,35 @@ def order_book_detail(market: SimMarket, stats: MarketStats) -> Json:
         "index_price": scaled(stats.index_price, price),
         "market_flags": 0,
         "funding_premium_multiplier": 0,
+    }
+
+
+def market_stats(market: SimMarket, stats: MarketStats) -> Json:
+    """The `market_stats` object of the stream's `market_stats/{market}` channel. Rates are in
+    percent, as Lighter sends them (`"0.0100"` is 0.01%, a fraction of 0.0001), signed: positive
+    when longs pay shorts."""
+    price = market.price_decimals
+    rate = stats.funding_rate if stats.funding_rate is not None else Decimal(0)
+    percent = at_least(rate * 100, 4)
+    return {
+        "symbol": market.symbol,
+        "market_id": market.market_id,
+        "index_price": scaled(stats.index_price, price),
+        "mark_price": scaled(stats.mark_price, price),
+        "mid_price": scaled(stats.mark_price, price),
+        "open_interest": scaled(stats.open_interest, market.size_decimals),
+        "open_interest_limit": "0",
+        "funding_clamp_small": "0.0500",
+        "funding_clamp_big": "4.0000",
+        "last_trade_price": scaled(stats.last_trade_price, price),
+        "current_funding_rate": percent,
+        "funding_rate": percent,
+        "funding_timestamp": stats.funding_time_ms,
+        "daily_base_token_volume": float(stats.daily_base_volume),
+        "daily_quote_token_volume": float(stats.daily_quote_volume),
+        "daily_price_low": _float(stats.daily_low, price),
+        "daily_price_high": _float(stats.daily_high, price),
+        "daily_price_change": float(stats.daily_change_percent),
     }
 
 
