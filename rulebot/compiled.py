@@ -88,6 +88,13 @@ def forcing(path: Choice) -> Iterator[None]:
         _forced = before
 
 
+def use_plain(function: Any, twin: Callable[..., Any]) -> None:
+    """Make `twin` the plain-Python twin of the compiled `function`: code that gives its results
+    bit for bit, faster as plain Python than the function's own (tested as such by its caller)."""
+    if hasattr(function, "py_func"):
+        _twins[id(function)] = twin
+
+
 def plain(function: Any) -> Callable[..., Any]:
     """The plain-Python twin of a numba-compiled function: its own code, with every compiled
     function it calls (directly or as `module.name`) swapped for that function's twin."""
