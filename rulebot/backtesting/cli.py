@@ -150,12 +150,18 @@ def _report(
 
 
 def _day(text: str | None, option: str) -> int | None:
+    return utc_ms(text, option, "a date like 2018-01-15")
+
+
+def utc_ms(text: str | None, option: str, example: str) -> int | None:
+    """An option's ISO date or time (UTC unless it says otherwise) as ms; a located usage error
+    naming the option and `example` when it is not one."""
     if text is None:
         return None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"{option} takes a date like 2018-01-15, not {text!r}") from None
+        raise UsageError(f"{option} takes {example}, not {text!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)

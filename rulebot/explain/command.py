@@ -7,7 +7,6 @@ and a non-zero exit, never a traceback, as `rulebot backtest` does.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -18,6 +17,7 @@ from rulebot.backtesting.cli import (
     chosen_strategies,
     given_data,
     settings_from,
+    utc_ms,
 )
 from rulebot.backtesting.engine import BacktestError, load_rules
 from rulebot.backtesting.report import ReportError
@@ -114,12 +114,4 @@ def _names(rule: str) -> set[str] | None:
 
 def moment(text: str | None) -> int | None:
     """`--at`: an ISO date or time (UTC unless it says otherwise), as ms."""
-    if text is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"--at takes a time like 2022-01-31T12:30, not {text!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
+    return utc_ms(text, "--at", "a time like 2022-01-31T12:30")

@@ -11,6 +11,7 @@ on the 100-point scale.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from rulebot.lang import ast, ir
 from rulebot.lang.diagnostics import Diagnostic, Severity, Span
@@ -35,6 +36,7 @@ HUNDRED_POINT = {
 """The oscillators whose values run over 100 points, and their range."""
 
 LetLookup = Callable[[str], ir.Let | None]
+T = TypeVar("T")
 Evaluate = Callable[[ir.Node], float | bool | None]
 
 
@@ -47,7 +49,7 @@ def oscillator_vs_fraction(
 ) -> Diagnostic | None:
     """The W510 warning for a checked comparison, or None when it is not that mistake."""
     for this, other, other_ast in ((left, right, compare.right), (right, left, compare.left)):
-        function = _oscillator(this, lookup, set())
+        function = read_through(this, lookup, _oscillator)
         if function is None or not other.info.constant:
             continue
         value = evaluate(other)
@@ -59,18 +61,30 @@ def oscillator_vs_fraction(
     return None
 
 
-def _oscillator(node: ir.Node, lookup: LetLookup, seen: set[str]) -> str | None:
-    """The 100-point oscillator `node` reads as it is, if it is one."""
-    match node:
-        case ir.Call() if node.function in HUNDRED_POINT:
-            return node.function
-        case ir.Lag() | ir.OnBars():
-            return _oscillator(node.target, lookup, seen)
-        case ir.LetRef() if node.name not in seen:
-            seen.add(node.name)
-            let = lookup(node.name)
-            return _oscillator(let.value, lookup, seen) if let is not None else None
-    return None
+def read_through(node: ir.Node, lookup: LetLookup, pick: Callable[[ir.Node], T | None]) -> T | None:
+    """What `pick` finds in the series `node` reads as it is: itself, or through `[n]`, `@` and
+    lets (a let read twice is followed once)."""
+    seen: set[str] = set()
+    while True:
+        found = pick(node)
+        if found is not None:
+            return found
+        match node:
+            case ir.Lag() | ir.OnBars():
+                node = node.target
+            case ir.LetRef() if node.name not in seen:
+                seen.add(node.name)
+                let = lookup(node.name)
+                if let is None:
+                    return None
+                node = let.value
+            case _:
+                return None
+
+
+def _oscillator(node: ir.Node) -> str | None:
+    """The 100-point oscillator `node` is, if it is one."""
+    return node.function if isinstance(node, ir.Call) and node.function in HUNDRED_POINT else None
 
 
 def _warning(span: Span, function: str, written: ast.Expr, unit: str, value: float) -> Diagnostic:

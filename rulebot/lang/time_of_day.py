@@ -18,9 +18,9 @@ from rulebot.graph.bar_time import RANGES, TIME_COLUMNS, reachable
 from rulebot.graph.registry import PRICE_COLUMNS
 from rulebot.lang import ast, ir
 from rulebot.lang.diagnostics import Diagnostic, Severity, Span
+from rulebot.lang.scales import LetLookup, read_through
 from rulebot.lang.timeframes import timeframe_seconds
 
-LetLookup = Callable[[str], ir.Let | None]
 Evaluate = Callable[[ir.Node], float | bool | None]
 
 _COUNTS = {"hour": "hours", "minute": "minutes", "dayofweek": "days"}
@@ -65,11 +65,11 @@ def time_comparison(
         (left, right, compare.op),
         (right, left, _FLIPPED[compare.op]),  # read with `this` on the left
     ):
-        column = _time_column(this, lookup, set())
-        if column is None or _time_column(other, lookup, set()) is not None:
+        column = read_through(this, lookup, _time_column)
+        if column is None or read_through(other, lookup, _time_column) is not None:
             continue
         if not other.info.constant:
-            return _not_a_time(compare.span, column.field, _price(other, lookup, set()))
+            return _not_a_time(compare.span, column.field, read_through(other, lookup, _price))
         value = evaluate(other)
         if not isinstance(value, int | float) or isinstance(value, bool):
             return None
@@ -142,31 +142,15 @@ def _not_a_time(span: Span, field: str, price: str | None) -> Diagnostic:
     )
 
 
-def _time_column(node: ir.Node, lookup: LetLookup, seen: set[str]) -> ir.Column | None:
-    """The time series `node` reads as it is (through a let, `[n]` or `@`), if it is one."""
-    match node:
-        case ir.Column() if node.field in TIME_COLUMNS:
-            return node
-        case ir.Lag() | ir.OnBars():
-            return _time_column(node.target, lookup, seen)
-        case ir.LetRef() if node.name not in seen:
-            seen.add(node.name)
-            let = lookup(node.name)
-            return _time_column(let.value, lookup, seen) if let is not None else None
-    return None
+def _time_column(node: ir.Node) -> ir.Column | None:
+    """`node` if it is a time series."""
+    return node if isinstance(node, ir.Column) and node.field in TIME_COLUMNS else None
 
 
-def _price(node: ir.Node, lookup: LetLookup, seen: set[str]) -> str | None:
-    """The price column `node` reads as it is, if it is one."""
-    match node:
-        case ir.Column() if node.field in PRICE_COLUMNS and node.field != "volume":
-            return node.field
-        case ir.Lag() | ir.OnBars():
-            return _price(node.target, lookup, seen)
-        case ir.LetRef() if node.name not in seen:
-            seen.add(node.name)
-            let = lookup(node.name)
-            return _price(let.value, lookup, seen) if let is not None else None
+def _price(node: ir.Node) -> str | None:
+    """The price column `node` is, if it is one."""
+    if isinstance(node, ir.Column) and node.field in PRICE_COLUMNS and node.field != "volume":
+        return node.field
     return None
 
 
