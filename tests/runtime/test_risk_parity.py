@@ -195,3 +195,21 @@ def test_limits_that_bind_stop_the_same_entries_in_the_backtest_and_live(
     assert all(e.value <= e.threshold * Decimal("0.9") for e in back)  # inside by the margin
     assert {"new UTC day"} & recoveries <= ({"new UTC day"} if new_days else set())
     assert {"back within"} & recoveries <= ({"back within"} if back else set())
+
+
+def test_a_paper_account_is_marked_at_fills_and_closes_only(tmp_path: Path) -> None:
+    """As the account stream marks a live bot's: never at a price inside a bar that no fill
+    took, which would let the loss limits read intrabar lows the backtest never reads."""
+    path = tmp_path / "journal.sqlite"
+    live_trades(rule("max_drawdown 1%"), config.Risk(), path)
+    journal = Journal.open(path, readonly=True)
+    try:
+        snapshots = journal.equity_since(0)
+        fills = {fill.time_ms for fill in journal.fills()}
+    finally:
+        journal.close()
+    bars = candles()
+    step, start = int(bars.timeframe_ms or 0), int(bars.timestamp[0])
+    closes = [s for s in snapshots if (s.time_ms - start) % step == 0]
+    assert len(closes) >= len(bars) - 2  # every close is marked (the first bar's start too)
+    assert {s.time_ms for s in snapshots} - {s.time_ms for s in closes} <= fills
