@@ -207,9 +207,8 @@ class Engine(HotReload, StatusReport):
     async def _warm(self, markets: list[str]) -> None:
         """History from the venue's candles, so every strategy is warm at its first live bar."""
         recent: dict[str, list[Trade]] = {m: await self.venue.recent_trades(m, 1) for m in markets}
-        latest = max((t[-1].time_ms for t in recent.values() if t), default=0)
-        self.venue_ms = max(self.venue_ms, latest)  # none yet (a tape before its first trade)
-        now = latest or self.now_ms()
+        now = max((t[-1].time_ms for t in recent.values() if t), default=self.now_ms())
+        self.venue_ms = now
         by_market: dict[str, list[Bar]] = {}
         for market in markets:
             seconds = min(
