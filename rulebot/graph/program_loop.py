@@ -53,25 +53,21 @@ def _source(rows: tuple[tuple[int, ...], ...]) -> str:
     inside: list[str] = []
     bound: set[str] = set()
 
+    def bound_name(prefix: str, source: str, where: int) -> str:
+        """`source[where]` bound once, before the loop, to a local name."""
+        name = f"{prefix}{where}"
+        if name not in bound:
+            bound.add(name)
+            before.append(f"    {name} = {source}[{where}]")
+        return name
+
     def operand(kind: int, where: int) -> str:
         if kind == 0:
-            name = f"c{where}"
-            if name not in bound:
-                bound.add(name)
-                before.append(f"    {name} = c[{where}]")
-            return name
+            return bound_name("c", "c", where)
         if kind == 1:
-            name = f"in{where}"
-            if name not in bound:
-                bound.add(name)
-                before.append(f"    {name} = ins[{where}]")
-            return f"{name}[i]"
+            return f"{bound_name('in', 'ins', where)}[i]"
         if kind == 2:
-            name = f"st{where}"
-            if name not in bound:
-                bound.add(name)
-                before.append(f"    {name} = st[{where}]")
-            return f"{name}[i]"
+            return f"{bound_name('st', 'st', where)}[i]"
         if kind == 3:
             return f"r{where}"
         if kind == 4:
