@@ -515,11 +515,18 @@ def _check_protections(
 
 @_compiled
 def decide(
-    side: float, entry_long: bool, exit_long: bool, entry_short: bool, exit_short: bool
+    side: float,
+    entry_long: bool,
+    exit_long: bool,
+    entry_short: bool,
+    exit_short: bool,
+    can_add: bool = False,
 ) -> tuple[int, float]:
     """At a close: which exit to take (an index in EXIT_REASONS, or -1 for none) and which side
-    to open (+1, -1, or 0), given the side held. The backtest's fill loop and the live runtime
-    both decide with this one function."""
+    to open (+1, -1, or 0), given the side held. `can_add`: the position may take another entry
+    in its own direction (`pyramiding N` with fewer than N entries in it), so an entry signal on
+    the side held opens that side again, unless an exit signal for it is true too. The backtest's
+    fill loop and the live runtime both decide with this one function."""
     wants_long = entry_long and not entry_short
     wants_short = entry_short and not entry_long
     if side > 0.0:
@@ -527,12 +534,16 @@ def decide(
             return _REVERSE, -1.0
         if exit_long:
             return _SIGNAL, 0.0
+        if wants_long and can_add:
+            return _NO_EXIT, 1.0
         return _NO_EXIT, 0.0
     if side < 0.0:
         if wants_long:
             return _REVERSE, 1.0
         if exit_short:
             return _SIGNAL, 0.0
+        if wants_short and can_add:
+            return _NO_EXIT, -1.0
         return _NO_EXIT, 0.0
     if wants_long:
         return _NO_EXIT, 1.0

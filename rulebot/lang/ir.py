@@ -240,6 +240,36 @@ class Protection:
 
 
 @dataclass(frozen=True, slots=True)
+class EntryOrder:
+    """An entry that rests at a price instead of going at market on the close.
+
+    `limit` buys at or below the level (sells at or above it, for a short): fades and maker
+    entries. `stop` buys once price trades at or above the level (sells at or below it): breakouts.
+    The level is re-read at every close while the order lives; a true entry signal (re)starts its
+    lifetime of `bars` closes (1: until the next close). `post_only` orders never take liquidity:
+    one that would cross on arrival is refused. `level` and `bars` are graph outputs
+    `entry_level.<side>` and `entry_bars.<side>` (`bars` is constant)."""
+
+    kind: Literal["limit", "stop"]
+    level: Node
+    bars: Node
+    post_only: bool
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class PartialTake:
+    """`take_profit 50% at 2%`: take `share` (a constant fraction, graph output `take_share.<i>`)
+    of the position at a percentage or price distance from the average entry price (graph
+    output `take.<i>`)."""
+
+    share: Node
+    mode: Literal["percent", "distance"]
+    value: Node
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Leg:
     market: str
     weight: Node
@@ -284,3 +314,14 @@ class Strategy:
     series and where the rule reads it, so missing data is reported at the rule's text."""
     source: Source | None = field(default=None, repr=False, compare=False)
     """The rule text it was compiled from: param overrides are checked against it."""
+    entry_orders: dict[str, EntryOrder] = field(default_factory=dict)
+    """By side (`long`, `short`): the entries that rest at a price; a side not here enters at
+    market."""
+    pyramiding: int = 1
+    """How many entries may stack in one direction (`pyramiding N`)."""
+    exit_shares: dict[str, Node] = field(default_factory=dict)
+    """By side: the constant share of the position an exit signal closes (`exit long 50% when`,
+    graph output `exit_share.<side>`); a side not here closes it all."""
+    partial_takes: tuple[PartialTake, ...] = ()
+    """Take-profits that each take a share, in the order written (`take_profit 50% at 2%`);
+    a rule with these has no `take_profit` in `protections`."""
