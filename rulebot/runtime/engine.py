@@ -51,6 +51,7 @@ from rulebot.runtime.reconcile import (
     read_venue,
     unmanaged_changed,
 )
+from rulebot.runtime.resting_orders import cancel_unwanted, drop_resting, resting_of
 from rulebot.runtime.risk import PortfolioView, RiskManager
 from rulebot.runtime.running import Live, Running, live_for
 from rulebot.runtime.spread import Leg, LiveSpread
@@ -616,6 +617,7 @@ class Engine(HotReload, StatusReport):
             intents = [i for i in intents if i.action == "close"]
             live.pending = tuple(intents)
             entry_stopped(live, "entries are off (flattened)")
+            drop_resting(live, "entries are off (flattened)")
         unclosed: set[str] = set()  # markets whose exit did not go out: no entry there now
         for intent in intents:
             if intent.action != "close" and intent.market in unclosed:
@@ -624,11 +626,13 @@ class Engine(HotReload, StatusReport):
                     intent.market,
                 )  # fmt: skip
                 live.pending = tuple(p for p in live.pending if p is not intent)
+                drop_resting(live, "the exit before it did not go out")
                 continue
-            verdict = self.risk_manager.check(intent, self._view())
+            verdict = self.risk_manager.check(intent, self._view(resting_of(self.orders, intent)))
             if not verdict.allowed:
                 log.warning("%s: entry refused: %s", live.name, verdict.message)
                 entry_stopped(live, f"risk: {verdict.message}")
+                drop_resting(live, f"risk: {verdict.message}")
                 continue
             if verdict.size != intent.size and verdict.size > 0:
                 log.warning("%s: %s", live.name, verdict.message)
@@ -642,12 +646,16 @@ class Engine(HotReload, StatusReport):
                     unclosed.add(intent.market)
             else:
                 try:
-                    await self.orders.execute(intent)
+                    record = await self.orders.execute(intent)
                 except VenueError as error:  # in doubt: in flight until the venue says
                     log.warning("%s %s: order not confirmed (%s)", live.name, intent.market, error)
+                else:
+                    if record is not None and record.state == "rejected":
+                        drop_resting(live, "the venue refused it")
             take_fills = getattr(self.venue, "take_fills", None)
             if take_fills is not None:
                 await self._on_account_trades(tuple(take_fills()))
+        await cancel_unwanted(self.orders, live)
         if not intents:  # with orders in flight, their fills set the protection
             await self._sync_protection(live)
         self._save(live)
@@ -770,11 +778,13 @@ class Engine(HotReload, StatusReport):
         held = position.size * (mark - position.entry_price) if mark and position.size else 0
         return position.realized_pnl - position.fees - position.funding + held
 
-    def _view(self) -> PortfolioView:
+    def _view(self, leave_out: set[int] | None = None) -> PortfolioView:
         """The account as risk sees it: positions including the entries in flight (what they
-        may yet become), and every order of ours the venue may hold (see docs/running.md)."""
+        may yet become), and every order of ours the venue may hold (see docs/running.md),
+        but those in `leave_out` (a resting entry checked again: counted once, as its intent)."""
         marks = {m: p for m, p in self.marks.items() if p > 0}
-        open_orders = self.journal.open_orders()
+        out = leave_out or set()
+        open_orders = [o for o in self.journal.open_orders() if o.client_order_index not in out]
         in_flight = [
             StrategyPosition(strategy, market, size)
             for (strategy, market), size in self.orders.in_flight_sizes(open_orders).items()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rulebot.runtime.reload import Reloaded, ReloadEvent, ReloadFailed, Removed
+from rulebot.runtime.resting import entry_order_kind
 from rulebot.runtime.running import Live, Running, live_for
 from rulebot.runtime.spread import LiveSpread
 from rulebot.runtime.strategy import LiveStrategy
@@ -135,6 +136,8 @@ class HotReload:
         offset = new.bar - old.bar  # both have now seen the same last bar
         if isinstance(new, LiveStrategy) and isinstance(old, LiveStrategy):
             new.holding = replace(old.holding, entry_bar=old.holding.entry_bar + offset)
+            if old.resting is not None and entry_order_kind(new.strategy, old.resting.side):
+                new.resting = replace(old.resting, expires=old.resting.expires + offset)
         elif isinstance(new, LiveSpread) and isinstance(old, LiveSpread):
             new.legs, new.side, new.notional = old.legs, old.side, old.notional
             new.stop, new.take, new.trail, new.best = old.stop, old.take, old.trail, old.best

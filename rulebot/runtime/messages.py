@@ -12,7 +12,10 @@ from decimal import Decimal
 from typing import Literal
 
 Side = Literal["buy", "sell"]
-OrderKind = Literal["market", "limit", "stop_loss", "take_profit"]
+OrderKind = Literal["market", "limit", "stop_entry", "stop_loss", "take_profit"]
+"""`limit` and `stop_entry` are resting entries (`entry long limit at ...`, `... stop at ...`):
+a limit order, and a stop (trigger) order that is not reduce-only."""
+EntryOrderKind = Literal["market", "limit", "stop"]
 IntentAction = Literal["open_long", "open_short", "close"]
 OrderState = Literal["new", "sent", "unknown", "open", "filled", "canceled", "rejected"]
 """`new`: journaled, not sent yet; `sent`: the venue took it; `unknown`: sent, not seen at the
@@ -60,6 +63,12 @@ class Intent:
     bar_time: int  # open time (ms) of the bar whose close decided it
     reference_price: Decimal  # the bar's close: for notional checks before the fill
     protections: tuple[Protection, ...] = ()  # placed as exchange-side orders once filled
+    order: EntryOrderKind = "market"
+    """How an entry goes: at market, or resting at `level` (a limit, or a stop that fires once
+    price trades through it) with `post_only`, living `bars` closes unless a signal restarts it."""
+    level: Decimal | None = None
+    post_only: bool = False
+    bars: int = 1
 
     @property
     def side(self) -> Side:

@@ -52,6 +52,11 @@ from rulebot.venues.lighter.records import Order, OrderRequest, Trade
 log = logging.getLogger("rulebot.orders")
 
 PROTECTIVE: tuple[OrderKind, ...] = ("stop_loss", "take_profit")
+RESTING_ENTRIES: tuple[OrderKind, ...] = ("limit", "stop_entry")
+"""Entries that rest at the venue (see `rulebot.runtime.resting_orders`): like a stop, they may
+fill at any time, so they are not in flight; a `stop_entry` is the venue's stop-loss kind, not
+reduce-only."""
+VENUE_KINDS: dict[str, str] = {"stop_entry": "stop_loss"}
 KIND_NAMES: dict[str, str] = {"stop_loss": "stop", "take_profit": "take-profit"}
 """A protective order's name in what the bot says."""
 STOP_SLIPPAGE = Decimal("0.10")
@@ -139,6 +144,10 @@ class OrderManager:
         """Send the market order an intent asks for; None when there is nothing to do, or
         when an earlier order of the strategy on the market is still of unknown fate. Every
         request it makes, the look-ups before the order too, goes at the intent's urgency."""
+        if intent.order != "market":  # a resting entry: placed, moved or kept
+            from rulebot.runtime.resting_orders import rest
+
+            return await rest(self, intent)
         if not await self._fates_known(intent.strategy, intent.market):
             return None
         book = self.books[(intent.strategy, intent.market)]
@@ -197,6 +206,8 @@ class OrderManager:
         reason: str,
         *,
         closing: bool = False,
+        price: Decimal | None = None,
+        time_in_force: str | None = None,
     ) -> OrderRecord | None:
         index = self.journal.next_client_order_index()
         if closing:
@@ -209,7 +220,7 @@ class OrderManager:
             side=side,
             kind=kind,
             size=size,
-            price=None,
+            price=price,
             trigger_price=trigger,
             reduce_only=reduce_only,
             state="new",
@@ -222,8 +233,10 @@ class OrderManager:
             market=market,
             side=side,
             size=size,
-            kind=kind,
+            kind=VENUE_KINDS.get(kind, kind),  # type: ignore[arg-type]
+            price=price,
             trigger_price=trigger,
+            time_in_force=time_in_force,  # type: ignore[arg-type]
             reduce_only=reduce_only,
             client_order_index=index,
             max_slippage=STOP_SLIPPAGE if kind in PROTECTIVE else ENTRY_SLIPPAGE,
@@ -246,6 +259,7 @@ class OrderManager:
             updated_ms=self.now_ms(),
         )
         trigger_text = f" when {ack.trigger_price}" if ack.trigger_price is not None else ""
+        trigger_text += f" at {ack.price}" if kind == "limit" else ""
         log.info(
             "%s %s: %s %s %s%s (%s)", strategy, market, side, ack.size, kind, trigger_text, reason
         )
@@ -504,7 +518,8 @@ class OrderManager:
         """The strategy's entry and exit orders whose fate is not known yet: sent (or in doubt)
         and neither filled and booked nor seen done at the venue. While one is in flight, the
         strategy's position is not known, so it sends nothing new there."""
-        return [o for o in self.journal.open_orders(strategy, market) if o.kind not in PROTECTIVE]
+        resting = (*PROTECTIVE, *RESTING_ENTRIES)
+        return [o for o in self.journal.open_orders(strategy, market) if o.kind not in resting]
 
     def in_flight_sizes(self, open_orders: Iterable[OrderRecord]) -> dict[tuple[str, str], Decimal]:
         """(strategy, market) -> the signed size still to fill of its entries in flight, among

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, Decimal
 
 import numpy as np
@@ -37,6 +37,8 @@ from rulebot.graph.streaming import StreamingEvaluator
 from rulebot.lang import ir
 from rulebot.runtime.decisions import live_decision
 from rulebot.runtime.messages import Bar, Intent, Protection
+from rulebot.runtime.resting import SIDE_NAMES, RestingEntry, carry_on, entry_order_kind
+from rulebot.runtime.resting import restore as restore_resting
 
 SIZE_MODES = ("equity", "base", "quote", "risk_equity", "risk_quote", "cash")
 PROTECTION_MODES = ("none", "percent", "distance", "level")
@@ -184,6 +186,10 @@ class LiveStrategy(Warming):
     trees: dict[str, Clause] = field(init=False)
     decision: Decision | None = None
     """The last bar close's decision (`rulebot explain --port`, the log at DEBUG)."""
+    resting: RestingEntry | None = None
+    """The entry it wants resting at the venue (`entry long limit at ...`), if any."""
+    resting_gone: str = ""
+    """Why the last close let its resting entry go (for the log), "" when it did not."""
 
     def __post_init__(self) -> None:
         if len(self.strategy.markets) != 1:
@@ -219,6 +225,11 @@ class LiveStrategy(Warming):
         )
         blocker = _blocker(signals, open_side)
         intents: list[Intent] = []
+        resting_side = self.resting.side if self.resting is not None else 0.0
+        self.resting, self.resting_gone = carry_on(
+            self.resting, bar=self.bar, level=self._level(resting_side), signals=signals,
+            exit_code=exit_code, open_side=open_side, held=self.holding.side,
+        )  # fmt: skip
         reference = _decimal(close)
         if exit_code >= 0:
             intents.append(
@@ -238,8 +249,12 @@ class LiveStrategy(Warming):
             entry = self._entry(open_side, close, float(equity), time)
             if entry is not None:
                 intents.append(entry)
+            elif entry_order_kind(self.strategy, open_side) and math.isnan(self._level(open_side)):
+                blocker = "its entry level is na"
             else:
                 blocker = "no_size"
+        if self.resting is not None and self.resting.intent not in intents:
+            intents.append(self.resting.intent)  # kept from an earlier close, at its new level
         self.pending = tuple(intents)
         self._decided(time, close, side, blocker)
         return intents
@@ -272,7 +287,16 @@ class LiveStrategy(Warming):
             return _NONE, math.nan
         return PROTECTION_MODES.index(found.mode), self._value(kind)
 
+    def _level(self, side: float) -> float:
+        """The level of the resting entry on `side` at this close (NaN: none)."""
+        return self._value(f"entry_level.{SIDE_NAMES[side]}") if side else math.nan
+
     def _entry(self, side: float, price: float, equity: float, time: int) -> Intent | None:
+        kind = entry_order_kind(self.strategy, side)
+        if kind is not None:  # it rests at its level: sized at that price
+            price = self._level(side)
+            if not (price > 0.0):
+                return None
         stop_mode, stop_value = self._protection("stop_loss")
         stop = protection_level(stop_mode, stop_value, price, side, True)
         mode = SIZE_MODES.index(self.strategy.sizing.mode)
@@ -290,7 +314,7 @@ class LiveStrategy(Warming):
             for kind, found in sorted(self.strategy.protections.items())
             if not math.isnan(self._value(kind))
         )
-        return Intent(
+        intent = Intent(
             strategy=self.name,
             market=self.market,
             action="open_long" if side > 0 else "open_short",
@@ -300,6 +324,15 @@ class LiveStrategy(Warming):
             reference_price=_decimal(price),
             protections=protections,
         )
+        if kind is not None:
+            found = self.strategy.entry_orders[SIDE_NAMES[side]]
+            bars = self._value(f"entry_bars.{SIDE_NAMES[side]}")
+            bars = int(bars) if bars >= 1 else 1
+            intent = replace(
+                intent, order=kind, level=_decimal(price), post_only=found.post_only, bars=bars
+            )
+            self.resting = RestingEntry(intent, self.bar + bars)
+        return intent
 
     # ---- fills ----------------------------------------------------------------------------------
     def on_fill(
@@ -382,6 +415,9 @@ class LiveStrategy(Warming):
             "trail_amount": h.trail_amount,
             "cooldown_until_time": self.bar_time(self.cooldown_until),
             "closed_pnl": str(self.closed_pnl),
+            "resting": None
+            if self.resting is None
+            else self.resting.snapshot(self.bar_time(self.resting.expires)),
         }
 
     def restore(self, state: Mapping[str, object]) -> None:
@@ -399,6 +435,11 @@ class LiveStrategy(Warming):
         )
         self.cooldown_until = self.bar_index(state["cooldown_until_time"])
         self.closed_pnl = Decimal(str(state["closed_pnl"]))
+        resting = state.get("resting")
+        self.resting = None
+        if isinstance(resting, Mapping):
+            expires = self.bar_index(resting["expires_time"])
+            self.resting = restore_resting(resting, expires, self.name, self.market)
 
     def _pending_protection(self, kind: str) -> tuple[int, float]:
         for intent in self.pending:

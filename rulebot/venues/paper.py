@@ -63,6 +63,7 @@ from rulebot.venues.lighter.client import (
     cancelled_on_arrival,
 )
 from rulebot.venues.lighter.errors import OrderNotFound, OrderRejected, VenueError
+from rulebot.venues.lighter.limiter import Priority
 from rulebot.venues.lighter.records import (
     TRIGGERED_KINDS,
     AccountState,
@@ -382,9 +383,11 @@ class PaperVenue:
         size: Decimal | int | str,
         price: Decimal | int | str,
         trigger_price: Decimal | int | str | None = None,
+        urgency: Priority = Priority.PROTECT,
     ) -> TxAck:
         """Change an active order's size (what is left to fill) and price (and trigger), as the
-        venue does; a resting order that now crosses trades at once."""
+        venue does; a resting order that now crosses trades at once. (`urgency` is the rate
+        budget's, which a paper account does not spend.)"""
         async with self._lock:
             info = await self.data.market(market)
             order = self._find_active(info, order_index)

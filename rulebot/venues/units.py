@@ -137,6 +137,22 @@ class MarketInfo:
         (sell up, buy down): a stop fires no later, and a target no worse, than asked."""
         return self.price_units(trigger, side, what="trigger price")
 
+    def entry_level(self, level: Amount, side: Side, kind: Literal["limit", "stop"]) -> Decimal:
+        """A resting entry's level on the market's price grid, rounded toward safety: a limit
+        as its own price (a buy down, a sell up: never a worse price than asked), a stop the
+        other way (a buy stop up, a sell stop down: it fires no earlier than asked, never at a
+        level the rule did not reach)."""
+        number = self._positive(level, "entry level")
+        rounding = ROUND_FLOOR if (side == "buy") == (kind == "limit") else ROUND_CEILING
+        units = int(number.scaleb(self.price_decimals).to_integral_value(rounding))
+        if not 0 < units <= MAX_PRICE_UNITS:
+            raise OrderRejected(
+                f"entry level {_plain(number)} is outside the prices the venue accepts "
+                f"({_plain(self.price_step)} .. {_plain(self.price_value(MAX_PRICE_UNITS))})",
+                market=self.symbol,
+            )
+        return self.price_value(units)
+
     def worst_price_units(self, best: Decimal, side: Side, slippage: Decimal) -> int:
         """The worst acceptable price for an order that takes `best`: moved `slippage` (a
         fraction) against the order, as price units rounded for its side."""

@@ -184,3 +184,27 @@ def test_venue_integers_survive_the_round_trip(units: int, places: int) -> None:
     assert info.size_units(info.size_value(units)) == units
     assert info.price_units(info.price_value(units), "buy") == units
     assert info.price_units(info.price_value(units), "sell") == units
+
+
+@pytest.mark.parametrize(
+    ("side", "kind", "level", "placed"),
+    [
+        ("buy", "limit", "3512.378", "3512.37"),  # a buy limit rounds down: never pays more
+        ("sell", "limit", "3512.371", "3512.38"),  # a sell limit up: never sells for less
+        ("buy", "stop", "3512.371", "3512.38"),  # a buy stop up: never fires before the level
+        ("sell", "stop", "3512.378", "3512.37"),  # a sell stop down
+        ("buy", "stop", "3512.37", "3512.37"),  # on the grid already: as asked
+    ],
+)
+def test_a_resting_entry_level_rounds_toward_safety(
+    side: str, kind: str, level: str, placed: str
+) -> None:
+    assert ETH.entry_level(Decimal(level), side, kind) == Decimal(placed)  # type: ignore[arg-type]
+    assert ETH.entry_level(float(level), side, kind) == Decimal(placed)  # type: ignore[arg-type]
+
+
+def test_a_resting_entry_level_off_the_venues_prices_is_refused() -> None:
+    with pytest.raises(OrderRejected, match="entry level 0.001 is outside"):
+        ETH.entry_level(Decimal("0.001"), "sell", "stop")
+    with pytest.raises(OrderRejected, match="must be a finite number"):
+        ETH.entry_level(float("nan"), "buy", "limit")

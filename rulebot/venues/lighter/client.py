@@ -533,7 +533,7 @@ class LighterVenue:
             best = market.price_value(trigger)
         return market.worst_price_units(best, side, request.max_slippage)
 
-    @at_priority(Priority.PROTECT)  # it moves an order at the venue: most often a stop
+    @at_priority(lambda *_, urgency=Priority.PROTECT, **__: urgency)
     async def modify_order(
         self,
         market: str | int,
@@ -542,8 +542,11 @@ class LighterVenue:
         size: Decimal | int | str,
         price: Decimal | int | str,
         trigger_price: Decimal | int | str | None = None,
+        urgency: Priority = Priority.PROTECT,
     ) -> TxAck:
-        """Change an open order's size and price (and trigger), rounded for its side.
+        """Change an open order's size and price (and trigger), rounded for its side. Its
+        requests go at `urgency`: a stop's by default (it most
+        often moves a stop); a resting entry's moves go at `Priority.ENTRY`.
 
         The modify names the order's version as it was read here (`Order.version`): the venue
         refuses it (`OrderRejected`) if the order changed in between, a fill or another

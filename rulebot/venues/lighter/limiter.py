@@ -30,7 +30,7 @@ import heapq
 import itertools
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -288,6 +288,18 @@ class RateLimiter:
     def weight_sent(self) -> int:
         """The venue's weight of every request sent so far."""
         return sum(weight(endpoint) * count for endpoint, count in self.sent.items())
+
+    def has_room(self, endpoints: Iterable[str], level: Priority) -> bool:
+        """Whether requests to `endpoints`, at urgency `level`, would all go now without
+        waiting (no 429 hold, nobody queued ahead, the window's share for `level` not full):
+        for work that may as well wait for the next bar, such as moving a resting entry."""
+        now = self._clock()
+        if self._hold_until > now or any(t.level <= level for t in self._queue):
+            return False
+        if self.budget is None:
+            return True
+        cost = sum(self.budget.cost(endpoint) for endpoint in endpoints)
+        return self._window.wait(now, cost, self.budget.ceiling(level)) == 0.0
 
     def reset_counts(self) -> None:
         self.sent.clear()

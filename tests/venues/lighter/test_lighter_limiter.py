@@ -301,3 +301,18 @@ async def test_a_tier_set_for_the_bots_own_sim_starts_the_sim_with_those_limits(
         assert sim.simulation.rate_limits.tier == "standard"
         assert sim.simulation.rate_limits.window_s == 5
         assert venue.limiter.budget == RateBudget("standard", window_s=5)
+
+
+def test_room_now_is_the_share_of_the_window_left_to_an_urgency() -> None:
+    now = [0.0]
+    limiter = RateLimiter(RateBudget("premium", window_s=60.0), clock=lambda: now[0])
+    modify = ("accountActiveOrders", "sendTx")
+    assert limiter.has_room(modify, Priority.ENTRY)
+    spent = limiter._window.spend(0.0, CAPACITY * 90 // 100 - 300)  # entries' share all but full
+    assert not limiter.has_room(modify, Priority.ENTRY)  # 306 more is past 90%
+    assert limiter.has_room(modify, Priority.EXIT)  # exits may use the rest
+    now[0] = 61.0  # the window moved on
+    assert limiter.has_room(modify, Priority.ENTRY)
+    limiter.settle(spent)
+    assert not limiter.has_room(modify, Priority.ENTRY)  # counted again from its answer
+    assert RateLimiter(None).has_room(modify, Priority.ENTRY)  # no budget: always room
