@@ -204,7 +204,7 @@ def test_a_resting_entry_level_rounds_toward_safety(
 
 
 def test_a_resting_entry_level_off_the_venues_prices_is_refused() -> None:
-    with pytest.raises(OrderRejected, match="entry level 0.001 is outside"):
+    with pytest.raises(OrderRejected, match=r"entry level 0\.001 is outside"):
         ETH.entry_level(Decimal("0.001"), "sell", "stop")
     with pytest.raises(OrderRejected, match="must be a finite number"):
         ETH.entry_level(float("nan"), "buy", "limit")
