@@ -86,7 +86,7 @@ async def rest(manager: OrderManager, intent: Intent) -> OrderRecord | None:
         return None
     if kept is None:
         return await _place(manager, intent, info, level)
-    if kept.state in ("new", "unknown") or _level_of(kept) == level:
+    if kept.state in ("new", "unknown") or (_level_of(kept), kept.size) == (level, intent.size):
         return kept
     return await _move(manager, kept, intent, info, level)
 
@@ -139,7 +139,7 @@ async def _move(
         await manager.venue.modify_order(  # type: ignore[attr-defined]
             market,
             order.order_index,
-            size=order.remaining,
+            size=intent.size,  # what a restarted entry sized at this close (nothing filled)
             price=price,
             trigger_price=trigger,
             urgency=Priority.ENTRY,
@@ -150,11 +150,13 @@ async def _move(
     except VenueError as error:
         log.warning("%s %s: resting entry %s not moved: %s", strategy, market, index, error)
         return record
-    moved = replace(record, price=price, trigger_price=trigger, updated_ms=manager.now_ms())
+    moved = replace(
+        record, price=price, trigger_price=trigger, size=intent.size, updated_ms=manager.now_ms()
+    )
     manager.journal.record_order(moved)
     log.info(
-        "%s %s: resting %s %s moved from %s to %s (order %s)",
-        strategy, market, record.side, record.kind, was, level, index,
+        "%s %s: resting %s %s %s moved from %s to %s (order %s)",
+        strategy, market, record.side, intent.size, record.kind, was, level, index,
     )  # fmt: skip
     return moved
 
