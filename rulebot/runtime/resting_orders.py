@@ -81,7 +81,8 @@ async def rest(manager: OrderManager, intent: Intent) -> OrderRecord | None:
         if kept is None and record.kind == kind and record.side == side:
             kept = record
         else:  # another side or kind: the rule wants this one instead
-            await _cancel(manager, record, "the rule now wants another entry")
+            other = "an entry of the other side" if record.side != side else "another kind"
+            await _cancel(manager, record, other)
     if not await manager._fates_known(strategy, market):
         return None
     if kept is None:
