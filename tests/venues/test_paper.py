@@ -454,3 +454,31 @@ def test_collateral_is_a_non_negative_amount():
     with pytest.raises(ValueError, match="not a number"):
         PaperVenue(data, collateral="lots")
     assert PaperVenue(data, collateral="2500.50").account_index == 0
+
+
+async def test_a_stop_entry_from_flat_fires_on_a_later_trade_and_opens_a_position(
+    market_sim, paper
+):
+    """A resting stop entry (`entry long stop at ...`): a buy stop that is not reduce-only,
+    placed with no position, waits for a trade at or above its trigger, then buys at the book."""
+    info = await paper.market("ETH")
+    trigger = info.entry_level(await last_price(paper) * Decimal("1.001"), "buy", "stop")
+    ack = await paper.place_order(
+        OrderRequest("ETH", "buy", SIZE, kind="stop_loss", trigger_price=trigger)
+    )
+    assert ack.status == "pending" and (await paper.account()).positions == ()
+    fed = await printed_so_far(paper)
+    for _ in range(MAX_STEPS):
+        new = await step(market_sim, paper, fed)
+        fills = paper.take_fills()
+        if not any(t.price >= trigger for t in new):
+            assert fills == []
+            continue
+        book = await paper.order_book("ETH")
+        assert [(f.price, f.size, f.taker_side) for f in fills] == [(book.best_ask, SIZE, "buy")]
+        break
+    else:
+        pytest.fail("the replay never reached the trigger")
+    (position,) = (await paper.account()).positions
+    assert position.size == SIZE  # it opened a long: not cut as a reduce-only order would be
+    assert_nothing_sent(market_sim, paper)
