@@ -54,14 +54,21 @@ def rule(
 
 @contextlib.asynccontextmanager
 async def running(
-    sim: RunningSim, folder: Path, rules: list[str], notices: list[Notice], **risk: Any
+    sim: RunningSim,
+    folder: Path,
+    rules: list[str],
+    notices: list[Notice],
+    dry_run: bool = False,
+    **risk: Any,
 ) -> AsyncIterator[Engine]:
-    """An engine on `sim` running `rules`, journaling to `folder/state.sqlite` (the same file
-    across restarts), its notices collected; stopped cleanly after."""
+    """An engine on `sim` (or a paper account on its data, `dry_run`) running `rules`,
+    journaling to `folder/state.sqlite` (the same file across restarts), its notices
+    collected; stopped cleanly after."""
     cfg = config(
         sim,
         runtime={"status_port": 0, "reconcile_interval_s": 0},
         risk={**ROOMY_RISK, **risk},
+        dry_run=dry_run,
     )
     with Journal.open(folder / "state.sqlite") as journal:
         engine = Engine(cfg, journal=journal)
@@ -279,3 +286,31 @@ async def test_a_restart_carries_on_with_the_resting_entry_at_the_venue(tmp_path
         assert [t["ClientOrderIndex"] for t in sent(sim, TX_CREATE_ORDER)] == [index]
         assert sent(sim, TX_MODIFY_ORDER)[-1]["Index"] == at_venue.order_index
         assert not crashes(notices)
+
+
+async def test_a_dry_run_rests_moves_and_fills_the_entry_on_paper(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "rulebot.orders")
+    notices: list[Notice] = []
+    async with (
+        serve_sim(SimSettings(speed=0)) as sim,
+        running(sim, tmp_path, [rule()], notices, dry_run=True) as engine,
+    ):
+
+        def done() -> bool:  # paper fills up to each trade's size: maybe in parts
+            found = entries(engine)
+            return held_and_protected(engine) and found[0].state in ("filled", "canceled")
+
+        await play(sim, engine, done)
+        (entry,) = entries(engine)
+        index = entry.client_order_index
+        assert "limit moved from" in caplog.text and f"(order {index})" in caplog.text
+        fills = [f for f in engine.journal.fills() if f.client_order_index == index]
+        info = engine.markets["ETH"]
+        assert fills and {f.price for f in fills} == {entry.price}
+        assert all(f.fee == f.size * f.price * info.maker_fee for f in fills)
+        position = engine.orders.position("rester", "ETH")
+        assert position.size == sum(f.size for f in fills)
+        assert sim.simulation.transaction_log(include_refused=True) == []  # nothing sent
+    assert not crashes(notices)
