@@ -9,10 +9,16 @@ take precedence over anything built from a partial stream.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from rulebot.runtime.messages import Bar
+
+log = logging.getLogger("rulebot.engine")
+
+RESOLUTIONS = {60: "1m", 300: "5m", 900: "15m", 1800: "30m", 3600: "1h", 14400: "4h", 86400: "1d"}
 
 
 @dataclass
@@ -92,3 +98,22 @@ class BarBuilder:
     def _emit(self, bar: _Open) -> Bar:
         self.last_closed = bar.start
         return Bar(self.market, bar.start, bar.open, bar.high, bar.low, bar.close, bar.volume)
+
+
+async def venue_candle(venue: Any, built: Bar, timeframe_ms: int) -> Bar:
+    """The venue's own candle for a bar the stream closed: the trades say when a bar ends,
+    the candle says what it was (a stream joined mid-bar, or a fill stamped at a bar's
+    edge, would make a bar of its own). So live bars are the candles a backtest reads."""
+    resolution = RESOLUTIONS[timeframe_ms // 1000]
+    try:
+        candles = await venue.candles(built.market, resolution, built.timestamp, built.timestamp)
+    except Exception as problem:  # the bar as built is the best there is
+        log.warning("%s: no candle for the bar at %s (%s)", built.market, built.timestamp, problem)
+        return built
+    for c in candles:
+        if c.time_ms == built.timestamp:
+            return Bar(
+                built.market, c.time_ms, float(c.open), float(c.high), float(c.low),
+                float(c.close), float(c.volume),
+            )  # fmt: skip
+    return built

@@ -23,7 +23,8 @@ from typing import Any
 
 from rulebot.config import Config
 from rulebot.lang import ir
-from rulebot.runtime.bars import BarBuilder
+from rulebot.runtime import resting_orders as resting
+from rulebot.runtime.bars import RESOLUTIONS, BarBuilder, venue_candle
 from rulebot.runtime.decisions import entry_stopped, log_decision
 from rulebot.runtime.hot_reload import HotReload
 from rulebot.runtime.journal import Journal
@@ -51,7 +52,6 @@ from rulebot.runtime.reconcile import (
     read_venue,
     unmanaged_changed,
 )
-from rulebot.runtime.resting_orders import cancel_unwanted, drop_resting, resting_of
 from rulebot.runtime.risk import PortfolioView, RiskManager
 from rulebot.runtime.running import Live, Running, live_for
 from rulebot.runtime.spread import Leg, LiveSpread
@@ -71,7 +71,6 @@ from rulebot.venues.units import MarketInfo
 
 log = logging.getLogger("rulebot.engine")
 
-RESOLUTIONS = {60: "1m", 300: "5m", 900: "15m", 1800: "30m", 3600: "1h", 14400: "4h", 86400: "1d"}
 HISTORY_BARS = 5_000
 RISK_STATE = "risk_state"  # bars kept per market to warm a reloaded rule
 
@@ -529,32 +528,10 @@ class Engine(HotReload, StatusReport):
         if closed:  # mark the account at each close: sizing and the loss limits read it
             await self._refresh_account_or_carry_on()
         for built in closed:
-            bar = with_perp_stats(await self._venue_candle(built), self.perp_stats)
+            timeframe = self.builders[built.market].timeframe_ms
+            bar = with_perp_stats(await venue_candle(self.venue, built, timeframe), self.perp_stats)
             self.history.setdefault(bar.market, deque(maxlen=HISTORY_BARS)).append(bar)
             await self._on_bar(bar)
-
-    async def _venue_candle(self, built: Bar) -> Bar:
-        """The venue's own candle for a bar the stream closed: the trades say when a bar ends,
-        the candle says what it was (a stream joined mid-bar, or a fill stamped at a bar's
-        edge, would make a bar of its own). So live bars are the candles a backtest reads."""
-        builder = self.builders[built.market]
-        seconds = builder.timeframe_ms // 1000
-        try:
-            candles = await self.venue.candles(
-                built.market, RESOLUTIONS[seconds], built.timestamp, built.timestamp
-            )
-        except Exception as problem:  # the bar as built is the best there is
-            log.warning(
-                "%s: no candle for the bar at %s (%s)", built.market, built.timestamp, problem
-            )
-            return built
-        for c in candles:
-            if c.time_ms == built.timestamp:
-                return Bar(
-                    built.market, c.time_ms, float(c.open), float(c.high), float(c.low),
-                    float(c.close), float(c.volume),
-                )  # fmt: skip
-        return built
 
     async def _on_bar(self, bar: Bar) -> None:
         while self._closing:  # deleted rules whose positions the config says to close
@@ -617,7 +594,7 @@ class Engine(HotReload, StatusReport):
             intents = [i for i in intents if i.action == "close"]
             live.pending = tuple(intents)
             entry_stopped(live, "entries are off (flattened)")
-            drop_resting(live, "entries are off (flattened)")
+            resting.drop(live, "entries are off (flattened)")
         unclosed: set[str] = set()  # markets whose exit did not go out: no entry there now
         for intent in intents:
             if intent.action != "close" and intent.market in unclosed:
@@ -626,13 +603,15 @@ class Engine(HotReload, StatusReport):
                     intent.market,
                 )  # fmt: skip
                 live.pending = tuple(p for p in live.pending if p is not intent)
-                drop_resting(live, "the exit before it did not go out")
+                resting.drop(live, "the exit before it did not go out")
                 continue
-            verdict = self.risk_manager.check(intent, self._view(resting_of(self.orders, intent)))
+            verdict = self.risk_manager.check(
+                intent, self._view(resting.placed_for(self.orders, intent))
+            )
             if not verdict.allowed:
                 log.warning("%s: entry refused: %s", live.name, verdict.message)
                 entry_stopped(live, f"risk: {verdict.message}")
-                drop_resting(live, f"risk: {verdict.message}")
+                resting.drop(live, f"risk: {verdict.message}")
                 continue
             if verdict.size != intent.size and verdict.size > 0:
                 log.warning("%s: %s", live.name, verdict.message)
@@ -651,11 +630,11 @@ class Engine(HotReload, StatusReport):
                     log.warning("%s %s: order not confirmed (%s)", live.name, intent.market, error)
                 else:
                     if record is not None and record.state == "rejected":
-                        drop_resting(live, "the venue refused it")
+                        resting.drop(live, "the venue refused it")
             take_fills = getattr(self.venue, "take_fills", None)
             if take_fills is not None:
                 await self._on_account_trades(tuple(take_fills()))
-        await cancel_unwanted(self.orders, live)
+        await resting.cancel_unwanted(self.orders, live)
         if not intents:  # with orders in flight, their fills set the protection
             await self._sync_protection(live)
         self._save(live)
@@ -883,6 +862,7 @@ class Engine(HotReload, StatusReport):
                     protection = await protection_at_stop(
                         self.venue, self.orders, spreads, self.unmanaged, cancel_orders
                     )
+                    protection += await resting.left_at_stop(self.venue, self.orders)
         except Exception as error:  # the venue is away: say what is not known
             protection = [f"WARNING: could not check the positions' protection at the venue: "
                           f"{error or type(error).__name__}"]  # fmt: skip

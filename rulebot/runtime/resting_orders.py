@@ -184,7 +184,7 @@ async def _cancel(manager: OrderManager, record: OrderRecord, why: str) -> None:
     log.info("%s %s: resting entry %s cancelled: %s", record.strategy, market, index, why)
 
 
-def resting_of(manager: OrderManager, intent: Intent) -> set[int]:
+def placed_for(manager: OrderManager, intent: Intent) -> set[int]:
     """The resting entries already at the venue that a resting `intent` stands for (the risk
     check counts them once, as the intent)."""
     if intent.order == "market":
@@ -192,7 +192,7 @@ def resting_of(manager: OrderManager, intent: Intent) -> set[int]:
     return {o.client_order_index for o in resting_orders(manager, intent.strategy, intent.market)}
 
 
-def drop_resting(live: object, why: str) -> None:
+def drop(live: object, why: str) -> None:
     """The engine stopped a live strategy's resting entry (`why`): it is cancelled this close."""
     if getattr(live, "resting", None) is not None:
         live.resting = None  # type: ignore[attr-defined]
@@ -208,3 +208,21 @@ async def cancel_unwanted(manager: OrderManager, live: object) -> None:
     if resting_orders(manager, name, market):
         why = live.resting_gone or "the rule no longer wants it"  # type: ignore[attr-defined]
         await cancel_resting(manager, name, market, why)
+
+
+async def left_at_stop(venue: object, manager: OrderManager) -> list[str]:
+    """For the end-of-run summary: each resting entry still open at the venue once the bot
+    stops. It stays there (a restart carries on with it), so it may fill while the bot is away,
+    and the position it opens has no stop until the bot is back."""
+    open_now = {o.client_order_index for o in await venue.open_orders()}  # type: ignore[attr-defined]
+    lines = []
+    for record in manager.journal.open_orders():
+        if record.kind not in RESTING_ENTRIES or record.client_order_index not in open_now:
+            continue
+        at = _level_of(record)
+        lines.append(
+            f"  {record.strategy} {record.market}: resting entry {record.client_order_index} "
+            f"({record.side} {record.size} {record.kind.replace('_', ' ')} at {at}) stays at the "
+            "venue: filled before the bot restarts, its position has NO PROTECTION until then"
+        )
+    return lines

@@ -274,7 +274,10 @@ async def test_a_restart_carries_on_with_the_resting_entry_at_the_venue(tmp_path
         async with running(sim, tmp_path, [rule(factor="0.95")], []) as engine:
             await play(sim, engine, lambda: bool(entries(engine)))
             (entry,) = entries(engine)
-        index = entry.client_order_index
+            index = entry.client_order_index
+            said = [line for line in await engine.stop() if "resting entry" in line]
+        assert len(said) == 1 and f"resting entry {index} (buy" in said[0]
+        assert "stays at the venue" in said[0] and "NO PROTECTION" in said[0]
         (at_venue,) = sim.simulation.exchange.orders_by_client_index(ACCOUNT, [index])
         assert at_venue.is_active  # the bot stopped; its resting entry stays at the venue
         before = len(sent(sim, TX_MODIFY_ORDER))
