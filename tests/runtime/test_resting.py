@@ -9,8 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from rulebot.runtime.messages import Intent, Protection
+from rulebot.lang.load import compile_text
+from rulebot.runtime.messages import Bar, Intent, Protection
 from rulebot.runtime.resting import RestingEntry, carry_on, restore
+from rulebot.runtime.strategy import LiveStrategy, Sizing
 
 QUIET = {"entry.long": False, "exit.long": False, "entry.short": False, "exit.short": False}
 
@@ -64,3 +66,56 @@ def test_a_snapshot_comes_back_as_it_was() -> None:
     entry = resting(action="open_short")
     back = restore(entry.snapshot(5_000), 12, "fader", "ETH")
     assert back == entry and back.side == -1.0
+
+
+FADER = """strategy fader
+market BTC
+timeframe 5m
+entry long limit at close * 0.99 post_only for 2 bars when close > close[1]
+size 10% of equity
+stop_loss 2%
+"""
+
+
+def fed(closes: list[float], text: str = FADER) -> tuple[LiveStrategy, list[list[Intent]]]:
+    """A live strategy fed one bar per close (5 minutes apart); the intents of each close."""
+    result = compile_text(text, "fader.rule")
+    assert result.strategy is not None, result.diagnostics
+    live = LiveStrategy(result.strategy, sizing=Sizing(lot=Decimal("0.001")))
+    decided = []
+    for i, close in enumerate(closes):
+        bar = Bar("BTC", i * 300_000, close, close, close, close, 1.0)
+        decided.append(live.on_bar({"BTC": bar}, Decimal(10_000)))
+    return live, decided
+
+
+def test_a_strategy_rests_its_entry_and_keeps_it_for_its_lifetime() -> None:
+    live, decided = fed([100.0, 101.0, 100.5, 100.2])
+    assert decided[0] == []  # close[1] is not known yet: no signal
+    (placed,) = decided[1]
+    assert (placed.action, placed.order, placed.post_only, placed.bars) == (
+        "open_long", "limit", True, 2,
+    )  # fmt: skip
+    assert placed.level == Decimal(repr(101.0 * 0.99))
+    assert placed.size == Decimal("10.001")  # 10% of 10,000 at its level 99.99, to the lot
+    assert [p.kind for p in placed.protections] == ["stop_loss"]
+    (kept,) = decided[2]  # no signal: kept, its level re-read at this close
+    assert kept.level == Decimal(repr(100.5 * 0.99)) and kept.size == placed.size
+    assert decided[3] == [] and live.resting is None  # two closes on: its lifetime ran out
+    assert live.resting_gone == "its lifetime ran out"
+
+
+def test_a_true_signal_restarts_its_lifetime_and_its_size() -> None:
+    live, decided = fed([100.0, 101.0, 102.0, 101.5, 101.2])
+    first, restarted, kept = decided[1][0], decided[2][0], decided[3][0]
+    assert restarted.level == Decimal(repr(102.0 * 0.99)) and restarted.size < first.size
+    assert kept.size == restarted.size
+    assert decided[4] == [] and live.resting_gone == "its lifetime ran out"
+
+
+def test_an_na_level_places_nothing_and_says_why() -> None:
+    level = "if close > 101.5 then close * 0.99 else na"
+    live, decided = fed([100.0, 101.0], FADER.replace("close * 0.99", level))
+    assert decided[1] == [] and live.resting is None
+    assert live.decision is not None
+    assert dict(live.decision.outcomes)["entry.long"] == "stopped: its entry level is na"
