@@ -439,7 +439,9 @@ class LiveStrategy(Warming):
         self.resting = None
         if isinstance(resting, Mapping):
             expires = self.bar_index(resting["expires_time"])
-            self.resting = restore_resting(resting, expires, self.name, self.market)
+            wanted = restore_resting(resting, expires, self.name, self.market)
+            if entry_order_kind(self.strategy, wanted.side) == wanted.intent.order:
+                self.resting = wanted  # else the rule no longer rests it: cancelled at a close
 
     def _pending_protection(self, kind: str) -> tuple[int, float]:
         for intent in self.pending:

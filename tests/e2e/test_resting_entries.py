@@ -317,3 +317,27 @@ async def test_a_dry_run_rests_moves_and_fills_the_entry_on_paper(
         assert position.size == sum(f.size for f in fills)
         assert sim.simulation.transaction_log(include_refused=True) == []  # nothing sent
     assert not crashes(notices)
+
+
+async def test_a_restart_cancels_a_resting_entry_the_rule_no_longer_wants(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "rulebot.orders")
+    async with serve_sim(SimSettings(speed=0)) as sim:
+        async with running(sim, tmp_path, [rule(factor="0.95")], []) as engine:
+            await play(sim, engine, lambda: bool(entries(engine)))
+            (entry,) = entries(engine)
+        index = entry.client_order_index
+        at_market = rule().replace("entry long limit at close * 0.993 when", "entry long when")
+        at_market = at_market.replace("close > 0", "close < 0")  # never enters
+        notices: list[Notice] = []
+        async with running(sim, tmp_path, [at_market], notices) as engine:
+            live = engine.strategies["rester"].live
+            assert live.resting is None  # the saved entry is not this rule's
+            bar = live.last_time
+            await play(sim, engine, lambda: live.last_time != bar)
+            await until(lambda: entries(engine)[0].state == "canceled", 10)
+        (at_venue,) = sim.simulation.exchange.orders_by_client_index(ACCOUNT, [index])
+        assert at_venue.status == "canceled"
+        assert f"resting entry {index} cancelled: the rule no longer wants it" in caplog.text
+        assert not crashes(notices)
