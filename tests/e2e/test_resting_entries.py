@@ -341,3 +341,24 @@ async def test_a_restart_cancels_a_resting_entry_the_rule_no_longer_wants(
         assert at_venue.status == "canceled"
         assert f"resting entry {index} cancelled: the rule no longer wants it" in caplog.text
         assert not crashes(notices)
+
+
+async def test_a_stop_entry_is_moved_by_its_trigger(tmp_path: Path) -> None:
+    notices: list[Notice] = []
+    async with (
+        serve_sim(SimSettings(speed=0)) as sim,
+        running(sim, tmp_path, [rule("stop", "1.02")], notices) as engine,
+    ):
+        await play(sim, engine, lambda: len(sent(sim, TX_MODIFY_ORDER)) >= 2)
+        (entry,) = entries(engine)
+        (at_venue,) = sim.simulation.exchange.orders_by_client_index(
+            ACCOUNT, [entry.client_order_index]
+        )
+        assert at_venue.status == "pending" and not at_venue.reduce_only  # waits for its trigger
+        assert {m["Index"] for m in sent(sim, TX_MODIFY_ORDER)} == {at_venue.order_index}
+        info = engine.markets["ETH"]
+        trigger = info.price_value(at_venue.trigger_price)
+        await until(lambda: entries(engine)[0].trigger_price == trigger, 10)  # journaled as moved
+        (entry,) = entries(engine)
+        assert entry.price == info.price_value(at_venue.price) > trigger  # its cap, 1% past
+    assert not crashes(notices)
