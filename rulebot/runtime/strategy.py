@@ -35,10 +35,9 @@ from rulebot.explain.records import Decision
 from rulebot.graph.plan import Graph, plan
 from rulebot.graph.streaming import StreamingEvaluator
 from rulebot.lang import ir
+from rulebot.runtime import resting as resting_entry
 from rulebot.runtime.decisions import live_decision
 from rulebot.runtime.messages import Bar, Intent, Protection
-from rulebot.runtime.resting import SIDE_NAMES, RestingEntry, carry_on, entry_order_kind
-from rulebot.runtime.resting import restore as restore_resting
 
 SIZE_MODES = ("equity", "base", "quote", "risk_equity", "risk_quote", "cash")
 PROTECTION_MODES = ("none", "percent", "distance", "level")
@@ -186,7 +185,7 @@ class LiveStrategy(Warming):
     trees: dict[str, Clause] = field(init=False)
     decision: Decision | None = None
     """The last bar close's decision (`rulebot explain --port`, the log at DEBUG)."""
-    resting: RestingEntry | None = None
+    resting: resting_entry.RestingEntry | None = None
     """The entry it wants resting at the venue (`entry long limit at ...`), if any."""
     resting_gone: str = ""
     """Why the last close let its resting entry go (for the log), "" when it did not."""
@@ -226,7 +225,7 @@ class LiveStrategy(Warming):
         blocker = _blocker(signals, open_side)
         intents: list[Intent] = []
         resting_side = self.resting.side if self.resting is not None else 0.0
-        self.resting, self.resting_gone = carry_on(
+        self.resting, self.resting_gone = resting_entry.carry_on(
             self.resting, bar=self.bar, level=self._level(resting_side), signals=signals,
             exit_code=exit_code, open_side=open_side, held=self.holding.side,
         )  # fmt: skip
@@ -248,8 +247,10 @@ class LiveStrategy(Warming):
         elif open_side != 0.0:
             entry = self._entry(open_side, close, float(equity), time)
             if entry is not None:
-                intents.append(entry)
-            elif entry_order_kind(self.strategy, open_side) and math.isnan(self._level(open_side)):
+                intents.append(self._rest(entry, open_side))
+            elif resting_entry.entry_order_kind(self.strategy, open_side) and math.isnan(
+                self._level(open_side)
+            ):
                 blocker = "its entry level is na"
             else:
                 blocker = "no_size"
@@ -289,11 +290,10 @@ class LiveStrategy(Warming):
 
     def _level(self, side: float) -> float:
         """The level of the resting entry on `side` at this close (NaN: none)."""
-        return self._value(f"entry_level.{SIDE_NAMES[side]}") if side else math.nan
+        return self._value(f"entry_level.{resting_entry.SIDE_NAMES[side]}") if side else math.nan
 
     def _entry(self, side: float, price: float, equity: float, time: int) -> Intent | None:
-        kind = entry_order_kind(self.strategy, side)
-        if kind is not None:  # it rests at its level: sized at that price
+        if resting_entry.entry_order_kind(self.strategy, side):  # rests: sized at its level
             price = self._level(side)
             if not (price > 0.0):
                 return None
@@ -314,7 +314,7 @@ class LiveStrategy(Warming):
             for kind, found in sorted(self.strategy.protections.items())
             if not math.isnan(self._value(kind))
         )
-        intent = Intent(
+        return Intent(
             strategy=self.name,
             market=self.market,
             action="open_long" if side > 0 else "open_short",
@@ -324,15 +324,21 @@ class LiveStrategy(Warming):
             reference_price=_decimal(price),
             protections=protections,
         )
-        if kind is not None:
-            found = self.strategy.entry_orders[SIDE_NAMES[side]]
-            bars = self._value(f"entry_bars.{SIDE_NAMES[side]}")
-            bars = int(bars) if bars >= 1 else 1
-            intent = replace(
-                intent, order=kind, level=_decimal(price), post_only=found.post_only, bars=bars
-            )
-            self.resting = RestingEntry(intent, self.bar + bars)
-        return intent
+
+    def _rest(self, entry: Intent, side: float) -> Intent:
+        """The entry as the order that rests at its level, when the rule's entry on `side` is
+        one (`entry long limit at ...`): it is the strategy's resting entry from now."""
+        kind = resting_entry.entry_order_kind(self.strategy, side)
+        if kind is None:
+            return entry
+        name = resting_entry.SIDE_NAMES[side]
+        bars = self._value(f"entry_bars.{name}")
+        bars = int(bars) if bars >= 1 else 1
+        post_only = self.strategy.entry_orders[name].post_only
+        entry = replace(entry, order=kind, level=entry.reference_price, post_only=post_only,
+                        bars=bars)  # fmt: skip
+        self.resting = resting_entry.RestingEntry(entry, self.bar + bars)
+        return entry
 
     # ---- fills ----------------------------------------------------------------------------------
     def on_fill(
@@ -439,8 +445,8 @@ class LiveStrategy(Warming):
         self.resting = None
         if isinstance(resting, Mapping):
             expires = self.bar_index(resting["expires_time"])
-            wanted = restore_resting(resting, expires, self.name, self.market)
-            if entry_order_kind(self.strategy, wanted.side) == wanted.intent.order:
+            wanted = resting_entry.restore(resting, expires, self.name, self.market)
+            if resting_entry.entry_order_kind(self.strategy, wanted.side) == wanted.intent.order:
                 self.resting = wanted  # else the rule no longer rests it: cancelled at a close
 
     def _pending_protection(self, kind: str) -> tuple[int, float]:
