@@ -63,12 +63,6 @@ class Intent:
     bar_time: int  # open time (ms) of the bar whose close decided it
     reference_price: Decimal  # the bar's close: for notional checks before the fill
     protections: tuple[Protection, ...] = ()  # placed as exchange-side orders once filled
-    order: EntryOrderKind = "market"
-    """How an entry goes: at market, or resting at `level` (a limit, or a stop that fires once
-    price trades through it) with `post_only`, living `bars` closes unless a signal restarts it."""
-    level: Decimal | None = None
-    post_only: bool = False
-    bars: int = 1
 
     @property
     def side(self) -> Side:
@@ -77,6 +71,14 @@ class Intent:
         if self.action == "open_short":
             return "sell"
         raise ValueError("a close intent's side depends on the position it closes")
+
+    # how an entry goes (after the fields above: a dataclass keeps them in this order)
+    order: EntryOrderKind = "market"
+    """How an entry goes: at market, or resting at `level` (a limit, or a stop that fires once
+    price trades through it) with `post_only`, living `bars` closes unless a signal restarts it."""
+    level: Decimal | None = None
+    post_only: bool = False
+    bars: int = 1
 
 
 @dataclass(frozen=True, slots=True)
