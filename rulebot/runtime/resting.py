@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from decimal import Decimal
 from typing import Literal
 
 from rulebot.runtime.messages import Intent, Protection
 
 SIDE_NAMES: dict[float, str] = {1.0: "long", -1.0: "short"}
+RESTARTED = "restarted"
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class RestingEntry:
             "action": i.action, "order": i.order, "level": str(i.level), "size": str(i.size),
             "post_only": i.post_only, "bars": i.bars, "bar_time": i.bar_time,
             "reference_price": str(i.reference_price), "expires_time": bar_time,
-            "protections": [[p.kind, p.mode, p.value] for p in i.protections],
+            "protections": [list(astuple(p)) for p in i.protections],
         }  # fmt: skip
 
 
@@ -71,7 +72,7 @@ def carry_on(
     side = resting.side
     other = SIDE_NAMES[-side]
     if open_side == side:
-        return None, "restarted"  # re-placed by this close's entry, with a fresh lifetime
+        return None, RESTARTED  # re-placed by this close's entry, with a fresh lifetime
     if exit_code >= 0 or open_side == -side or signals.get(f"entry.{other}", False):
         return None, "an exit or an entry of the other side"
     if held == side:
@@ -87,10 +88,7 @@ def restore(
     state: Mapping[str, object], bar_index: int, strategy: str, market: str
 ) -> RestingEntry:
     """A `RestingEntry.snapshot` taken back, its expiry time made `bar_index`."""
-    protections = tuple(
-        Protection(kind, mode, float(value))  # type: ignore[arg-type]
-        for kind, mode, value in state["protections"]  # type: ignore[attr-defined]
-    )
+    protections = tuple(Protection(*fields) for fields in state["protections"])  # type: ignore[attr-defined]
     intent = Intent(
         strategy=strategy,
         market=market,

@@ -254,6 +254,8 @@ class LiveStrategy(Warming):
                 blocker = "its entry level is na"
             else:
                 blocker = "no_size"
+        if self.resting_gone == resting_entry.RESTARTED and self.resting is None:
+            self.resting_gone = f"its entry was stopped: {blocker}"  # not placed again
         if self.resting is not None and self.resting.intent not in intents:
             intents.append(self.resting.intent)  # kept from an earlier close, at its new level
         self.pending = tuple(intents)

@@ -11,7 +11,7 @@ import pytest
 
 from rulebot.lang.load import compile_text
 from rulebot.runtime.messages import Bar, Intent, Protection
-from rulebot.runtime.resting import RestingEntry, carry_on, restore
+from rulebot.runtime.resting import RESTARTED, RestingEntry, carry_on, restore
 from rulebot.runtime.strategy import LiveStrategy, Sizing
 
 QUIET = {"entry.long": False, "exit.long": False, "entry.short": False, "exit.short": False}
@@ -51,7 +51,7 @@ def test_a_living_entry_is_kept_at_the_level_of_this_close() -> None:
         ({"open_side": -1.0}, "an exit or an entry of the other side"),
         ({"signals": {**QUIET, "entry.short": True}}, "an exit or an entry of the other side"),
         ({"held": 1.0}, "the position is open"),
-        ({"open_side": 1.0}, "restarted"),
+        ({"open_side": 1.0}, RESTARTED),
     ],
 )
 def test_a_resting_entry_goes(changes: dict[str, object], why: str) -> None:
