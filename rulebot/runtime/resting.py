@@ -64,9 +64,12 @@ def carry_on(
     exit_code: int,
     open_side: float,
     held: float,
+    full: bool = True,
 ) -> tuple[RestingEntry | None, str]:
     """What becomes at this close of the resting entry placed at an earlier one, when no new
-    entry of its side (re)places it: kept (its level re-read), or gone and why (`""`: kept)."""
+    entry of its side (re)places it: kept (its level re-read), or gone and why (`""`: kept).
+    `held` is the side of the position held; `full`, that it may take no more entries (its
+    `pyramiding`): a resting entry of that side is then the rest of one that filled in part."""
     if resting is None:
         return None, ""
     side = resting.side
@@ -75,7 +78,7 @@ def carry_on(
         return None, RESTARTED  # re-placed by this close's entry, with a fresh lifetime
     if exit_code >= 0 or open_side == -side or signals.get(f"entry.{other}", False):
         return None, "an exit or an entry of the other side"
-    if held == side:
+    if held == side and full:
         return None, "the position is open"  # the rest of a partly filled entry
     if bar >= resting.expires:
         return None, "its lifetime ran out"

@@ -228,6 +228,7 @@ class LiveStrategy(Warming):
         self.resting, self.resting_gone = resting_entry.carry_on(
             self.resting, bar=self.bar, level=self._level(resting_side), signals=signals,
             exit_code=exit_code, open_side=open_side, held=self.holding.side,
+            full=getattr(self.holding, "entries", 1) >= self.strategy.pyramiding,
         )  # fmt: skip
         reference = _decimal(close)
         if exit_code >= 0:

@@ -58,6 +58,11 @@ def test_a_resting_entry_goes(changes: dict[str, object], why: str) -> None:
     assert step(resting(), **changes) == (None, why)
 
 
+def test_a_resting_add_lives_on_while_the_position_may_take_more_entries() -> None:
+    kept, why = step(resting(), held=1.0, full=False)  # `pyramiding 2`, one entry in
+    assert kept is not None and why == ""
+
+
 def test_nothing_resting_stays_nothing() -> None:
     assert step(None) == (None, "")
 
