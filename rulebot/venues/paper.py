@@ -24,7 +24,8 @@ How orders fill, as the sim fills them:
 - Stop-loss and take-profit orders wait for a later trade price (a sell stop fires when the price
   is at or below its trigger, a buy stop at or above; a take-profit the other way), or fire at
   once if the last price is already there; then they execute like a market order (a `_limit`
-  kind like a limit order).
+  kind like a limit order). One that is not reduce-only (a resting stop entry, `entry long stop
+  at ...`) opens or adds to a position when it fires.
 - Reduce-only orders never add to a position: one with nothing to reduce is cancelled
   (`canceled-reduce-only`), a larger one is cut to the position, when it executes and after
   every fill. A post-only order that would cross is cancelled (`canceled-post-only`).
