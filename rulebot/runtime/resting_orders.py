@@ -144,6 +144,7 @@ async def _move(
             price=price,
             trigger_price=trigger,
             urgency=Priority.ENTRY,
+            version=order.version or None,  # refused if a fill came since it was read here
         )
     except OrderRejected as refused:  # it changed meanwhile (a fill): its fills say what
         log.info("%s %s: resting entry %s not moved: %s", strategy, market, index, refused)

@@ -385,10 +385,12 @@ class PaperVenue:
         price: Decimal | int | str,
         trigger_price: Decimal | int | str | None = None,
         urgency: Priority = Priority.PROTECT,
+        version: int | None = None,
     ) -> TxAck:
         """Change an active order's size (what is left to fill) and price (and trigger), as the
         venue does; a resting order that now crosses trades at once. (`urgency` is the rate
-        budget's, which a paper account does not spend.)"""
+        budget's, which a paper account does not spend; `version` is not checked: a paper order
+        fills only under the same lock as this modify.)"""
         async with self._lock:
             info = await self.data.market(market)
             order = self._find_active(info, order_index)

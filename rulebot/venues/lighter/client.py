@@ -543,14 +543,16 @@ class LighterVenue:
         price: Decimal | int | str,
         trigger_price: Decimal | int | str | None = None,
         urgency: Priority = Priority.PROTECT,
+        version: int | None = None,
     ) -> TxAck:
         """Change an open order's size and price (and trigger), rounded for its side. Its
-        requests go at `urgency`: a stop's by default (it most
-        often moves a stop); a resting entry's moves go at `Priority.ENTRY`.
+        requests go at `urgency`: a stop's by default (it most often moves a stop); a resting
+        entry's moves go at `Priority.ENTRY`.
 
-        The modify names the order's version as it was read here (`Order.version`): the venue
-        refuses it (`OrderRejected`) if the order changed in between, a fill or another
-        modify, rather than apply sizes worked out from a picture that is gone."""
+        The modify names the order's version as it was read here (`Order.version`), or
+        `version` when the caller worked its sizes out from an earlier read: the venue refuses
+        it (`OrderRejected`) if the order changed in between, a fill or another modify, rather
+        than apply sizes worked out from a picture that is gone."""
         info = await self.market(market)
         current = await self._active_order(info, order_index)
         size_units = info.size_units(size)
@@ -570,7 +572,7 @@ class LighterVenue:
                     size_units,
                     price_units,
                     trigger,
-                    order_version=current.version,  # refused if it changed since it was read
+                    order_version=current.version if version is None else version,
                     nonce=nonce,
                     api_key_index=self.api_key_index,
                 ),

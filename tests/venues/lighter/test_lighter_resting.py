@@ -17,7 +17,9 @@ from rulebot.runtime.journal import Journal
 from rulebot.runtime.messages import Intent
 from rulebot.runtime.orders import OrderManager
 from rulebot.runtime.resting_orders import MODIFY_REQUESTS, cancel_resting
+from rulebot.venues.lighter.errors import OrderRejected
 from rulebot.venues.lighter.limiter import Priority, priority
+from rulebot.venues.lighter.records import OrderRequest
 from rulebot.venues.sim.records import TX_CANCEL_ORDER, TX_CREATE_ORDER, TX_MODIFY_ORDER
 from rulebot.venues.sim.serving import RunningSim
 from tests.venues.conftest import MakeSim
@@ -77,3 +79,24 @@ async def test_a_resting_entry_moves_only_when_the_rate_budget_has_room(
         assert [c["Index"] for c in sent(sim, TX_CANCEL_ORDER)] == [order.order_index]
         assert await venue.open_orders("ETH") == []
         assert journal.order(placed.client_order_index).state == "canceled"  # type: ignore[union-attr]
+
+
+async def test_a_modify_naming_an_older_version_is_refused(
+    make_sim: MakeSim, make_venue: MakeVenue
+) -> None:
+    """The runtime reads a resting entry, works its move out from that read, and names that
+    version: an order that changed since (a fill, another modify) is not moved blindly."""
+    sim = await make_sim()
+    venue = await make_venue(sim)
+    step = (await venue.market("ETH")).price_step
+    (last,) = await venue.recent_trades("ETH", 1)
+    low = (last.price * Decimal("0.9")).quantize(step)
+    await venue.place_order(OrderRequest("ETH", "buy", Decimal(200), price=low))
+    (read,) = await venue.open_orders("ETH")
+    await venue.modify_order("ETH", read.order_index, size=Decimal(200), price=low - step)
+    with pytest.raises(OrderRejected, match="version"):
+        await venue.modify_order(
+            "ETH", read.order_index, size=Decimal(200), price=low - 2 * step, version=read.version
+        )
+    (now,) = await venue.open_orders("ETH")
+    assert now.price == low - step and now.version == read.version + 1
