@@ -110,8 +110,9 @@ class BacktestResult:
         }
 
     def trade_dicts(self, time: Callable[[int], Any] = int) -> list[dict[str, Any]]:
-        """Each trade as plain values; fill times (ms UTC) pass through `time`; `stop_price` and
-        `take_price` are the levels fixed at entry (None: the trade had none)."""
+        """Each trade row (one per closing fill) as plain values; fill times (ms UTC) pass
+        through `time`; `stop_price` and `take_price` are the levels in force (None: none);
+        `trip` is the round trip's number (rows of one round trip share it)."""
         stamps = self.columns.timestamp
         return [
             {
@@ -127,6 +128,7 @@ class BacktestResult:
                 "exit_reason": str(t["exit_reason"]),
                 "stop_price": _level(t["stop_price"]),
                 "take_price": _level(t["take_price"]),
+                "trip": int(t["trip"]),
             }
             for t in self.result.trades
         ]
@@ -403,6 +405,7 @@ def spread_result(legs: LegsResult) -> SimResult:
     trades["size"] = spread["entry_notional"]
     trades["stop_price"] = trades["take_price"] = np.nan  # a spread's levels are not prices
     trades["entry_price"] = 1.0
+    trades["trip"] = np.arange(len(spread))  # every spread trade goes from flat to flat
     gross = spread["pnl"] + spread["fees"] + spread["funding"]
     with np.errstate(divide="ignore", invalid="ignore"):
         trades["exit_price"] = 1.0 + spread["side"] * gross / spread["entry_notional"]

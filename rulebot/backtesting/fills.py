@@ -117,28 +117,50 @@ from rulebot.backtesting.fill_steps import (
     _B_ORDERS,
     _CASH,
     _END_OF_DATA,
+    _ENTRIES,
     _ENTRY_INDEX,
     _ENTRY_PRICE,
     _FUNDING,
     _LEVEL,
+    _MARKET,
     _NO_EXIT,
     _NONE,
+    _O_BARS,
+    _O_EXIT_SHARE,
+    _O_KIND,
+    _O_POST_ONLY,
+    _O_PYRAMIDING,
+    _O_TOUCH,
+    _ORDER_BAR,
+    _ORDER_EQUITY,
+    _ORDER_FIELDS,
+    _ORDER_LEVEL,
+    _ORDER_SIDE,
+    _ORDER_UNTIL,
     _PERCENT,
     _REVERSE,
     _SIDE,
     _SIGNAL,
     _SIZE,
+    _SLIPPAGE,
     _STATE_FIELDS,
     _T_REASON,
+    _T_TRIP,
+    _TAKER,
     _TRADE_COUNT,
     _TRADE_FIELDS,
+    _TRIP,
     TRACE_ROWS,
     _check_protections,
     _close_position,
+    _close_size,
     _compiled,
     _entry_size,
     _open_position,
+    _part_size,
     _protection_level,
+    _resting_fill,
+    _take_partials,
 )
 from rulebot.backtesting.rule_code import PositionRules, apply_rules, registers
 from rulebot.data.shipped import STARTING_EQUITY
@@ -162,12 +184,17 @@ FillAt = Literal["next_open", "close"]
 SizeMode = Literal["equity", "base", "quote", "risk_equity", "risk_quote", "cash"]
 EndOfData = Literal["close", "keep"]
 ProtectionMode = Literal["none", "percent", "distance", "level"]
+EntryKind = Literal["market", "limit", "stop"]
+PartialMode = Literal["percent", "distance"]
+LimitFill = Literal["cross", "touch"]
 ExitReason = Literal[
     "signal", "reverse", "stop_loss", "take_profit", "trailing_stop", "end_of_data"
 ]
 
 SIZE_MODES: tuple[SizeMode, ...] = ("equity", "base", "quote", "risk_equity", "risk_quote", "cash")
 PROTECTION_MODES: tuple[ProtectionMode, ...] = ("none", "percent", "distance", "level")
+ENTRY_KINDS: tuple[EntryKind, ...] = ("market", "limit", "stop")
+PARTIAL_MODES: tuple[PartialMode, ...] = ("percent", "distance")
 EXIT_REASONS: tuple[ExitReason, ...] = (
     "signal",
     "reverse",
@@ -208,10 +235,12 @@ TRADE_DTYPE = np.dtype(
         ("stop_price", np.float64),
         ("take_price", np.float64),
         ("exit_reason", "U13"),
+        ("trip", np.int64),
     ]
 )
-"""One row per closed trade, in exit order; `stop_price` and `take_price` are the stop loss and
-take-profit fixed at entry (NaN: none)."""
+"""One row per closing fill, in exit order; `stop_price` and `take_price` are the stop loss and
+take-profit in force (NaN: none; a partial take-profit's row holds the level it filled at);
+`trip` numbers the round trips (flat to flat) from 0, so the rows of one round trip share it."""
 
 
 @dataclass(frozen=True)
@@ -245,6 +274,9 @@ class FillSettings:
     """Cap on position size, base units."""
     risk: LossLimits = field(default_factory=LossLimits)
     """The loss limits and order count that stop entries, as live risk applies them."""
+    limit_fill: LimitFill = "cross"
+    """A resting limit entry fills when the price trades through its level (`cross`: a buy
+    when `low < level`) or already when it touches it (`touch`: `low <= level`)."""
     end_of_data: EndOfData = "close"
     """A position still open after the last bar: closed at the last close (`close`), or kept
     open and marked there (`keep`, as backtesting.py leaves it unless told to finalize)."""
@@ -252,6 +284,8 @@ class FillSettings:
     def __post_init__(self) -> None:
         if self.fill_at not in ("next_open", "close"):
             raise ValueError(f"fill_at must be 'next_open' or 'close', not {self.fill_at!r}")
+        if self.limit_fill not in ("cross", "touch"):
+            raise ValueError(f"limit_fill must be 'cross' or 'touch', not {self.limit_fill!r}")
         if self.end_of_data not in ("close", "keep"):
             raise ValueError(f"end_of_data must be 'close' or 'keep', not {self.end_of_data!r}")
         for name in ("slippage_bps", "lot_size", "min_size", "cooldown_bars"):
@@ -291,6 +325,32 @@ class SignalColumns:
     """The rate at bars where a funding payment happens, 0 elsewhere (None: no funding)."""
     warmup_bars: int = 0
     """Bars before the strategy can trade; metrics start at this bar."""
+    entry_long_kind: EntryKind = "market"
+    """How a long entry goes: at market, or as a resting `limit` or `stop` order at
+    `entry_long_level` (re-read at each close while it lives)."""
+    entry_short_kind: EntryKind = "market"
+    entry_long_level: np.ndarray | None = None
+    """The resting long entry's level at each bar (needed when `entry_long_kind` is not
+    `market`); NaN: no order (and one resting is cancelled)."""
+    entry_short_level: np.ndarray | None = None
+    entry_long_bars: int = 1
+    """A resting long entry's lifetime in bars (1: until the next close)."""
+    entry_short_bars: int = 1
+    post_only_long: bool = False
+    """A resting long limit that would cross on arrival is refused instead of taking."""
+    post_only_short: bool = False
+    pyramiding: int = 1
+    """How many entries may stack in one direction."""
+    exit_long_share: float = 1.0
+    """The share of a long an exit signal closes, in (0, 1]."""
+    exit_short_share: float = 1.0
+    take_modes: tuple[PartialMode, ...] = ()
+    """Partial take-profits, one per level in the order written (a rule with these has
+    `take_mode` `none`): each one's mode, ..."""
+    take_values: np.ndarray | None = None
+    """... its value at each bar (shape (levels, bars)) ..."""
+    take_shares: tuple[float, ...] = ()
+    """... and the share of the full size it takes, in (0, 1], summing to 1 at most."""
 
     def __len__(self) -> int:
         return len(self.close)
@@ -392,21 +452,35 @@ def _fill_loop(
     risk_state: np.ndarray,
     close_ms: np.ndarray,
     trace: np.ndarray,
+    orders: np.ndarray,
+    entry_levels: np.ndarray,
+    take_modes: np.ndarray,
+    take_shares: np.ndarray,
+    take_values: np.ndarray,
+    takes: np.ndarray,
 ) -> int:
     """Run every bar; write equity, position and the trade table; return the trade count.
     `trace` (rows TRACE_ROWS, or no columns for none) gets the position state each close read
     and what stopped each true entry.
     `flags`/`values` are the signal and value columns stacked (rows in RULE_TARGETS order), so
     position rules can write them at each close; the rules run on `registers` (`registers`),
-    allocated by the caller: the loop allocates nothing."""
+    allocated by the caller: the loop allocates nothing.
+    `orders` says how each side enters (`_O_*`); `entry_levels` holds the resting orders' levels
+    (rows long, short; no columns when both sides enter at market); `take_modes`, `take_shares`
+    and `take_values` (one row per level) are the partial take-profits and `takes` their state
+    (rows level, armed)."""
     n = close.shape[0]
     state[:] = 0.0
     state[_CASH] = initial_equity
+    state[_TRIP] = -1.0
+    takes[:, :] = 0.0
     pending_exit = _NO_EXIT  # an order decided at a close, for the next open
     pending_side = 0.0
     pending_bar = 0
     pending_equity = 0.0
-    protected = stop_mode != _NONE or take_mode != _NONE or trail_mode != _NONE
+    pending_share = 1.0  # the share of the position a signal exit closes
+    partial = take_modes.shape[0] > 0
+    protected = stop_mode != _NONE or take_mode != _NONE or trail_mode != _NONE or partial
     # While flat with nothing pending, a bar without an entry signal changes nothing but the
     # mark, so the loop runs ahead to the next entry signal, unless a position rule decides
     # entries (it must run at every close). Value rules are read at signal bars only.
@@ -418,7 +492,13 @@ def _fill_loop(
     traced = trace.shape[1] > 0
     i = 0
     while i < n:
-        if skip_flat and state[_SIDE] == 0.0 and pending_exit == _NO_EXIT and pending_side == 0.0:
+        if (
+            skip_flat
+            and state[_SIDE] == 0.0
+            and pending_exit == _NO_EXIT
+            and pending_side == 0.0
+            and state[_ORDER_SIDE] == 0.0  # an order resting may fill on any bar
+        ):
             start = i
             while i < n and not (entry_long[i] or entry_short[i]):
                 i += 1
@@ -429,21 +509,29 @@ def _fill_loop(
                 position_out[k] = flat_size
             if i == n:
                 break
+        # 1. funding
         rate = funding_rate[i] if has_funding else 0.0
         if rate != 0.0 and state[_SIDE] != 0.0:
             payment = state[_SIDE] * state[_SIZE] * open_[i] * rate
             state[_CASH] -= payment
             state[_FUNDING] += payment
 
+        # 2. market orders decided at the previous close
         if pending_exit != _NO_EXIT:
-            _close_position(state, trades, i, open_[i], pending_exit, costs)
+            if pending_share < 1.0:
+                part = _part_size(state[_SIZE], pending_share * state[_SIZE], costs)
+                if part > 0.0:
+                    _close_size(state, trades, i, open_[i], pending_exit, costs, part)
+            else:
+                _close_position(state, trades, i, open_[i], pending_exit, costs)
         if pending_side != 0.0:
             stopped = _open_position(
                 state,
                 pending_side,
                 i,
                 pending_bar,
-                open_[i],
+                open_[i] * (1.0 + pending_side * costs[_SLIPPAGE]),
+                costs[_TAKER],
                 pending_equity,
                 size_mode,
                 size_value,
@@ -454,15 +542,72 @@ def _fill_loop(
                 trail_mode,
                 trail_value,
                 costs,
+                take_modes,
+                take_values,
+                takes,
             )
             if traced:
                 trace[3, pending_bar] = stopped
         pending_exit = _NO_EXIT
         pending_side = 0.0
+        pending_share = 1.0
 
-        if protected and state[_SIDE] != 0.0:  # with fill_at="close": opened at an earlier close
-            _check_protections(state, trades, i, open_[i], high[i], low[i], costs)
+        # 3. the resting entry order
+        inside = False  # entered inside this bar at the order's level
+        entered_at = 0.0
+        if state[_ORDER_SIDE] != 0.0:
+            price, fee_rate, at_level = _resting_fill(
+                state, orders, open_[i], high[i], low[i], costs
+            )
+            if price == price:
+                order_bar = int(state[_ORDER_BAR])
+                order_side = state[_ORDER_SIDE]
+                state[_ORDER_SIDE] = 0.0
+                stopped = _open_position(
+                    state,
+                    order_side,
+                    i,
+                    order_bar,
+                    price,
+                    fee_rate,
+                    state[_ORDER_EQUITY],
+                    size_mode,
+                    size_value,
+                    stop_mode,
+                    stop_value,
+                    take_mode,
+                    take_value,
+                    trail_mode,
+                    trail_value,
+                    costs,
+                    take_modes,
+                    take_values,
+                    takes,
+                )
+                inside = at_level and stopped == 0
+                entered_at = price
+                if traced and stopped != 0:
+                    trace[3, order_bar] = stopped
 
+        # 4. protections (with fill_at="close": of a position opened at an earlier close)
+        if protected and state[_SIDE] != 0.0:
+            held_side = state[_SIDE]
+            _check_protections(
+                state,
+                trades,
+                i,
+                entered_at if inside else open_[i],
+                high[i],
+                low[i],
+                costs,
+                not inside,
+            )
+            if partial and not inside and state[_SIDE] != 0.0:
+                _take_partials(state, trades, i, high[i], low[i], costs, take_shares, takes)
+            if state[_SIDE] == 0.0 and state[_ORDER_SIDE] == held_side:
+                state[_ORDER_SIDE] = 0.0  # an add waiting for a position now closed
+
+        # 5. signals at the close
         side = state[_SIDE]
         if traced:
             trace[0, i] = i - state[_ENTRY_INDEX] if side != 0.0 else 0.0
@@ -471,8 +616,9 @@ def _fill_loop(
         if rule_table.shape[0] > 0:
             apply_rules(i, state, rule_table, rule_code, rule_inputs, registers, flags, values)
         equity = state[_CASH] + side * state[_SIZE] * close[i]
+        can_add = side != 0.0 and state[_ENTRIES] < orders[_O_PYRAMIDING]
         exit_reason, open_side = decide(
-            side, entry_long[i], exit_long[i], entry_short[i], exit_short[i]
+            side, entry_long[i], exit_long[i], entry_short[i], exit_short[i], can_add
         )
         blocker = 0  # what stopped a true entry, for the trace only
         if traced and entry_long[i] and entry_short[i]:
@@ -482,32 +628,74 @@ def _fill_loop(
         if i == n - 1 and open_side != 0.0:
             open_side = 0.0
             blocker = _B_LAST_BAR
+        breached = False
         if close_ms.shape[0] > 0 and not risk_bars.on_close(
             risk_limits, risk_state, close_ms[i], equity
         ):
             if open_side != 0.0:
                 blocker = _B_LOSS_LIMIT + risk_bars.breached_slot(risk_state)
             open_side = 0.0  # a loss limit is breached: no new entry, the exit still runs
+            breached = True
         if open_side != 0.0:
             protections = (
                 (stop_mode != _NONE and stop_value[i] == stop_value[i])
                 + (take_mode != _NONE and take_value[i] == take_value[i])
                 + (trail_mode != _NONE and trail_value[i] == trail_value[i])
             )
+            for k in range(take_modes.shape[0]):
+                protections += take_values[k, i] == take_values[k, i]
             if not risk_bars.entry_orders_allowed(risk_limits, protections):
                 open_side = 0.0
                 blocker = _B_ORDERS
 
+        order_side = state[_ORDER_SIDE]
+        if order_side != 0.0:  # cancelled, or its level re-read for the next bar
+            slot = 0 if order_side > 0.0 else 1
+            opposite = entry_short[i] and not entry_long[i]
+            if order_side < 0.0:
+                opposite = entry_long[i] and not entry_short[i]
+            level = entry_levels[slot, i]
+            if (
+                exit_reason != _NO_EXIT
+                or breached
+                or opposite
+                or level != level
+                or state[_ORDER_UNTIL] <= i
+            ):
+                state[_ORDER_SIDE] = 0.0
+            else:
+                state[_ORDER_LEVEL] = level
+        if open_side != 0.0:
+            slot = 0 if open_side > 0.0 else 1
+            if orders[_O_KIND + slot] != _MARKET:  # rests from this close on, instead
+                level = entry_levels[slot, i]
+                if level == level:
+                    state[_ORDER_SIDE] = open_side
+                    state[_ORDER_LEVEL] = level
+                    state[_ORDER_UNTIL] = i + orders[_O_BARS + slot]
+                    state[_ORDER_BAR] = i
+                    state[_ORDER_EQUITY] = equity
+                open_side = 0.0
+        share = 1.0
+        if exit_reason == _SIGNAL:
+            share = orders[_O_EXIT_SHARE + (0 if side > 0.0 else 1)]
+
         if fill_at_close:
             if exit_reason != _NO_EXIT:
-                _close_position(state, trades, i, close[i], exit_reason, costs)
+                if share < 1.0:
+                    part = _part_size(state[_SIZE], share * state[_SIZE], costs)
+                    if part > 0.0:
+                        _close_size(state, trades, i, close[i], exit_reason, costs, part)
+                else:
+                    _close_position(state, trades, i, close[i], exit_reason, costs)
             if open_side != 0.0:
                 blocker = _open_position(
                     state,
                     open_side,
                     i,
                     i,
-                    close[i],
+                    close[i] * (1.0 + open_side * costs[_SLIPPAGE]),
+                    costs[_TAKER],
                     equity,
                     size_mode,
                     size_value,
@@ -518,12 +706,16 @@ def _fill_loop(
                     trail_mode,
                     trail_value,
                     costs,
+                    take_modes,
+                    take_values,
+                    takes,
                 )
         elif i < n - 1:
             pending_exit = exit_reason
             pending_side = open_side
             pending_bar = i
             pending_equity = equity
+            pending_share = share
 
         if traced:
             trace[3, i] = blocker
@@ -635,10 +827,16 @@ def simulate(
     for name, array in (("equity", equity), ("position", position)):
         if array.shape != (n,) or array.dtype != np.float64 or not array.flags.c_contiguous:
             raise ValueError(f"out: the {name} array must be {n} contiguous float64 values")
-    entries = np.count_nonzero(flags[0] | flags[2])  # every trade opens on its own signal bar
+    orders, levels = _entry_orders(columns, settings, n)
+    take_modes, take_shares, take_values = _partial_takes(columns, n)
+    entries = np.count_nonzero(flags[0] | flags[2])  # every entry fill has its own signal bar
     if np.isin(rules.table[:, 2], (0, 2)).any():  # entries decided at each close: up to one a bar
         entries = n
-    table = np.empty((entries + 1, _TRADE_FIELDS))
+    rows = entries * (len(take_modes) + 1) + 1  # each entry fill arms each partial take once
+    if orders[_O_EXIT_SHARE] < 1.0 or orders[_O_EXIT_SHARE + 1] < 1.0:
+        exits = np.count_nonzero(flags[1] | flags[3])
+        rows += n if np.isin(rules.table[:, 2], (1, 3)).any() else exits
+    table = np.empty((rows, _TRADE_FIELDS))
     recorded = np.zeros((len(TRACE_ROWS), n if trace else 0))
     recorded[1] = np.nan  # entry_price while flat (bars the loop runs past while flat)
     count = compiled.call(
@@ -677,6 +875,12 @@ def simulate(
         np.zeros(risk_bars.STATE_FIELDS),
         close_times(columns.timestamp, n) if settings.risk.binding else np.zeros(0),
         recorded,
+        orders,
+        levels,
+        take_modes,
+        take_shares,
+        take_values,
+        np.zeros((2, len(take_modes))),
     )
     trades = _trade_records(table[:count])
     return SimResult(
@@ -687,6 +891,66 @@ def simulate(
         funding_paid=float(trades["funding"].sum()),
         trace=recorded if trace else None,
     )
+
+
+def _entry_orders(
+    columns: SignalColumns, settings: FillSettings, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The loop's `orders` array (how each side enters, `_O_*`) and the resting orders' levels
+    (rows long, short; no columns when both sides enter at market)."""
+    orders = np.zeros(_ORDER_FIELDS)
+    resting = False
+    for slot, side in enumerate(("long", "short")):
+        kind = getattr(columns, f"entry_{side}_kind")
+        orders[_O_KIND + slot] = _mode_code(f"entry_{side}_kind", kind, ENTRY_KINDS)
+        bars = getattr(columns, f"entry_{side}_bars")
+        if int(bars) != bars or bars < 1:
+            raise ValueError(f"entry_{side}_bars must be a whole number of bars >= 1, not {bars!r}")
+        orders[_O_BARS + slot] = bars
+        post_only = bool(getattr(columns, f"post_only_{side}"))
+        if post_only and kind == "stop":
+            raise ValueError(f"a {side} stop entry cannot be post_only: it takes when it fires")
+        orders[_O_POST_ONLY + slot] = post_only
+        share = getattr(columns, f"exit_{side}_share")
+        if not 0.0 < share <= 1.0:
+            raise ValueError(f"exit_{side}_share must be in (0, 1], not {share!r}")
+        orders[_O_EXIT_SHARE + slot] = share
+        resting = resting or kind != "market"
+    if int(columns.pyramiding) != columns.pyramiding or columns.pyramiding < 1:
+        raise ValueError(f"pyramiding must be a whole number >= 1, not {columns.pyramiding!r}")
+    orders[_O_PYRAMIDING] = columns.pyramiding
+    orders[_O_TOUCH] = settings.limit_fill == "touch"
+    if not resting:
+        return orders, np.zeros((2, 0))
+    levels = np.full((2, n), np.nan)
+    for slot, side in enumerate(("long", "short")):
+        if getattr(columns, f"entry_{side}_kind") != "market":
+            if getattr(columns, f"entry_{side}_level") is None:
+                raise ValueError(f"a {side} limit or stop entry needs entry_{side}_level")
+            levels[slot] = _floats(columns, f"entry_{side}_level", n)
+    return orders, levels
+
+
+def _partial_takes(columns: SignalColumns, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The partial take-profits as the loop reads them: modes, shares, values (levels x bars)."""
+    count = len(columns.take_modes)
+    if count == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros((0, n))
+    if columns.take_mode != "none":
+        raise ValueError("a take_profit with partial ones: give each take-profit a share")
+    shares = np.array(columns.take_shares, dtype=np.float64)
+    if shares.shape != (count,) or not ((shares > 0) & (shares <= 1)).all():
+        raise ValueError(f"take_shares must be {count} shares in (0, 1], not {columns.take_shares}")
+    if shares.sum() > 1.0 + 1e-9:
+        raise ValueError(f"take_shares sum to {shares.sum():.6g}, past 100%")
+    modes = np.array(
+        [_mode_code("take_modes", m, PARTIAL_MODES) + _PERCENT for m in columns.take_modes],
+        dtype=np.int64,
+    )
+    values = np.ascontiguousarray(columns.take_values, dtype=np.float64)
+    if values.shape != (count, n):
+        raise ValueError(f"take_values has shape {values.shape}, expected ({count}, {n})")
+    return modes, shares, values
 
 
 def close_times(timestamp: np.ndarray, n: int) -> np.ndarray:
@@ -703,4 +967,5 @@ def _trade_records(table: np.ndarray) -> np.ndarray:
     for column, name in enumerate(TRADE_DTYPE.names[:_T_REASON]):
         trades[name] = table[:, column]
     trades["exit_reason"] = np.array(EXIT_REASONS)[table[:, _T_REASON].astype(np.int64)]
+    trades["trip"] = table[:, _T_TRIP]
     return trades
