@@ -15,25 +15,58 @@ Every fill a backtest makes follows from these rules, in this order inside each 
    A payment is on the first bar opening at or after its funding time, its stamp rounded to the
    hour (`engine.funding_on_bars`, `rulebot.data.funding_time`): stamped 00:00:00.017, it is
    paid at the 00:00 bar's open.
-2. **Orders at the open** (`fill_at="next_open"`): the order decided at the previous close fills
-   at `open[i]`.
-3. **Protections inside the bar**, for a position that filled before this point (with `next_open`
+2. **Market orders at the open** (`fill_at="next_open"`): the order decided at the previous
+   close fills at `open[i]`.
+3. **The resting entry order** (`entry long limit at L`, `... stop at L`), if one lives: placed
+   after the close that decided it, it may fill from the next bar on, for `entry_*_bars` bars
+   (1: the next bar only). At each close while it lives its level is read again from
+   `entry_*_level` (NaN: it is cancelled), and a true entry signal on its side places it again
+   (its lifetime restarts, its size and protections are read at that close). It is cancelled by
+   an exit of the side held (signal or reverse, partial too; a stop or take-profit closing the
+   position it would add to), a breached loss limit, or an entry signal for the other side (a
+   market one included; one only rests at a time). A buy limit at `L` fills at the open when
+   `open < L` (it crossed on arrival: a taker fill with slippage, never past `L`; a `post_only`
+   one is refused and cancelled instead), else at `L` when `low < L` (`limit_fill="touch"`:
+   `low <= L`) as a maker, with no slippage. A buy stop at `L` fills at the open when
+   `open >= L`, else at `L` when `high >= L`; taker fee and slippage (a market-type fill).
+   Mirrored for sells. Its size is worked out as an order at market's, from the `size` value
+   and the equity at the close that last placed it, at the fill price.
+4. **Protections inside the bar**, for a position that filled before this point (with `next_open`
    that includes one that just filled at this open; with `close` checks start the bar after the
    fill). The stop is the tighter of the stop loss and the trailing stop (long: the higher one,
    short: the lower one; a tie counts as the stop loss). A long's stop is touched when
    `low <= stop`, its take-profit when `high >= take` (mirrored for a short). The stop fills at
    the stop price, or at the open when the bar opens beyond it (the worse price). The take-profit
    fills at its level, even when the bar opens beyond it. When one bar touches both, the stop
-   wins. Then the trailing extreme takes in this bar (long: highest high, short: lowest low), so a
-   bar's own new extreme only moves the trailing stop for the next bar.
-4. **Signals at the close**, read from bar `i`. When both entries are true on one bar they cancel
+   wins. A position a resting order entered (or added to) inside this bar, at its level rather
+   than the open, can hit its stop in this bar (at the stop price, or at the entry level when
+   that is already beyond it) but not its take-profits: the price went through the level on
+   the way, and the bar's best price may have come first. Then the partial take-profits
+   (below), and the trailing extreme takes in this bar (long: highest high, short: lowest low),
+   so a bar's own new extreme only moves the trailing stop for the next bar.
+5. **Signals at the close**, read from bar `i`. When both entries are true on one bar they cancel
    (whether flat or not). Holding a long: `entry_short` closes it and opens a short in the same
-   fill (exit reason `reverse`); otherwise `exit_long` closes it (reason `signal`); `entry_long`
-   does nothing. Mirrored for a short. Flat: an entry opens that side; exits do nothing. The
-   order fills at `close[i]` (`fill_at="close"`) or at `open[i+1]` (`"next_open"`); a signal on
-   the last bar with `next_open` never fills, and with `close` the last bar opens nothing (the
+   fill (exit reason `reverse`); otherwise `exit_long` closes it (reason `signal`), or the share
+   `exit_long_share` of it; `entry_long` adds to it when fewer than `pyramiding` entries are in
+   it, else does nothing. Mirrored for a short. Flat: an entry opens that side; exits do
+   nothing. A market order fills at `close[i]` (`fill_at="close"`) or at `open[i+1]`
+   (`"next_open"`); a limit or stop entry rests from this close on (step 3). A signal on the
+   last bar with `next_open` never fills, and with `close` the last bar opens nothing (the
    position would be closed again at the same price).
-5. **Mark.** `equity[i] = cash + position[i] * close[i]`.
+6. **Mark.** `equity[i] = cash + position[i] * close[i]`.
+
+**Scaling in and out.** With `pyramiding N` up to N entries stack in one direction, each sized
+as an entry from flat (the position cap and `max_equity_share` count the size already held). An
+add moves the entry price to the size-weighted average and sets the stop loss, take-profit and
+trailing distance again from the add's signal bar values and that average (the trailing
+extreme carries on). Partial take-profits (`take_modes`, `take_values`, `take_shares`: `take_profit
+50% at 2%`) are levels from the average entry price, armed at each entry fill (an add re-arms
+them all); each fires once, when the bar reaches it (nearest first, several in one bar if it
+reaches several), at its level with the maker fee, and closes its share of the full size (the
+size after the last entry fill) rounded down to the lot: nothing (skipped) when that rounds to
+nothing, all that is left when it is the last one and the shares sum to 100%, or when what it
+would leave is under a lot or `min_size`. A partial signal exit (`exit_long_share` s) closes `s`
+of the size held at its fill, rounded the same way, at each close where the exit is true.
 
 After the last bar a position still open is closed at `close[-1]` (reason `end_of_data`, a
 market-type fill), and `equity[-1]` / `position[-1]` show the account after that close. With
@@ -42,9 +75,10 @@ it, and it is not among the trades (its entry fee is already out of the cash).
 
 **Prices.** Market-type fills (entries, signal exits, reverses, stop losses, trailing stops, the
 end-of-data close) move against the trader by `slippage_bps`: a buy fills at
-`price * (1 + bps/10_000)`, a sell at `price * (1 - bps/10_000)`. Take-profits fill at their level
-with no slippage. Every fill pays `size * fill_price * fee` (the taker fee for market-type fills,
-the maker fee for take-profits).
+`price * (1 + bps/10_000)`, a sell at `price * (1 - bps/10_000)`. Take-profits and resting limit
+entries filled at their level fill there with no slippage. Every fill pays
+`size * fill_price * fee` (the taker fee for market-type fills, the maker fee for take-profits
+and limit entries filled at their level).
 
 **Size**, from the signal bar's `size_value` and the entry fill price (after slippage):
 `equity` → `equity_at_signal_close * value / price`; `base` → `value`; `quote` →
@@ -70,13 +104,13 @@ trade. The trailing stop trails the best price since entry, starting from `p`: `
 trails at the distance `p - v` (mirrored for a short; a distance or percent that is not positive,
 e.g. a level on the wrong side, means no trailing stop).
 
-**Cooldown.** A trade with `pnl < 0` that exits on bar `k` makes entry signals read on bars
+**Cooldown.** A round trip with `pnl < 0` that ends on bar `k` makes entry signals read on bars
 `k .. k + cooldown_bars - 1` count for nothing (so no entry before the signal on bar
 `k + cooldown_bars`). The second leg of a reverse whose first leg lost is dropped the same way.
 
 **Risk limits** (`settings.risk`: rulebot.yaml's `risk:` for the account, the rule's own
 `risk { ... }` for the strategy) are decided by `rulebot.risk`, the code the live risk manager
-runs. At each close, after the protections of step 3 and before the close's fills, the equity
+runs. At each close, after the protections of step 4 and before the close's fills, the equity
 marked there goes to the decision at the close's time (the bar's open time plus the data's bar
 length): a UTC day starts at its first close, `max_daily_loss` is the loss since then (the
 account's equity; the strategy's PnL, which in a one-strategy backtest is the equity less the
@@ -91,10 +125,15 @@ The size caps are the account's `max_order_notional` and `max_position_notional`
 `max_order_notional` (in `max_notional`), and both `max_leverage`s (in `max_equity_share`: an
 entry comes flat, so leverage is its notional over equity).
 
-**Trades** record fill bars (`entry_index`, `exit_index`), `side` (+1/-1), `size`, fill prices,
-`fees` (both fills), `funding` (paid while held; negative when received), the stop loss and
-take-profit levels fixed at entry (`stop_price`, `take_price`; NaN: none) and
-`pnl = side * size * (exit_price - entry_price) - fees - funding`.
+**Trades**: one row per closing fill, in exit order; a round trip (flat to flat) may have
+several. A row records the fill bars (`entry_index`: the round trip's first entry bar;
+`exit_index`), `side` (+1/-1), `size` (what this fill closed), `entry_price` (the average entry
+price), `exit_price`, `fees` (its own exit fee plus the entry fees of the size it closed, pro
+rata), `funding` (paid while held by the size it closed, pro rata; negative when received), the
+stop loss and take-profit levels in force (`stop_price`, `take_price`; a partial take-profit's
+row holds its own level; NaN: none), `trip` (the round trip's number, from 0) and
+`pnl = side * size * (exit_price - entry_price) - fees - funding`. The cooldown reads a round
+trip's pnl (the sum of its rows) when it closes.
 
 The loop is one function over plain numpy arrays, compiled with numba when it is installed and
 run as plain Python otherwise; both give the same numbers.
