@@ -468,7 +468,42 @@ def signal_columns(
         trail_value=trail_value,
         funding_rate=funding,
         warmup_bars=graph.warmup_bars,
+        **order_columns(strategy, named, number),
     )
+
+
+def order_columns(
+    strategy: ir.Strategy,
+    named: Mapping[str, np.ndarray],
+    number: Callable[[str], np.ndarray],
+) -> dict[str, Any]:
+    """The `SignalColumns` fields of resting entries, pyramiding and partial exits, from the
+    graph's outputs (`entry_level.<side>`, `entry_bars.<side>`, `exit_share.<side>`, `take.<i>`,
+    `take_share.<i>`); none for a rule without them, so it fills as it always has."""
+    fields: dict[str, Any] = {}
+    for side, order in strategy.entry_orders.items():
+        fields[f"entry_{side}_kind"] = order.kind
+        fields[f"entry_{side}_level"] = number(f"entry_level.{side}")
+        fields[f"entry_{side}_bars"] = int(_constant(named, f"entry_bars.{side}", 1.0))
+        fields[f"post_only_{side}"] = order.post_only
+    if strategy.pyramiding != 1:
+        fields["pyramiding"] = strategy.pyramiding
+    for side in strategy.exit_shares:
+        fields[f"exit_{side}_share"] = _constant(named, f"exit_share.{side}", 1.0)
+    takes = strategy.partial_takes
+    if takes:
+        fields["take_modes"] = tuple(take.mode for take in takes)
+        fields["take_values"] = np.stack([number(f"take.{k}") for k in range(len(takes))])
+        fields["take_shares"] = tuple(
+            _constant(named, f"take_share.{k}", 1.0) for k in range(len(takes))
+        )
+    return fields
+
+
+def _constant(named: Mapping[str, np.ndarray], name: str, default: float) -> float:
+    """A constant output's value (the checker makes sure it is one); `default` when absent."""
+    value = named.get(name)
+    return default if value is None else float(np.ravel(value)[-1])
 
 
 # ---- the window ---------------------------------------------------------------------------------
