@@ -4,6 +4,7 @@ backtests."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from rulebot import backtest, compile_text
 from rulebot.backtesting.fills import FillSettings, simulate
+from rulebot.backtesting.report import summary_rows, write_plot, write_trades_csv
 from rulebot.cli import app
 from rulebot.lang import ir
 from rulebot.optimize.search import optimize
@@ -105,3 +107,15 @@ def test_the_backtest_command_writes_each_fill_with_its_round_trip(tmp_path: Pat
     assert trips == sorted(trips) and trips[0] == 0
     assert written["metrics"]["trades"] == len(set(trips)) < len(trips)
     assert written["settings"]["limit_fill"] == "cross"
+
+
+def test_the_reports_list_every_fill(strategy: ir.Strategy, tmp_path: Path) -> None:
+    result = backtest(strategy, settings=SETTINGS, days=20)
+    rows = list(csv.DictReader(write_trades_csv([result], tmp_path / "t.csv").open()))
+    assert len(rows) == len(result.trades)
+    assert [int(row["trip"]) for row in rows] == result.trades["trip"].tolist()
+    page = write_plot(result, tmp_path / "report.html").read_text()
+    assert page.count("<tr data-trade=") == len(result.trades)
+    # the summary counts round trips, fewer than the rows
+    assert dict(summary_rows([result]))["Trades"] == [f"{len(np.unique(result.trades['trip'])):,}"]
+    assert len(np.unique(result.trades["trip"])) < len(result.trades)
