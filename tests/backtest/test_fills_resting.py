@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rulebot.backtesting.fills import FillSettings, SignalColumns, simulate
+from rulebot.risk.bars import LossLimits
 from tests.backtest.test_fills import Bar, exactly, flat, strategy
 
 FEES = FillSettings(taker_fee=0.001, maker_fee=0.0002)
@@ -158,6 +159,20 @@ def test_a_resting_entry_is_cancelled_by_an_opposite_entry_and_by_an_exit():
     result = simulate(columns, FEES)
     assert result.trades[["entry_index", "exit_index", "size"]].tolist() == [(1, 3, 1.0)]
     assert result.position.tolist() == [0.0, 1.0, 1.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize(("limit", "adds"), [(1.0, False), (10.0, True)])
+def test_a_breached_loss_limit_cancels_a_resting_add(limit: float, adds: bool):
+    bars: list[Bar] = [(100,) * 4, (100, 100, 98, 99), (99, 99, 95, 95), (95, 95, 89, 95)]
+    bars.append((95,) * 4)
+    columns = strategy(bars, entry_long=(0, 1))
+    columns = replace(resting(columns, "limit", [99, 90, 90, 90, 90], bars=5), pyramiding=2)
+    risk = LossLimits(account_daily_loss=limit, account_daily_percent=False)
+    result = simulate(columns, FillSettings(risk=risk))
+    # bought 1 at 99 on bar 1; the add placed at close 1 rests at 90. Close 2 marks the long at
+    # 95: 5 lost since the day's first close (10,000). A daily limit of 1 is breached there and
+    # the add is cancelled, so bar 3's low of 89 adds nothing; with a limit of 10 it adds at 90.
+    assert result.position[:-1].tolist() == [0.0, 1.0, 1.0, 2.0 if adds else 1.0]  # then closed
 
 
 def test_a_stop_in_the_bar_of_a_limit_fill_hits_but_its_take_profit_waits_a_bar():
