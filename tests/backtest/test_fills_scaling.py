@@ -119,6 +119,32 @@ def test_two_partial_take_profits_take_half_each_at_their_levels():
     ]
 
 
+def test_an_add_re_arms_the_partial_take_profits_from_the_new_average():
+    bars: list[Bar] = [
+        (100,) * 4,
+        (100, 101, 99, 100),
+        (105, 111, 104, 105),
+        (90, 91, 89, 90),
+        (100, 103, 99, 100),
+        (100,) * 4,
+    ]
+    columns = replace(strategy(bars, entry_long=(0, 2)), pyramiding=2)
+    trades = simulate(partial_takes(columns, (0.5, 0.1)), FillSettings()).trades
+    # 1 bought at 100, its take-profit at 110: bar 2 takes half of it (0.5, +5). The add at
+    # open[3] = 90 makes 1.5 at (0.5 * 100 + 1 * 90) / 1.5 = 93.33 and arms the take-profit
+    # again at 93.33 * 1.1 = 102.67, which bar 4 reaches: half of the full 1.5, 0.75, at +9.33
+    # each (+7). The last 0.75 closes at the end at 100 (+5).
+    average = (0.5 * 100 + 90) / 1.5
+    assert trades[["exit_index", "size", "exit_reason", "trip"]].tolist() == [
+        (2, 0.5, "take_profit", 0),
+        (4, 0.75, "take_profit", 0),
+        (5, 0.75, "end_of_data", 0),
+    ]
+    assert trades["entry_price"].tolist() == [100.0, exactly(average), exactly(average)]
+    assert trades["exit_price"].tolist() == [exactly(110.0), exactly(average * 1.1), 100.0]
+    assert trades["pnl"].tolist() == [exactly(5.0), exactly(7.0), exactly(5.0)]
+
+
 def test_partial_take_profits_round_to_the_lot_and_the_last_one_closes_the_rest():
     bars: list[Bar] = [(100,) * 4, (100,) * 4, (101, 102.5, 100, 102), (103, 104.5, 102, 104)]
     columns = strategy(bars, entry_long=(0,), size=("base", 3.0))
