@@ -212,7 +212,7 @@ class SimResult:
     position: np.ndarray
     """Signed base units held after each bar."""
     trades: np.ndarray
-    """Closed trades, a structured array of `TRADE_DTYPE`."""
+    """One row per closing fill, a structured array of `TRADE_DTYPE`."""
     fees_paid: float
     funding_paid: float
     """Net funding paid (negative when received)."""
