@@ -711,6 +711,7 @@ class Engine(HotReload, StatusReport):
                 await self.orders.cancel_protective(live.name, fill.market, fill.client_order_index)
             elif position.size != 0:
                 await self._sync_protection(live)
+            resting.filled(self.orders, live, fill.client_order_index)
             self._save(live)
         await self._refresh_account_or_carry_on()
 

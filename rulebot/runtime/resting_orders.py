@@ -193,6 +193,22 @@ def placed_for(manager: OrderManager, intent: Intent) -> set[int]:
     return {o.client_order_index for o in resting_orders(manager, intent.strategy, intent.market)}
 
 
+def filled(manager: OrderManager, live: object, client_order_index: int) -> None:
+    """A fill of the strategy's: once it completes its resting entry, the strategy no longer
+    wants that entry (a later one needs a signal of its own, as in the backtest), and it is
+    not placed again however many entries its `pyramiding` allows."""
+    record = manager.journal.order(client_order_index)
+    wanted = getattr(live, "resting", None)
+    if (
+        wanted is not None
+        and record is not None
+        and record.kind in RESTING_ENTRIES
+        and record.state == "filled"
+        and record.side == wanted.intent.side
+    ):
+        drop(live, "it filled")
+
+
 def drop(live: object, why: str) -> None:
     """The engine stopped a live strategy's resting entry (`why`): it is cancelled this close."""
     if getattr(live, "resting", None) is not None:

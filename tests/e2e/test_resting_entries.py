@@ -362,3 +362,23 @@ async def test_a_stop_entry_is_moved_by_its_trigger(tmp_path: Path) -> None:
         (entry,) = entries(engine)
         assert entry.price == info.price_value(at_venue.price) > trigger  # its cap, 1% past
     assert not crashes(notices)
+
+
+async def test_a_filled_resting_entry_is_not_placed_again(tmp_path: Path) -> None:
+    """Its fill used it up: with room for another entry (`pyramiding 2`), lifetime left and
+    no new signal (the rule enters only when flat), nothing rests again after it."""
+    text = rule(options=" for 5 bars", when="close > 0 and position == 0") + "pyramiding 2\n"
+    notices: list[Notice] = []
+    async with (
+        serve_sim(SimSettings(speed=0)) as sim,
+        running(sim, tmp_path, [text], notices) as engine,
+    ):
+        await play(sim, engine, lambda: held_and_protected(engine))
+        live = engine.strategies["rester"].live
+        for _ in range(3):
+            bar = live.last_time
+            await play(sim, engine, lambda: live.last_time != bar)  # noqa: B023
+        (entry,) = entries(engine)
+        assert entry.state == "filled" and live.resting is None
+        assert len(sent(sim, TX_CREATE_ORDER)) == 3  # the entry, its stop and its take-profit
+    assert not crashes(notices)
