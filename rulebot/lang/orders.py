@@ -81,7 +81,7 @@ class OrderChecker:
                 if order is not None:
                     entry_orders[decl.side] = order
             if decl.share is not None and not self._single_market("a partial exit", decl.share):
-                share = self._share(decl.share, f"the share `exit {decl.side}` closes")
+                share = self._share(decl.share, f"`exit {decl.side}`")
                 if share is not None:
                     exit_shares[decl.side] = share
         count = 1
@@ -102,6 +102,8 @@ class OrderChecker:
                 f"`entry {side} stop at PRICE` {_stop_words(side)}",
             )
         ok = True
+        for span in decl.repeated:
+            ok = self._error("E207", "this option is given twice in one entry", span)
         if decl.kind == "stop" and decl.post_only is not None:
             ok = self._error(
                 "E212",
@@ -161,7 +163,10 @@ class OrderChecker:
             )
         if float(number) != int(number):
             return self._error(
-                "E407", "the lifetime must be a whole number of bars", decl.bars.span
+                "E407",
+                "the lifetime must be a whole number of bars",
+                decl.bars.span,
+                help="e.g. `for 3 bars`",
             )
         if number < 1:
             return self._error(
@@ -314,7 +319,7 @@ class OrderChecker:
                 continue
             if self._single_market("a partial take-profit", decl):
                 continue
-            share = self._share(decl.share, "the share a take-profit takes")
+            share = self._share(decl.share, "a take-profit")
             value = ExprChecker(self.scope).number(decl.value, self.base, "the `take_profit`")
             if share is None or value is None:
                 continue
@@ -351,25 +356,28 @@ class OrderChecker:
             )
         return tuple(result)
 
-    def _share(self, node: ast.Expr, what: str) -> ir.Node | None:
-        share = ExprChecker(self.scope).number(node, self.base, what)
+    def _share(self, node: ast.Expr, who: str) -> ir.Node | None:
+        """The share of the position `who` (an exit or a take-profit) closes: a constant
+        percentage above 0% and at most 100%."""
+        share = ExprChecker(self.scope).number(node, self.base, f"the share {who} takes")
         if share is None:
             return None
         if share.info.unit != "percent":
             return self._error(
                 "E404",
-                f"{what} is a percentage",
+                f"the share {who} takes is a percentage of the position",
                 node.span,
-                help="write it with `%`, e.g. `50%`",
+                help="write it with `%`: `50%` for half",
             )
-        number = self._constant(share, node.span, what)
+        number = self._constant(share, node.span, f"the share {who} takes")
         if number is None:
             return None
         if not 0 < number <= 1:
             return self._error(
                 "E411",
-                f"{what} is {_percent(float(number))}: a share is more than 0% and at most 100%",
+                f"{who} cannot take {_percent(float(number))} of the position",
                 node.span,
+                help="a share is more than 0% and at most 100%: `50%` for half",
             )
         return share
 
