@@ -197,3 +197,37 @@ def test_short_or_doubled_orders_say_how_to_write_them(body, code, help_starts) 
     assert diagnostic.code == code
     if help_starts is not None:
         assert diagnostic.help.startswith(help_starts)
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "where"),
+    [
+        (
+            "param part = 50% in 25%..150% step 25%\nentry long when close > open\n"
+            "exit long part when close < open",
+            "E411",
+            "with part = 150%",
+        ),
+        (
+            "param n = 2 in 0..4\nentry long limit at low for n bars when close > open",
+            "E414",
+            "n = 0",
+        ),
+        (
+            "param p = 40% in 20%..60% step 20%\nentry long when close > open\n"
+            "take_profit p at 2%\ntake_profit 50% at 4%",
+            "E412",
+            "110% with p = 60%",
+        ),
+    ],
+)
+def test_params_are_checked_at_the_ends_of_their_ranges(body: str, code: str, where: str) -> None:
+    (diagnostic,) = compile_text(strategy_text(body), "t.rule").diagnostics
+    assert diagnostic.code == code and where in diagnostic.message
+
+
+def test_shares_within_the_whole_range_are_clean() -> None:
+    compiled(
+        "param p = 40% in 20%..50% step 10%\nentry long when close > open\n"
+        "take_profit p at 2%\ntake_profit 50% at 4%"
+    )
