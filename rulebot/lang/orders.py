@@ -332,6 +332,15 @@ class OrderChecker:
                     help="e.g. `take_profit 50% at 2%` or `take_profit 50% at 1.5 * atr(14)`",
                 )
                 continue
+            if self._relation(value) is not None:
+                self._warning(
+                    "W516",
+                    "a take-profit that takes a share is a distance from the average entry "
+                    "price, and this reads like a price",
+                    decl.value.span,
+                    help="give the distance: a percentage (`take_profit 50% at 2%`) or a price "
+                    "difference (`take_profit 50% at 1.5 * atr(14)`)",
+                )
             distance = self._constant_number(value)
             if distance is not None and distance <= 0:
                 self._error("E406", "the `take_profit` must be positive", decl.value.span)

@@ -231,3 +231,9 @@ def test_shares_within_the_whole_range_are_clean() -> None:
         "param p = 40% in 20%..50% step 10%\nentry long when close > open\n"
         "take_profit p at 2%\ntake_profit 50% at 4%"
     )
+
+
+@pytest.mark.parametrize("level", ["high", "close + atr(14)", "close * 1.02"])
+def test_a_shared_take_profit_written_as_a_price_is_a_warning(level: str) -> None:
+    body = f"entry long when close > open\ntake_profit 50% at {level}"
+    assert codes(body) == ["W516"]
