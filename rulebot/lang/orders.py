@@ -102,11 +102,11 @@ class OrderChecker:
                 + f"`entry {side} limit at PRICE` rests {_limit_words(side)}; "
                 f"`entry {side} stop at PRICE` {_stop_words(side)}",
             )
-        ok = True
         for span in decl.repeated:
-            ok = self._error("E207", "this option is given twice in one entry", span)
-        if decl.kind == "stop" and decl.post_only is not None:
-            ok = self._error(
+            self._error("E207", "this option is given twice in one entry", span)
+        misplaced = decl.kind == "stop" and decl.post_only is not None
+        if misplaced:
+            self._error(
                 "E212",
                 "`post_only` is for `limit` entries: a stop takes liquidity when it fires",
                 decl.post_only,
@@ -114,7 +114,7 @@ class OrderChecker:
             )
         level = ExprChecker(self.scope).number(decl.level, self.base, "the entry level")
         bars = self._lifetime(decl.lifetime, decl.span)
-        if level is None or bars is None or not ok:
+        if level is None or bars is None or misplaced or decl.repeated:
             return None
         if level.info.unit != "none":
             return self._error(
@@ -248,6 +248,16 @@ class OrderChecker:
                     return _shifted(relation, (scale > 1) - (scale < 1))
         return None
 
+    def _reads_like_a_price(self, node: ir.Node) -> bool:
+        """True for a price near the close (`high`, `close + atr(14)`, `close * 1.03`), not a
+        share of it (`close * 2%` is a distance)."""
+        if isinstance(node, ir.Binary) and node.op in ("*", "/"):
+            for factor in (node.left, node.right):
+                scale = self._constant_number(factor)
+                if scale is not None and (factor.info.unit == "percent" or not 0.5 <= scale <= 2):
+                    return False
+        return self._relation(node) is not None
+
     def _sign(self, node: ir.Node) -> int | None:
         """+1, 0 or -1 if the sign of `node` is plain from its form, else None."""
         number = self._constant_number(node)
@@ -332,7 +342,7 @@ class OrderChecker:
                     help="e.g. `take_profit 50% at 2%` or `take_profit 50% at 1.5 * atr(14)`",
                 )
                 continue
-            if self._relation(value) is not None:
+            if self._reads_like_a_price(value):
                 self._warning(
                     "W516",
                     "a take-profit that takes a share is a distance from the average entry "

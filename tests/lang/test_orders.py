@@ -237,3 +237,8 @@ def test_shares_within_the_whole_range_are_clean() -> None:
 def test_a_shared_take_profit_written_as_a_price_is_a_warning(level: str) -> None:
     body = f"entry long when close > open\ntake_profit 50% at {level}"
     assert codes(body) == ["W516"]
+
+
+@pytest.mark.parametrize("distance", ["close * 2%", "close * 0.02", "2 * atr(14)", "3%"])
+def test_a_shared_take_profit_at_a_share_of_the_price_is_clean(distance: str) -> None:
+    assert codes(f"entry long when close > open\ntake_profit 50% at {distance}") == []
