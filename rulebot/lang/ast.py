@@ -266,6 +266,8 @@ class EntryOrderDecl:
     post_only: Span | None
     lifetime: Lifetime | None
     span: Span
+    repeated: tuple[Span, ...] = ()
+    """Options written a second time (reported; the first counts)."""
 
 
 @dataclass(frozen=True, slots=True)

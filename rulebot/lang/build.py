@@ -107,15 +107,16 @@ class AstBuilder(Transformer_NonRecursive):
 
     def entry_order(self, meta: Meta, children: list[Any]) -> ast.EntryOrderDecl:
         kind, level, *options = children
-        post_only = next((o for o in options if isinstance(o, Token)), None)
-        lifetime = next((o for o in options if isinstance(o, ast.Lifetime)), None)
+        flags = [token_span(o) for o in options if isinstance(o, Token)]
+        lifetimes = [o for o in options if isinstance(o, ast.Lifetime)]
         return ast.EntryOrderDecl(
             str(kind),
             token_span(kind),
             level,
-            token_span(post_only) if post_only is not None else None,
-            lifetime,
+            flags[0] if flags else None,
+            lifetimes[0] if lifetimes else None,
             meta_span(meta),
+            repeated=(*flags[1:], *(o.span for o in lifetimes[1:])),
         )
 
     def entry_lifetime(self, meta: Meta, children: list[Any]) -> ast.Lifetime:
@@ -125,6 +126,15 @@ class AstBuilder(Transformer_NonRecursive):
     def exit_stmt(self, meta: Meta, children: list[Any]) -> ast.SignalDecl:
         side, share, condition = children
         return ast.SignalDecl("exit", side, condition, meta_span(meta), share=share)
+
+    def entry_spec(self, meta: Meta, children: list[Any]) -> tuple[Any, ast.Expr]:
+        """A YAML entry's value: the order it rests (or None, at market) and the condition."""
+        return (None, children[0]) if len(children) == 1 else (children[0], children[1])
+
+    def exit_spec(self, meta: Meta, children: list[Any]) -> tuple[Any, ast.Expr]:
+        """A YAML exit's value: the share it closes (or None, all of it) and the condition."""
+        share, condition = children
+        return share, condition
 
     def pyramiding_stmt(self, meta: Meta, children: list[Any]) -> ast.PyramidingDecl:
         return ast.PyramidingDecl(children[0], meta_span(meta))

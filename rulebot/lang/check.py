@@ -18,37 +18,17 @@ from rulebot.graph.registry import BAR_SERIES, PERP_SERIES
 from rulebot.lang import ast, ir, spines
 from rulebot.lang.diagnostics import Diagnostic, Severity, Span
 from rulebot.lang.expressions import STATE_UNITS, Context, ExprChecker, Scope
-from rulebot.lang.orders import OrderChecker
+from rulebot.lang.limits import QUOTE_UNITS, LimitChecker
+from rulebot.lang.orders import OrderChecker, OrderShapes
 from rulebot.lang.parse import PROTECTION_KEYWORDS
 from rulebot.lang.suggest import did_you_mean
 from rulebot.lang.timeframes import TIMEFRAMES, timeframe_seconds
 
 _D = TypeVar("_D")
-QUOTE_UNITS = ("USDC", "USD")
 MAX_SEARCH_VALUES = 10_000
 FILE_START = Span.point(1, 1)
 # Statements that read params and lets: when one is lost to a syntax error, "unused" is a guess.
 _USING_STATEMENTS = ("let", "entry", "exit", "size", "leg", "legs", "risk")
-
-# What each risk limit accepts.
-_LIMITS: dict[str, tuple[str, ...]] = {
-    "max_position": ("base", "quote", "percent"),
-    "max_daily_loss": ("percent", "quote"),
-    "max_drawdown": ("percent",),
-    "cooldown": ("bars",),
-    "max_open_orders": ("count",),
-    "max_leverage": ("ratio",),
-    "max_order_notional": ("quote",),
-}
-_LIMIT_EXAMPLES = {
-    "max_position": "`max_position 0.5 ETH`, `max_position 2000 USDC` or `max_position 20%`",
-    "max_daily_loss": "`max_daily_loss 3%` or `max_daily_loss 300 USDC`",
-    "max_drawdown": "`max_drawdown 10%`",
-    "cooldown": "`cooldown 5 bars`",
-    "max_open_orders": "`max_open_orders 4`",
-    "max_leverage": "`max_leverage 3`",
-    "max_order_notional": "`max_order_notional 5000 USDC`",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,17 +103,11 @@ class _Checker:
         entries, exits = self._signals()
         self.multi_market = len(markets) > 1
         protections = self._protections()
-        shares = [
-            d
-            for d in self.by_type.get(ast.ProtectDecl, [])
-            if isinstance(d, ast.ProtectDecl) and d.share is not None
-        ]
-        orders = OrderChecker(self.scope, base, self.lets, self.multi_market, self._report).run(
-            list(self.signal_decls.values()), shares, self.plain_take, pyramiding
-        )
+        orders = self._orders(pyramiding)
         sizing = self._sizing(size, markets, protections) if size else None
         legs = self._legs(markets)
-        limits = self._limits(markets)
+        blocks = [d for d in self.by_type.get(ast.RiskDecl, []) if isinstance(d, ast.RiskDecl)]
+        limits = LimitChecker(self.scope, self.base, self._report).run(blocks, markets)
         self._check_spines(
             [*entries.values(), *exits.values(), *(p.value for p in protections.values())]
             + ([sizing.value] if sizing else [])
@@ -431,6 +405,16 @@ class _Checker:
         self.signal_decls = first
         return entries, exits
 
+    def _orders(self, pyramiding: ast.PyramidingDecl | None) -> OrderShapes:
+        """Resting entries, pyramiding and partial exits (checked in `orders.py`)."""
+        shares = [
+            d
+            for d in self.by_type.get(ast.ProtectDecl, [])
+            if isinstance(d, ast.ProtectDecl) and d.share is not None
+        ]
+        checker = OrderChecker(self.scope, self.base, self.lets, self.multi_market, self._report)
+        return checker.run(list(self.signal_decls.values()), shares, self.plain_take, pyramiding)
+
     def _protections(self) -> dict[str, ir.Protection]:
         result: dict[str, ir.Protection] = {}
         seen: dict[str, ast.ProtectDecl] = {}
@@ -662,77 +646,6 @@ class _Checker:
                         "(or -1 to sell it)",
                     )
         return tuple(legs)
-
-    def _limits(self, markets: tuple[str, ...]) -> dict[str, ir.Limit]:
-        limits: dict[str, ir.Limit] = {}
-        for block in self.by_type.get(ast.RiskDecl, []):
-            assert isinstance(block, ast.RiskDecl)
-            for item in block.limits:
-                if item.name in limits:
-                    self._error("E207", f"`{item.name}` is set twice", item.span)
-                    continue
-                limit = self._limit(item, markets)
-                if limit is not None:
-                    limits[item.name] = limit
-        return limits
-
-    def _limit(self, item: ast.RiskLimit, markets: tuple[str, ...]) -> ir.Limit | None:
-        accepted = _LIMITS[item.name]
-        example = _LIMIT_EXAMPLES[item.name]
-        amount = item.amount
-        value = ExprChecker(self.scope).number(amount.value, self.base, f"`{item.name}`")
-        if value is None:
-            return None
-        if not value.info.constant:
-            return self._error(
-                "E403",
-                f"`{item.name}` must be a constant",
-                amount.value.span,
-                help=f"e.g. {example}",
-            )
-        number = ExprChecker(self.scope).constant_value(value)
-        if number is None or isinstance(number, bool):
-            return self._error("E406", f"`{item.name}` has no value", amount.value.span)
-        if amount.of_cash:
-            return self._error(
-                "E404",
-                f"`{item.name}` does not take a share of cash",
-                amount.span,
-                help=f"e.g. {example}",
-            )
-        unit = amount.unit
-        if value.info.unit == "percent":
-            mode = "percent"
-        elif unit in QUOTE_UNITS:
-            mode = "quote"
-        elif unit is not None and unit in markets:
-            mode = "base"
-        elif unit == "bars" or (unit is None and accepted == ("bars",)):
-            mode = "bars"
-        elif unit is None and accepted == ("count",):
-            mode = "count"
-        elif (unit is None or unit == "x") and accepted == ("ratio",):
-            mode = "ratio"
-        else:
-            mode = "?"
-        if mode not in accepted:
-            what = (
-                f"`{unit}`" if unit else ("a percentage" if mode == "percent" else "a plain number")
-            )
-            return self._error(
-                "E404",
-                f"`{item.name}` does not take {what}",
-                amount.span,
-                help=f"e.g. {example}",
-            )
-        if mode in ("bars", "count") and float(number) != int(number):
-            return self._error("E407", f"`{item.name}` must be a whole number", amount.value.span)
-        if number < 0 or (number == 0 and item.name != "cooldown"):
-            return self._error(
-                "E406", f"`{item.name}` must be positive", amount.value.span, help=f"e.g. {example}"
-            )
-        market = unit if mode == "base" else None
-        return ir.Limit(item.name, mode, float(number), item.span, market)  # type: ignore[arg-type]
 
     def _check_spines(self, roots: list[ir.Node]) -> None:
         """A let's own past and the position state reach only elementwise operations."""

@@ -147,7 +147,13 @@ def _statement_head(statement: ast.Statement) -> str:
         return f"{statement.kind} {statement.side}"
     if isinstance(statement, ast.ProtectDecl):
         return statement.kind
-    names = {ast.LetDecl: "let", ast.SizeDecl: "size", ast.LegDecl: "leg", ast.RiskDecl: "risk"}
+    names = {
+        ast.LetDecl: "let",
+        ast.SizeDecl: "size",
+        ast.LegDecl: "leg",
+        ast.RiskDecl: "risk",
+        ast.PyramidingDecl: "pyramiding",
+    }
     return names.get(type(statement), "")
 
 

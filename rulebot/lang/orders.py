@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rulebot.lang import ast, ir, spines
+from rulebot.lang.constants import corners, evaluate, param_names
 from rulebot.lang.diagnostics import Diagnostic, Severity, Span
 from rulebot.lang.expressions import Context, ExprChecker, Scope
 from rulebot.lang.suggest import did_you_mean
@@ -81,7 +82,7 @@ class OrderChecker:
                 if order is not None:
                     entry_orders[decl.side] = order
             if decl.share is not None and not self._single_market("a partial exit", decl.share):
-                share = self._share(decl.share, f"the share `exit {decl.side}` closes")
+                share = self._share(decl.share, f"`exit {decl.side}`")
                 if share is not None:
                     exit_shares[decl.side] = share
         count = 1
@@ -101,9 +102,11 @@ class OrderChecker:
                 + f"`entry {side} limit at PRICE` rests {_limit_words(side)}; "
                 f"`entry {side} stop at PRICE` {_stop_words(side)}",
             )
-        ok = True
-        if decl.kind == "stop" and decl.post_only is not None:
-            ok = self._error(
+        for span in decl.repeated:
+            self._error("E207", "this option is given twice in one entry", span)
+        misplaced = decl.kind == "stop" and decl.post_only is not None
+        if misplaced:
+            self._error(
                 "E212",
                 "`post_only` is for `limit` entries: a stop takes liquidity when it fires",
                 decl.post_only,
@@ -111,7 +114,7 @@ class OrderChecker:
             )
         level = ExprChecker(self.scope).number(decl.level, self.base, "the entry level")
         bars = self._lifetime(decl.lifetime, decl.span)
-        if level is None or bars is None or not ok:
+        if level is None or bars is None or misplaced or decl.repeated:
             return None
         if level.info.unit != "none":
             return self._error(
@@ -149,8 +152,8 @@ class OrderChecker:
         bars = ExprChecker(self.scope).number(decl.bars, self.base, "the lifetime")
         if bars is None:
             return None
-        number = self._constant(bars, decl.bars.span, "the lifetime of a resting entry")
-        if number is None:
+        values = self._values(bars, decl.bars.span, "the lifetime of a resting entry")
+        if values is None:
             return None
         if bars.info.unit != "none":
             return self._error(
@@ -159,17 +162,21 @@ class OrderChecker:
                 decl.bars.span,
                 help="write `for 3 bars`",
             )
-        if float(number) != int(number):
-            return self._error(
-                "E407", "the lifetime must be a whole number of bars", decl.bars.span
-            )
-        if number < 1:
-            return self._error(
-                "E414",
-                "a resting entry lives at least 1 bar",
-                decl.span,
-                help="leave `for` out to keep it until the next close, or write `for 3 bars`",
-            )
+        for number, where in values:
+            if number != int(number):
+                return self._error(
+                    "E407",
+                    f"the lifetime must be a whole number of bars{where}",
+                    decl.bars.span,
+                    help="e.g. `for 3 bars`",
+                )
+            if number < 1:
+                return self._error(
+                    "E414",
+                    f"a resting entry lives at least 1 bar{where}",
+                    decl.span,
+                    help="leave `for` out to keep it until the next close, or write `for 3 bars`",
+                )
         return bars
 
     def _warn_wrong_side(self, side: str, decl: ast.EntryOrderDecl, level: ir.Node) -> None:
@@ -241,6 +248,16 @@ class OrderChecker:
                     return _shifted(relation, (scale > 1) - (scale < 1))
         return None
 
+    def _reads_like_a_price(self, node: ir.Node) -> bool:
+        """True for a price near the close (`high`, `close + atr(14)`, `close * 1.03`), not a
+        share of it (`close * 2%` is a distance)."""
+        if isinstance(node, ir.Binary) and node.op in ("*", "/"):
+            for factor in (node.left, node.right):
+                scale = self._constant_number(factor)
+                if scale is not None and (factor.info.unit == "percent" or not 0.5 <= scale <= 2):
+                    return False
+        return self._relation(node) is not None
+
     def _sign(self, node: ir.Node) -> int | None:
         """+1, 0 or -1 if the sign of `node` is plain from its form, else None."""
         number = self._constant_number(node)
@@ -301,7 +318,6 @@ class OrderChecker:
         self, takes: Sequence[ast.ProtectDecl], plain_take: ast.ProtectDecl | None
     ) -> tuple[ir.PartialTake, ...]:
         result: list[ir.PartialTake] = []
-        total = 0.0
         for decl in takes:
             assert decl.share is not None
             if decl.kind != "take_profit":
@@ -314,7 +330,7 @@ class OrderChecker:
                 continue
             if self._single_market("a partial take-profit", decl):
                 continue
-            share = self._share(decl.share, "the share a take-profit takes")
+            share = self._share(decl.share, "a take-profit")
             value = ExprChecker(self.scope).number(decl.value, self.base, "the `take_profit`")
             if share is None or value is None:
                 continue
@@ -326,20 +342,30 @@ class OrderChecker:
                     help="e.g. `take_profit 50% at 2%` or `take_profit 50% at 1.5 * atr(14)`",
                 )
                 continue
+            if self._reads_like_a_price(value):
+                self._warning(
+                    "W516",
+                    "a take-profit that takes a share is a distance from the average entry "
+                    "price, and this reads like a price",
+                    decl.value.span,
+                    help="give the distance: a percentage (`take_profit 50% at 2%`) or a price "
+                    "difference (`take_profit 50% at 1.5 * atr(14)`)",
+                )
             distance = self._constant_number(value)
             if distance is not None and distance <= 0:
                 self._error("E406", "the `take_profit` must be positive", decl.value.span)
                 continue
-            fraction = self._constant_number(share) or 0.0
-            if total + fraction > 1 + 1e-9:
+            shares = [*(t.share for t in result), share]
+            past = self._past_whole(shares)
+            if past is not None:
+                added, where = past
                 self._error(
                     "E412",
-                    f"the take-profit shares add up to {_percent(total + fraction)}, past 100%",
+                    f"the take-profit shares add up to {_percent(added)}{where}, past 100%",
                     decl.share.span,
                     help="make them add up to 100% at most; the last then closes what is left",
                 )
                 continue
-            total += fraction
             mode = "percent" if value.info.unit == "percent" else "distance"
             result.append(ir.PartialTake(share, mode, value, decl.span))
         if takes and plain_take is not None:
@@ -351,26 +377,30 @@ class OrderChecker:
             )
         return tuple(result)
 
-    def _share(self, node: ast.Expr, what: str) -> ir.Node | None:
-        share = ExprChecker(self.scope).number(node, self.base, what)
+    def _share(self, node: ast.Expr, who: str) -> ir.Node | None:
+        """The share of the position `who` (an exit or a take-profit) closes: a constant
+        percentage above 0% and at most 100%."""
+        share = ExprChecker(self.scope).number(node, self.base, f"the share {who} takes")
         if share is None:
             return None
         if share.info.unit != "percent":
             return self._error(
                 "E404",
-                f"{what} is a percentage",
+                f"the share {who} takes is a percentage of the position",
                 node.span,
-                help="write it with `%`, e.g. `50%`",
+                help="write it with `%`: `50%` for half",
             )
-        number = self._constant(share, node.span, what)
-        if number is None:
+        values = self._values(share, node.span, f"the share {who} takes")
+        if values is None:
             return None
-        if not 0 < number <= 1:
-            return self._error(
-                "E411",
-                f"{what} is {_percent(float(number))}: a share is more than 0% and at most 100%",
-                node.span,
-            )
+        for number, where in values:
+            if not 0 < number <= 1:
+                return self._error(
+                    "E411",
+                    f"{who} cannot take {_percent(number)} of the position{where}",
+                    node.span,
+                    help="a share is more than 0% and at most 100%: `50%` for half",
+                )
         return share
 
     # ---- helpers -------------------------------------------------------------------------------
@@ -386,6 +416,29 @@ class OrderChecker:
             help="a spread enters and leaves all its legs at market, in one go",
         )
         return True
+
+    def _values(self, node: ir.Node, span: Span, what: str) -> list[tuple[float, str]] | None:
+        """A constant's value at the params' defaults and at the ends of their ranges, each with
+        the setting that gives it (`" with part = 150%"`, empty at the defaults)."""
+        if self._constant(node, span, what) is None:
+            return None
+        names = param_names(node)
+        found: list[tuple[float, str]] = []
+        for setting in corners(names, self.scope.params):
+            value = evaluate(node, setting)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                found.append((float(value), _setting_words(setting, names, self.scope.params)))
+        return found
+
+    def _past_whole(self, shares: list[ir.Node]) -> tuple[float, str] | None:
+        """The first total of `shares` past 100% at the params' defaults or range ends."""
+        names = set().union(*(param_names(share) for share in shares))
+        for setting in corners(names, self.scope.params):
+            parts = [evaluate(share, setting) for share in shares]
+            total = sum(float(p) for p in parts if isinstance(p, int | float))
+            if total > 1 + 1e-9:
+                return total, _setting_words(setting, names, self.scope.params)
+        return None
 
     def _constant(self, node: ir.Node, span: Span, what: str) -> float | None:
         if not node.info.constant:
@@ -412,6 +465,22 @@ def _shifted(relation: Relation, shift: int) -> Relation | None:
     if shift > 0:
         return ">" if relation in ("=", ">=", ">") else None
     return "<" if relation in ("=", "<=", "<") else None
+
+
+def _setting_words(
+    setting: Mapping[str, float | bool], names: set[str], params: Mapping[str, ir.Param]
+) -> str:
+    """` with part = 150%` for a setting that is not every param's default, else ``."""
+    moved = [n for n in sorted(names) if n in params and setting[n] != params[n].default]
+    if not moved:
+        return ""
+    words = [
+        f"{n} = {_percent(float(setting[n]))}"
+        if params[n].unit == "percent"
+        else f"{n} = {setting[n]:g}"
+        for n in moved
+    ]
+    return " with " + ", ".join(words)
 
 
 def _walk(node: ir.Node) -> list[ir.Node]:

@@ -30,7 +30,9 @@ from rulebot.lang.build import AstBuilder
 from rulebot.lang.diagnostics import Diagnostic, Span
 from rulebot.lang.suggest import did_you_mean
 
-StartRule = Literal["start", "expr", "param_spec", "size_spec", "exit_level", "amount"]
+StartRule = Literal[
+    "start", "expr", "param_spec", "size_spec", "exit_level", "amount", "entry_spec", "exit_spec"
+]
 START_RULES: tuple[StartRule, ...] = (
     "start",
     "expr",
@@ -38,6 +40,8 @@ START_RULES: tuple[StartRule, ...] = (
     "size_spec",
     "exit_level",
     "amount",
+    "entry_spec",
+    "exit_spec",
 )
 MAX_SYNTAX_ERRORS = 50
 MAX_RECOVERY_CHARS = 1024 * 1024
@@ -319,8 +323,26 @@ def _unexpected_token(
         "E101",
         f"unexpected `{shown}`; expected {_describe(expected)}",
         span,
-        help=help_text,
+        help=_order_help(token, expected, text, keyword) or help_text,
     )
+
+
+_LIFETIME_WITHOUT_UNIT = re.compile(r"\bfor\s+[^\s]+\s*$")
+
+
+def _order_help(token: Token, expected: set[str], text: str, keyword: str | None) -> str | None:
+    """Hints for a resting entry written short: `entry long at x` (no kind), `for 3` (no unit)."""
+    if "NAME" not in expected or token.start_pos is None:
+        return None
+    before = text[text.rfind("\n", 0, token.start_pos) + 1 : token.start_pos]
+    side = re.search(r"\b(long|short)\b", before)
+    written = keyword or _line_keyword(text, token)
+    if str(token) == "at" and written in ("entry", "long", "short"):
+        word = side.group(1) if side else "long"
+        return f"name the order: `entry {word} limit at ...` or `entry {word} stop at ...`"
+    if _LIFETIME_WITHOUT_UNIT.search(before):
+        return "a lifetime is counted in bars: `for 3 bars`"
+    return None
 
 
 def _last_character(text: str, before: int) -> int:

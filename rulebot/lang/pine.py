@@ -250,7 +250,8 @@ def _let(name: str, value: str) -> str | None:
 
 
 def _declaration(text: str, at: int, match: re.Match[str]) -> _Found | None:
-    """`strategy("My Bot", overlay=true)` → `strategy my_bot`."""
+    """`strategy("My Bot", overlay=true)` → `strategy my_bot` (and Pine's `pyramiding=3` →
+    `pyramiding 3`)."""
     parsed = spell.call_arguments(text, at + match.end() - 1)
     if parsed is None:
         return None
@@ -258,12 +259,14 @@ def _declaration(text: str, at: int, match: re.Match[str]) -> _Found | None:
     title = keywords.get("title") or (positional[0] if positional else "")
     name = re.sub(r"\W+", "_", title.strip("\"'")).strip("_").lower()
     name = name if re.fullmatch(r"[a-z_]\w*", name) else "my_strategy"
+    pyramiding = keywords.get("pyramiding", "").strip()
+    stack = f"; pyramiding {pyramiding}" if re.fullmatch(r"[1-9]\d*", pyramiding) else ""
     return _Found(
         f"`{match.group('kind')}(...)` is Pine Script's declaration; a rule file names its "
         "strategy with `strategy NAME`",
         at,
         parsed[1],
-        f"strategy {name}",
+        f"strategy {name}{stack}",
         "",
         blank_end=_line_end(text, parsed[1]),
     )
@@ -358,8 +361,11 @@ def _strategy_call(
         message = f"`{pine}` is Pine Script; rulebot opens a position with an `entry` statement"
         direction = keywords.get("direction") or (positional[1] if len(positional) > 1 else "")
         side = _DIRECTIONS.get(direction)
-        fix = f"entry {side} when {condition}" if side else None
-        help_text = "" if side else "write `entry long when ...` or `entry short when ...`"
+        order, problem = _resting_order(keywords)
+        fix = f"entry {side}{order} when {condition}" if side and problem is None else None
+        help_text = problem or (
+            "" if side else f"write `entry long{order} when ...` or `entry short{order} when ...`"
+        )
     elif name in ("close", "close_all"):
         message = f"`{pine}` is Pine Script; rulebot closes a position with an `exit` statement"
         entry_id = positional[0].strip("\"'") if positional else ""
@@ -390,6 +396,20 @@ def _strategy_call(
         message = f"`{pine}` is Pine Script; rulebot places and cancels its orders itself"
         help_text = "state when to enter and exit: `entry long when ...`, `exit long when ...`"
     return _Found(message, at, parsed[1], fix, help_text)
+
+
+def _resting_order(keywords: dict[str, str]) -> tuple[str, str | None]:
+    """Pine's `limit=x` / `stop=x` on an entry as rulebot's ` limit at x` / ` stop at x` (empty
+    for a market entry), or why there is no such spelling."""
+    kinds = [kind for kind in ("limit", "stop") if kind in keywords]
+    if len(kinds) > 1:
+        return "", "rulebot has no stop-limit entry: rest a `limit at` or a `stop at` order"
+    if not kinds:
+        return "", None
+    level = spell.expression(keywords[kinds[0]])
+    if level is None:
+        return "", f"rest the entry at a price: `entry long {kinds[0]} at PRICE when ...`"
+    return f" {kinds[0]} at {level}", None
 
 
 def _namespaced(text: str, offset: int) -> _Found | None:

@@ -57,6 +57,7 @@ TOP_KEYS = (
     "exit",
     "size",
     *PROTECTIONS,
+    "pyramiding",
     "legs",
     "risk",
 )
@@ -109,6 +110,7 @@ class _Reader:
             "size": self._size,
             "legs": self._legs,
             "risk": self._risk,
+            "pyramiding": self._pyramiding,
             **{kind: self._protection for kind in PROTECTIONS},
         }
         statements: list[ast.Statement] = []
@@ -190,32 +192,52 @@ class _Reader:
 
     def _signals(self, key: yaml.ScalarNode, value: yaml.Node) -> list[ast.Statement]:
         statements: list[ast.Statement] = []
+        start: StartRule = "entry_spec" if key.value == "entry" else "exit_spec"
         for side, condition_node in self._items(value, SIDES, f"`{key.value}`"):
-            expr = self._fragment(condition_node, "expr", f"`{key.value}.{side.value}`")
-            if expr is not None:
-                statements.append(
-                    ast.SignalDecl(key.value, side.value, expr, _span(side, condition_node))  # type: ignore[arg-type]
+            parsed = self._fragment(condition_node, start, f"`{key.value}.{side.value}`")
+            if parsed is None:
+                continue
+            extra, expr = parsed
+            statements.append(
+                ast.SignalDecl(
+                    key.value,  # type: ignore[arg-type]
+                    side.value,  # type: ignore[arg-type]
+                    expr,
+                    _span(side, condition_node),
+                    order=extra if key.value == "entry" else None,
+                    share=extra if key.value == "exit" else None,
                 )
+            )
         return statements
+
+    def _pyramiding(self, key: yaml.ScalarNode, value: yaml.Node) -> list[ast.Statement]:
+        count = self._fragment(value, "expr", "`pyramiding`", key.value)
+        return [ast.PyramidingDecl(count, _span(key, value))] if count is not None else []
 
     def _size(self, key: yaml.ScalarNode, value: yaml.Node) -> list[ast.Statement]:
         size = self._fragment(value, "size_spec", "the size", key.value)
         return [size] if size is not None else []
 
     def _protection(self, key: yaml.ScalarNode, value: yaml.Node) -> list[ast.Statement]:
-        parsed = self._fragment(value, "exit_level", f"`{key.value}`", key.value)
-        if parsed is None:
-            return []
-        expr, at_level, *share = parsed
-        return [
-            ast.ProtectDecl(
-                key.value,  # type: ignore[arg-type]
-                expr,
-                at_level,
-                _span(key, value),
-                share=share[0] if share else None,
+        """One value, or a list of them for take-profits that each take a share
+        (`take_profit: [50% at 2%, 50% at 4%]`)."""
+        statements: list[ast.Statement] = []
+        items = value.value if isinstance(value, yaml.SequenceNode) else [value]
+        for item in items:
+            parsed = self._fragment(item, "exit_level", f"`{key.value}`", key.value)
+            if parsed is None:
+                continue
+            expr, at_level, *share = parsed
+            statements.append(
+                ast.ProtectDecl(
+                    key.value,  # type: ignore[arg-type]
+                    expr,
+                    at_level,
+                    _span(key, item),
+                    share=share[0] if share else None,
+                )
             )
-        ]
+        return statements
 
     def _legs(self, key: yaml.ScalarNode, value: yaml.Node) -> list[ast.Statement]:
         statements: list[ast.Statement] = []

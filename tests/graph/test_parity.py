@@ -17,7 +17,7 @@ from rulebot.graph.registry import registry
 from rulebot.graph.streaming import StreamingEvaluator
 from rulebot.graph.vectorised import evaluate, outputs
 from rulebot.lang.load import compile_file, compile_text
-from tests.conftest import SHIPPED_RULES, strategy_text
+from tests.conftest import RULES, SHIPPED_RULES, strategy_text
 from tests.graph.conftest import CANDLE_FILES, candles, partner
 
 
@@ -167,7 +167,7 @@ def test_a_signal_never_changes_when_later_bars_arrive() -> None:
 
 
 def test_warmup_matches_talib_lookback_on_real_data() -> None:
-    strategy = compile_file(SHIPPED_RULES[1]).strategy  # mean_reversion
+    strategy = compile_file(RULES / "mean_reversion.rule").strategy
     graph = plan(strategy)
     values = evaluate(graph, candles("eth_btc_5m.csv"))
     z = np.asarray(values[graph.outputs["let.z"]])

@@ -81,6 +81,12 @@ TOKENS = [
     "leg",
     "weight",
     "enabled",
+    "limit",
+    "stop",
+    "post_only",
+    "for",
+    "3 bars",
+    "50%",
     "in",
     "step",
     "at",
@@ -200,6 +206,11 @@ def well_formed_rules(draw: st.DrawFn) -> str:
         f"stop_loss {e()}\n"
         f"take_profit at {e()}\n"
         f"risk {{ max_drawdown {e()}%; cooldown {e()} bars; max_open_orders {e()} }}\n"
+        f"pyramiding {e()}\n"
+        f"entry short {draw(st.sampled_from(['limit', 'stop', 'limt']))} at {e()}"
+        f"{draw(st.sampled_from(['', ' post_only']))} for {e()} bars when {e()}\n"
+        f"exit short {e()} when {e()}\n"
+        f"take_profit {e()} at {e()}\n"
     )
 
 

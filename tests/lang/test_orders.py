@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rulebot.lang import ir
-from rulebot.lang.load import compile_text
+from rulebot.lang.load import compile_file, compile_text
 from tests.conftest import strategy_text
 
 
@@ -160,3 +160,85 @@ def test_the_forms_are_errors_on_several_markets() -> None:
         header,
     )
     assert found.count("E210") == 4
+
+
+def test_the_yaml_form_takes_every_order_form(tmp_path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "strategy: t\nmarket: BTC\ntimeframe: 5m\npyramiding: 2\n"
+        "entry:\n"
+        "  long: limit at bbands(close, 20).lower post_only for 3 bars when close > open\n"
+        "  short: close < open\n"
+        "exit:\n  long: 50% when close < open\n  short: close > open\n"
+        "size: 2% of equity\nstop_loss: 2%\n"
+        "take_profit: [50% at 2%, 50% at 1.5 * atr(14)]\n",
+        encoding="utf-8",
+    )
+    result = compile_file(path)
+    assert result.ok, [(d.code, d.message) for d in result.diagnostics]
+    strategy = result.strategy
+    assert strategy.pyramiding == 2
+    assert strategy.entry_orders["long"].post_only and "short" not in strategy.entry_orders
+    assert strategy.exit_shares["long"].value == pytest.approx(0.5)
+    assert [t.mode for t in strategy.partial_takes] == ["percent", "distance"]
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "help_starts"),
+    [
+        ("entry long at low when close > open", "E101", "name the order: `entry long limit at"),
+        ("entry long limit at low for 3 when close > open", "E101", "a lifetime is counted"),
+        ("entry long limit at low post_only post_only when close > open", "E207", None),
+        ("entry long limit at low for 2 bars for 3 bars when close > open", "E207", None),
+    ],
+)
+def test_short_or_doubled_orders_say_how_to_write_them(body, code, help_starts) -> None:
+    (diagnostic,) = compile_text(strategy_text(body), "t.rule").diagnostics
+    assert diagnostic.code == code
+    if help_starts is not None:
+        assert diagnostic.help.startswith(help_starts)
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "where"),
+    [
+        (
+            "param part = 50% in 25%..150% step 25%\nentry long when close > open\n"
+            "exit long part when close < open",
+            "E411",
+            "with part = 150%",
+        ),
+        (
+            "param n = 2 in 0..4\nentry long limit at low for n bars when close > open",
+            "E414",
+            "n = 0",
+        ),
+        (
+            "param p = 40% in 20%..60% step 20%\nentry long when close > open\n"
+            "take_profit p at 2%\ntake_profit 50% at 4%",
+            "E412",
+            "110% with p = 60%",
+        ),
+    ],
+)
+def test_params_are_checked_at_the_ends_of_their_ranges(body: str, code: str, where: str) -> None:
+    (diagnostic,) = compile_text(strategy_text(body), "t.rule").diagnostics
+    assert diagnostic.code == code and where in diagnostic.message
+
+
+def test_shares_within_the_whole_range_are_clean() -> None:
+    compiled(
+        "param p = 40% in 20%..50% step 10%\nentry long when close > open\n"
+        "take_profit p at 2%\ntake_profit 50% at 4%"
+    )
+
+
+@pytest.mark.parametrize("level", ["high", "close + atr(14)", "close * 1.02"])
+def test_a_shared_take_profit_written_as_a_price_is_a_warning(level: str) -> None:
+    body = f"entry long when close > open\ntake_profit 50% at {level}"
+    assert codes(body) == ["W516"]
+
+
+@pytest.mark.parametrize("distance", ["close * 2%", "close * 0.02", "2 * atr(14)", "3%"])
+def test_a_shared_take_profit_at_a_share_of_the_price_is_clean(distance: str) -> None:
+    assert codes(f"entry long when close > open\ntake_profit 50% at {distance}") == []

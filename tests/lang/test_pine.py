@@ -74,7 +74,7 @@ def conditions(draw: st.DrawFn) -> str:
 def pine_lines(draw: st.DrawFn, index: int) -> str:
     """One Pine habit, as a trader would type it; it defines `v{index}` where it can."""
     name = f"v{index}"
-    kind = draw(st.integers(0, 9))
+    kind = draw(st.integers(0, 10))
     if kind == 0:
         return f"{name} = {draw(numbers())}"
     if kind == 1:
@@ -94,6 +94,13 @@ def pine_lines(draw: st.DrawFn, index: int) -> str:
         return 'strategy.exit("x", stop=strategy.position_avg_price * 0.97)'
     if kind == 8:
         return f"// note {index}: {draw(st.text('abc ;:()', max_size=10))}"
+    if kind == 10:
+        side = draw(st.sampled_from(["long", "short"]))
+        order = draw(st.sampled_from(["limit", "stop"]))
+        return (
+            f"if {draw(conditions())}\n"
+            f'    strategy.entry("{name}", strategy.{side}, {order}={draw(numbers())})'
+        )
     return f"strategy.close_all(when = {draw(conditions())})"
 
 
