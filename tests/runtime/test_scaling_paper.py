@@ -79,10 +79,11 @@ def run(strategy: ir.Strategy, journal: Path) -> None:
     asyncio.run(main())
 
 
+Run = tuple[Path, list[Fill], dict[int, OrderRecord]]
+
+
 @pytest.fixture(scope="module")
-def dry_run(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[Path, list[Fill], dict[int, OrderRecord]]:
+def dry_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """One dry run of the rule: its journal, fills in the order booked, and orders by index."""
     path = tmp_path_factory.mktemp("scaling") / "journal.sqlite"
     run(rule(), path)
