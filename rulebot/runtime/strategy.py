@@ -495,7 +495,7 @@ class LiveStrategy(Warming):
     def _pending_protection(self, kind: str) -> tuple[int, float]:
         for intent in self.pending:
             for protection in intent.protections:
-                if protection.kind == kind:
+                if protection.kind == kind and protection.share is None:
                     return PROTECTION_MODES.index(protection.mode), protection.value
         return _NONE, math.nan
 
