@@ -721,11 +721,14 @@ class Engine(HotReload, StatusReport):
                 continue
             live = running.live
             trade_pnl = live.closed_pnl + pnl
-            closed = live.on_position(
-                fill.market, position.size, position.entry_price, pnl, fill.client_order_index
-            )
-            if not closed and isinstance(live, LiveStrategy):
-                took_profit(live, self.journal.order(fill.client_order_index))
+            if isinstance(live, LiveStrategy):  # its adds and partial closes by order
+                closed = live.on_position(
+                    fill.market, position.size, position.entry_price, pnl, fill.client_order_index
+                )
+                if not closed:
+                    took_profit(live, self.journal.order(fill.client_order_index))
+            else:
+                closed = live.on_position(fill.market, position.size, position.entry_price, pnl)
             if closed:
                 self.risk_manager.on_trade_closed(live.name, trade_pnl, _bar_index(live) + 1)
                 await self.orders.cancel_protective(live.name, fill.market, fill.client_order_index)
