@@ -3,7 +3,8 @@ given to `rulebot lint --data` does not carry.
 
 A candle file has no funding rates and no mark prices or open interest: a backtest of the rule
 on it stops with an error (`funding` needs `--funding FILE` beside it; `mark` and
-`open_interest` are read live only). Lint says so before the backtest does. It speaks only when
+`open_interest` are read live only), unless the rule reads it only inside `nz`/`na`, when the
+backtest reads na there. Lint says so before the backtest does. It speaks only when
 data files are given: without them, what the backtest reads is not decided yet.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from rulebot.lang import ir
 from rulebot.lang.diagnostics import Diagnostic, Severity
+from rulebot.lang.guarded import unguarded_perp_reads
 from rulebot.price_scale import PriceData
 
 
@@ -18,6 +20,7 @@ def perp_data_warnings(strategy: ir.Strategy, prices: PriceData) -> list[Diagnos
     """One W514 per perpetual series a market's given data lacks, at the rule's first read."""
     found = []
     seen: set[tuple[str, str]] = set()
+    unguarded = unguarded_perp_reads(strategy)
     for market, name, span in strategy.perp_reads:
         origin = _given(strategy, market, prices)
         if origin is None or (market, name) in seen:
@@ -33,6 +36,11 @@ def perp_data_warnings(strategy: ir.Strategy, prices: PriceData) -> list[Diagnos
             what = "mark prices" if name == "mark" else "open interest"
             message = f"`{name}` of {market}: {origin} has no {what}"
             help_text = f"`{name}` is read live only; a backtest of this rule stops with an error"
+        if (market, name) not in unguarded:
+            help_text = (
+                "the rule reads it only inside nz()/na(): a backtest on this data reads na "
+                "there on every bar, and says so"
+            )
         found.append(Diagnostic("W514", message, span, Severity.WARNING, help_text))
     return found
 

@@ -27,7 +27,12 @@ from rulebot.backtesting.fills import (
 )
 from rulebot.backtesting.legs import LegColumns, LegsResult, simulate_legs
 from rulebot.backtesting.metrics import Metrics, compute_metrics
-from rulebot.backtesting.perp_series import MissingSeries, funding_bar_index, with_perp_series
+from rulebot.backtesting.perp_series import (
+    MissingSeries,
+    absent_series,
+    funding_bar_index,
+    with_perp_series,
+)
 from rulebot.backtesting.position_rules import position_rules
 from rulebot.backtesting.price_lets import price_lets
 from rulebot.backtesting.settings import SettingsError, fill_settings
@@ -252,7 +257,8 @@ def backtest(
         legs,
         missing,
         shipped_quote(strategy.markets) if data is None else None,
-        warmup_notes(strategy, graph, bars[market], first) if trade_from is not None else (),
+        (warmup_notes(strategy, graph, bars[market], first) if trade_from is not None else ())
+        + absent_series(strategy, bars),
         overlays,
     )
 

@@ -6,7 +6,9 @@ payment is placed on the first bar opening at or after its funding time, the bar
 charges it on (`funding_bar_index`), and holds until the next one, so a bar never sees a rate
 paid after it. Before the first payment, and after the last interval the file covers, it is na.
 A rule that reads a series the data does not have is an error, located at the read: a backtest
-that quietly reads na there would never trade and never say why.
+that quietly reads na there would never trade and never say why. A read the rule guards itself
+(`nz(funding)`, `na(funding)`, see `rulebot.lang.guarded`) is na on such data instead, and the
+backtest says so in a note.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from rulebot.data.funding_time import HOUR_MS, funding_times
 from rulebot.graph.clocks import BarColumns
 from rulebot.lang import ir
 from rulebot.lang.diagnostics import Span
+from rulebot.lang.guarded import unguarded_perp_reads
 
 
 class MissingSeries(Exception):
@@ -57,13 +60,18 @@ def with_perp_series(
     funding: Mapping[str, FundingRates],
 ) -> dict[str, BarColumns]:
     """`bars` with the perpetual series the strategy reads placed on them; `funding` holds the
-    funding rates the backtest has, by market. Raises `MissingSeries` for a series it lacks."""
+    funding rates the backtest has, by market. Raises `MissingSeries` for a series it lacks and
+    reads unguarded; one it reads only inside `nz`/`na` is na on every bar (`absent_series`)."""
     placed = dict(bars)
+    unguarded = unguarded_perp_reads(strategy)
     for market, name, span in strategy.perp_reads:
         if market not in placed or getattr(placed[market], name) is not None:
             continue
         if name != "funding" or market not in funding:
-            raise MissingSeries(_missing(strategy, market, name, span))
+            if (market, name) in unguarded:
+                raise MissingSeries(_missing(strategy, market, name, unguarded[market, name]))
+            placed[market] = replace(placed[market], **{name: np.full(len(placed[market]), np.nan)})
+            continue
         series = funding_series(funding[market], placed[market])
         if np.isnan(series).all():
             raise MissingSeries(
@@ -73,6 +81,22 @@ def with_perp_series(
             )
         placed[market] = replace(placed[market], funding=series)
     return placed
+
+
+def absent_series(strategy: ir.Strategy, placed: Mapping[str, BarColumns]) -> tuple[str, ...]:
+    """Notes for the series the rule reads only inside `nz`/`na` and the data does not have
+    (`placed`: what `with_perp_series` returned)."""
+    unguarded = unguarded_perp_reads(strategy)
+    notes = []
+    for market, name in sorted({(market, name) for market, name, _ in strategy.perp_reads}):
+        column = getattr(placed[market], name) if market in placed else None
+        if (market, name) in unguarded or column is None or not np.isnan(column).all():
+            continue
+        notes.append(
+            f"`{name}` of {market}: the data has none, so it is na on every bar "
+            f"(the rule reads it inside nz()/na(), which say what that means)"
+        )
+    return tuple(notes)
 
 
 def _missing(strategy: ir.Strategy, market: str, name: str, span: Span) -> str:
@@ -94,4 +118,10 @@ def _where(strategy: ir.Strategy, span: Span) -> str:
     return f"{strategy.path}:{span.line}:{span.col}"
 
 
-__all__ = ["MissingSeries", "funding_bar_index", "funding_series", "with_perp_series"]
+__all__ = [
+    "MissingSeries",
+    "absent_series",
+    "funding_bar_index",
+    "funding_series",
+    "with_perp_series",
+]

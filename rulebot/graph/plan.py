@@ -85,7 +85,10 @@ class Graph:
     nodes: tuple[Node, ...]
     """In topological order: every node after the nodes it reads."""
     outputs: Mapping[str, int]
-    """Named results: `entry.long`, `exit.short`, `size`, `stop_loss`, `leg.BTC`, `let.z`."""
+    """Named results: `entry.long`, `exit.short`, `size`, `stop_loss`, `leg.BTC`, `let.z`;
+    for the order forms `entry_level.long` (a resting entry's price), `entry_bars.long` (its
+    lifetime), `exit_share.long`, and `take.0`/`take_share.0` (each partial take-profit's
+    distance and share, in the order written)."""
     base: Clock
     params: Mapping[str, float | bool]
     warmup_bars: int
@@ -166,6 +169,14 @@ class _Planner:
             outputs[kind] = self.expr(protection.value, self.base)
         for leg in strategy.legs:
             outputs[f"leg.{leg.market}"] = self.expr(leg.weight, self.base)
+        for side, order in strategy.entry_orders.items():
+            outputs[f"entry_level.{side}"] = self.expr(order.level, self.base)
+            outputs[f"entry_bars.{side}"] = self.expr(order.bars, self.base)
+        for side, share in strategy.exit_shares.items():
+            outputs[f"exit_share.{side}"] = self.expr(share, self.base)
+        for i, take in enumerate(strategy.partial_takes):
+            outputs[f"take.{i}"] = self.expr(take.value, self.base)
+            outputs[f"take_share.{i}"] = self.expr(take.share, self.base)
         signal_ids = [i for name, i in outputs.items() if not name.startswith("let.")]
         warmup = max((self.nodes[i].warmup for i in signal_ids), default=0)
         for name, part in parts.items():

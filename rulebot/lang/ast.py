@@ -246,13 +246,39 @@ Side = Literal["long", "short"]
 
 
 @dataclass(frozen=True, slots=True)
+class Lifetime:
+    """`for N bars` on a resting entry: `unit` is the word after N (`bars` when right)."""
+
+    bars: Expr
+    unit: str
+    unit_span: Span
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class EntryOrderDecl:
+    """`limit at EXPR [post_only] [for N bars]` in an entry: `kind` as written (`limit`,
+    `stop`, or a mistake the checker names)."""
+
+    kind: str
+    kind_span: Span
+    level: Expr
+    post_only: Span | None
+    lifetime: Lifetime | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class SignalDecl:
-    """`entry long when ...` or `exit short when ...`."""
+    """`entry long when ...` or `exit short when ...`; an entry may rest at a price
+    (`entry long limit at ... when ...`), an exit may close a share (`exit long 50% when ...`)."""
 
     kind: Literal["entry", "exit"]
     side: Side
     condition: Expr
     span: Span
+    order: EntryOrderDecl | None = None
+    share: Expr | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +297,16 @@ class ProtectDecl:
     kind: Literal["stop_loss", "take_profit", "trailing_stop"]
     value: Expr
     at_level: bool
+    span: Span
+    share: Expr | None = None
+    """`take_profit 50% at 2%`: the share of the position it takes (the value is a distance)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PyramidingDecl:
+    """`pyramiding N`: up to N entries stacked in one direction."""
+
+    count: Expr
     span: Span
 
 
@@ -305,6 +341,7 @@ Statement = (
     | SignalDecl
     | SizeDecl
     | ProtectDecl
+    | PyramidingDecl
     | LegDecl
     | RiskDecl
 )

@@ -101,9 +101,33 @@ class AstBuilder(Transformer_NonRecursive):
         side, condition = children
         return ast.SignalDecl("entry", side, condition, meta_span(meta))
 
+    def entry_order_stmt(self, meta: Meta, children: list[Any]) -> ast.SignalDecl:
+        side, order, condition = children
+        return ast.SignalDecl("entry", side, condition, meta_span(meta), order=order)
+
+    def entry_order(self, meta: Meta, children: list[Any]) -> ast.EntryOrderDecl:
+        kind, level, *options = children
+        post_only = next((o for o in options if isinstance(o, Token)), None)
+        lifetime = next((o for o in options if isinstance(o, ast.Lifetime)), None)
+        return ast.EntryOrderDecl(
+            str(kind),
+            token_span(kind),
+            level,
+            token_span(post_only) if post_only is not None else None,
+            lifetime,
+            meta_span(meta),
+        )
+
+    def entry_lifetime(self, meta: Meta, children: list[Any]) -> ast.Lifetime:
+        bars, unit = children
+        return ast.Lifetime(bars, str(unit), token_span(unit), meta_span(meta))
+
     def exit_stmt(self, meta: Meta, children: list[Any]) -> ast.SignalDecl:
-        side, condition = children
-        return ast.SignalDecl("exit", side, condition, meta_span(meta))
+        side, share, condition = children
+        return ast.SignalDecl("exit", side, condition, meta_span(meta), share=share)
+
+    def pyramiding_stmt(self, meta: Meta, children: list[Any]) -> ast.PyramidingDecl:
+        return ast.PyramidingDecl(children[0], meta_span(meta))
 
     def size_stmt(self, meta: Meta, children: list[ast.SizeDecl]) -> ast.SizeDecl:
         return children[0]
@@ -115,14 +139,21 @@ class AstBuilder(Transformer_NonRecursive):
         return ast.SizeDecl(True, children[0], meta_span(meta))
 
     def protect_stmt(self, meta: Meta, children: list[Any]) -> ast.ProtectDecl:
-        kind, (value, at_level) = children
-        return ast.ProtectDecl(str(kind), value, at_level, meta_span(meta))
+        kind, (value, at_level, *share) = children
+        return ast.ProtectDecl(
+            str(kind), value, at_level, meta_span(meta), share=share[0] if share else None
+        )
 
     def exit_distance(self, meta: Meta, children: list[Any]) -> tuple[ast.Expr, bool]:
         return children[0], False
 
     def exit_at(self, meta: Meta, children: list[Any]) -> tuple[ast.Expr, bool]:
         return children[0], True
+
+    def exit_share(self, meta: Meta, children: list[Any]) -> tuple[ast.Expr, bool, ast.Expr]:
+        """`50% at 2%`: a share of the position, taken at a distance (not a level)."""
+        share, value = children
+        return value, False, share
 
     def leg_stmt(self, meta: Meta, children: list[Any]) -> ast.LegDecl:
         market, weight = children

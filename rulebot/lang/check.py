@@ -18,6 +18,7 @@ from rulebot.graph.registry import BAR_SERIES, PERP_SERIES
 from rulebot.lang import ast, ir, spines
 from rulebot.lang.diagnostics import Diagnostic, Severity, Span
 from rulebot.lang.expressions import STATE_UNITS, Context, ExprChecker, Scope
+from rulebot.lang.orders import OrderChecker
 from rulebot.lang.parse import PROTECTION_KEYWORDS
 from rulebot.lang.suggest import did_you_mean
 from rulebot.lang.timeframes import TIMEFRAMES, timeframe_seconds
@@ -97,6 +98,7 @@ class _Checker:
         timeframe = self._single(ast.TimeframeDecl, "timeframe")
         size = self._single(ast.SizeDecl, "size")
         enabled = self._single(ast.EnabledDecl, "enabled")
+        pyramiding = self._single(ast.PyramidingDecl, "pyramiding")
         self.anchor = name.name_span if name else FILE_START
         self._require(name, "strategy", "name it", "mean_reversion")
         self._require(market_decl, "market", "say what it trades", "ETH")
@@ -121,6 +123,14 @@ class _Checker:
         entries, exits = self._signals()
         self.multi_market = len(markets) > 1
         protections = self._protections()
+        shares = [
+            d
+            for d in self.by_type.get(ast.ProtectDecl, [])
+            if isinstance(d, ast.ProtectDecl) and d.share is not None
+        ]
+        orders = OrderChecker(self.scope, base, self.lets, self.multi_market, self._report).run(
+            list(self.signal_decls.values()), shares, self.plain_take, pyramiding
+        )
         sizing = self._sizing(size, markets, protections) if size else None
         legs = self._legs(markets)
         limits = self._limits(markets)
@@ -142,6 +152,7 @@ class _Checker:
             sizing.value,
             *(p.value for p in protections.values()),
             *(leg.weight for leg in legs),
+            *orders.nodes(),
         ]
         strategy = ir.Strategy(
             name=name.name,
@@ -161,6 +172,10 @@ class _Checker:
             warmup_bars=max((n.info.warmup for n in nodes), default=0),
             feeds=frozenset(self.scope.feeds),
             perp_reads=tuple(self.scope.perp_reads),
+            entry_orders=orders.entry_orders,
+            pyramiding=orders.pyramiding,
+            exit_shares=orders.exit_shares,
+            partial_takes=orders.partial_takes,
         )
         return CheckResult(strategy, self.diagnostics)
 
@@ -421,6 +436,8 @@ class _Checker:
         seen: dict[str, ast.ProtectDecl] = {}
         for decl in self.by_type.get(ast.ProtectDecl, []):
             assert isinstance(decl, ast.ProtectDecl)
+            if decl.share is not None:
+                continue  # a partial take-profit: `orders.py` checks it
             if decl.kind in seen:
                 self._error(
                     "E207",
@@ -465,6 +482,7 @@ class _Checker:
             if not self._positive(value, decl.value.span, f"`{decl.kind}`"):
                 continue
             result[decl.kind] = ir.Protection(decl.kind, mode, value, decl.span)  # type: ignore[arg-type]
+        self.plain_take = seen.get("take_profit")
         return result
 
     def _sizing(

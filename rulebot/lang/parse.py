@@ -56,6 +56,7 @@ STATEMENT_KEYWORDS = (
     "stop_loss",
     "take_profit",
     "trailing_stop",
+    "pyramiding",
     "leg",
     "risk",
     "enabled",
@@ -80,6 +81,7 @@ _DEFINITION = re.compile(r"\b(?:let|param)\s+([A-Za-z_][A-Za-z0-9_]*)")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _COMMENT = re.compile(r"#[^\n]*")
 PROTECTION_KEYWORDS = ("stop_loss", "take_profit", "trailing_stop")
+_WHOLE_EXITS = ("stop_loss", "trailing_stop")
 
 _TOKEN_WORDS = {
     "NAME": "a name",
@@ -247,6 +249,8 @@ def _unexpected_token(
     error: UnexpectedToken, expected: set[str], text: str, keyword: str | None = None
 ) -> Diagnostic:
     token = error.token
+    if "$END" in expected and (keyword or _line_keyword(text, token)) in _WHOLE_EXITS:
+        expected = expected - {"AT"}  # `at` after a value gives a share, which these never take
     if token.type == "$END":
         brace = _COMMENT.sub(lambda m: " " * len(m.group()), text).rfind("{")
         if "RBRACE" in expected and brace >= 0:

@@ -206,8 +206,16 @@ class _Reader:
         parsed = self._fragment(value, "exit_level", f"`{key.value}`", key.value)
         if parsed is None:
             return []
-        expr, at_level = parsed
-        return [ast.ProtectDecl(key.value, expr, at_level, _span(key, value))]  # type: ignore[arg-type]
+        expr, at_level, *share = parsed
+        return [
+            ast.ProtectDecl(
+                key.value,  # type: ignore[arg-type]
+                expr,
+                at_level,
+                _span(key, value),
+                share=share[0] if share else None,
+            )
+        ]
 
     def _legs(self, key: yaml.ScalarNode, value: yaml.Node) -> list[ast.Statement]:
         statements: list[ast.Statement] = []

@@ -159,3 +159,36 @@ def test_funding_that_misses_the_bars_is_an_error(snapshot) -> None:
     with pytest.raises(BacktestError) as raised:
         backtest(rule, candles, funding=early)
     assert str(raised.value) == snapshot
+
+
+GUARDED_RULE = """strategy s
+market BTC
+timeframe 1h
+let ok = {filter}
+entry long when ok and close > close[1]
+exit long when close < close[1]
+size 10% of equity
+"""
+
+
+@pytest.mark.parametrize(
+    ("filter", "passes"),
+    [("nz(funding) <= 0.01%", True), ("not na(sma(funding, 3))", False)],
+)
+def test_a_read_the_rule_guards_is_na_on_data_without_the_series(filter: str, passes: bool) -> None:
+    result = backtest(strategy(GUARDED_RULE.format(filter=filter)))  # shipped BTC: no funding
+    assert any(
+        note.startswith("`funding` of BTC") and "na on every bar" in note for note in result.notes
+    )
+    rising = np.diff(result.columns.close) > 0
+    if passes:  # nz(na) is 0, under the cap: every rising close enters
+        np.testing.assert_array_equal(result.columns.entry_long[1:], rising)
+        assert len(result.trades) > 0
+    else:  # funding is na: nothing passes
+        assert not result.columns.entry_long.any()
+
+
+def test_one_unguarded_read_still_needs_the_data() -> None:
+    text = GUARDED_RULE.format(filter="not na(funding) and funding <= 0.01%")
+    with pytest.raises(BacktestError, match=r"t.rule:4:30: the rule reads `funding` of BTC"):
+        backtest(strategy(text))

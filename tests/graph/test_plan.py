@@ -76,3 +76,26 @@ def test_higher_timeframes_carry_their_warmup_in_base_bars() -> None:
     graph = planned("entry long when close > sma(close, 3)@1h")
     (resample,) = ops(graph, "resample")
     assert resample.warmup == (2 + 1) * 12 - 1
+
+
+def test_order_forms_are_named_outputs_with_their_values() -> None:
+    graph = planned(
+        "param part = 50% in 25%..75% step 25%\npyramiding 2\n"
+        "entry long limit at bbands(close, 20).lower for 3 bars when close > open\n"
+        "entry short stop at low - atr(14) when close < open\n"
+        "exit long part when close < open\n"
+        "take_profit 50% at 2%\ntake_profit 50% at 1.5 * atr(14)",
+        part=0.75,
+    )
+    assert graph.node("entry_level.long").op == "pick"
+    assert graph.node("entry_level.short").op == "-"
+    assert graph.node("entry_bars.long").value == 3
+    assert graph.node("entry_bars.short").value == 1
+    assert graph.node("exit_share.long").value == pytest.approx(0.75)
+    assert "exit_share.short" not in graph.outputs
+    assert graph.node("take.0").value == pytest.approx(0.02)
+    assert graph.node("take_share.0").value == pytest.approx(0.5)
+    assert graph.node("take.1").op == "*"
+    assert graph.node("take_share.1").value == pytest.approx(0.5)
+    # the levels count towards the warm-up like any signal
+    assert graph.warmup_bars >= graph.node("entry_level.long").warmup == 19

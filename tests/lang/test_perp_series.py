@@ -79,3 +79,12 @@ def test_lint_warns_when_the_given_data_lacks_a_series(tmp_path: Path, snapshot)
     assert "of BTC" not in text
     # without --data, nothing is said
     assert not [d for d in lint([rule])[0].diagnostics if d.code == "W514"]
+
+
+def test_lint_says_a_guarded_read_is_na_on_the_given_data(tmp_path: Path) -> None:
+    rule = tmp_path / "perp.rule"
+    rule.write_text(f"{HEAD}entry short when nz(funding) > 0.01% and na(mark)\n")
+    reports = lint([rule], data=[f"XRP={CANDLES / 'xrp_usdt_perp_5m.csv'}"])
+    found = [d for d in reports[0].diagnostics if d.code == "W514"]
+    assert [d.message.split(":")[0] for d in found] == ["`funding` of XRP", "`mark` of XRP"]
+    assert all("only inside nz()/na()" in (d.help or "") for d in found)
