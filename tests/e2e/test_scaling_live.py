@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -31,6 +30,7 @@ ACCOUNT = 1
 PYRAMID = """strategy stacker
 market ETH
 timeframe 5m
+pyramiding 3
 entry long when close > 0
 size 2% of equity
 stop_loss 5%
@@ -50,9 +50,7 @@ take_profit 50% at 1.5%
 
 
 @contextlib.asynccontextmanager
-async def running(
-    sim: RunningSim, folder: Path, rule: str, **changes: object
-) -> AsyncIterator[Engine]:
+async def running(sim: RunningSim, folder: Path, rule: str) -> AsyncIterator[Engine]:
     """An engine on `sim` running `rule`, journaling to `folder/state.sqlite`; stopped after."""
     cfg = config(sim, runtime={"status_port": 0, "reconcile_interval_s": 0})
     with Journal.open(folder / "state.sqlite") as journal:
@@ -61,7 +59,7 @@ async def running(
         path.write_text(rule)
         compiled = compile_file(path, live=True)
         assert compiled.strategy is not None, compiled.diagnostics
-        engine.add_strategy(dataclasses.replace(compiled.strategy, **changes))
+        engine.add_strategy(compiled.strategy)
         await engine.start()
         try:
             await asyncio.wait_for(engine.stream.connected.wait(), 30)
@@ -129,7 +127,7 @@ async def test_adds_stack_up_to_pyramiding_at_the_average_price_and_the_stop_fol
 ) -> None:
     async with (
         serve_sim(SimSettings(speed=0)) as sim,
-        running(sim, tmp_path, PYRAMID, pyramiding=3) as engine,
+        running(sim, tmp_path, PYRAMID) as engine,
     ):
         live = engine.strategies["stacker"].live
         book = engine.orders.books[("stacker", "ETH")]
