@@ -10,15 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
+import pytest
+
 from rulebot.lang.load import compile_file
 from rulebot.runtime.engine import Engine
 from rulebot.runtime.journal import Journal
 from rulebot.runtime.messages import OrderRecord
+from rulebot.runtime.trades import money
 from rulebot.venues.sim.records import SimOrder
 from rulebot.venues.sim.serving import RunningSim, serve_sim
 from rulebot.venues.sim.settings import SimSettings
@@ -47,19 +51,27 @@ take_profit 50% at 0.3%
 take_profit 50% at 1.5%
 """
 """Long at once; half taken close by, the rest farther."""
+IDLE = """strategy idle
+market ETH
+timeframe 5m
+entry long when close < 0
+size 5% of equity
+"""
+"""Never trades; on the same market, it makes the other's protections plain orders."""
 
 
 @contextlib.asynccontextmanager
-async def running(sim: RunningSim, folder: Path, rule: str) -> AsyncIterator[Engine]:
-    """An engine on `sim` running `rule`, journaling to `folder/state.sqlite`; stopped after."""
+async def running(sim: RunningSim, folder: Path, *rules: str) -> AsyncIterator[Engine]:
+    """An engine on `sim` running `rules`, journaling to `folder/state.sqlite`; stopped after."""
     cfg = config(sim, runtime={"status_port": 0, "reconcile_interval_s": 0})
     with Journal.open(folder / "state.sqlite") as journal:
         engine = Engine(cfg, journal=journal)
-        path = folder / f"{rule.split()[1]}.rule"
-        path.write_text(rule)
-        compiled = compile_file(path, live=True)
-        assert compiled.strategy is not None, compiled.diagnostics
-        engine.add_strategy(compiled.strategy)
+        for rule in rules:
+            path = folder / f"{rule.split()[1]}.rule"
+            path.write_text(rule)
+            compiled = compile_file(path, live=True)
+            assert compiled.strategy is not None, compiled.diagnostics
+            engine.add_strategy(compiled.strategy)
         await engine.start()
         try:
             await asyncio.wait_for(engine.stream.connected.wait(), 30)
@@ -173,11 +185,14 @@ async def test_adds_stack_up_to_pyramiding_at_the_average_price_and_the_stop_fol
             assert all(r.state == "canceled" for r in placed[:-1])
 
 
+@pytest.mark.parametrize("alone", [True, False], ids=["reduce_only", "shared_market"])
 async def test_partial_take_profits_each_fill_their_share_and_the_stop_follows(
-    tmp_path: Path,
+    tmp_path: Path, alone: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="rulebot.trades")
+    rules = (PARTS,) if alone else (PARTS, IDLE)
     async with serve_sim(SimSettings(speed=0)) as sim:
-        async with running(sim, tmp_path, PARTS) as engine:
+        async with running(sim, tmp_path, *rules) as engine:
             book = engine.orders.books[("parts", "ETH")]
             await play_until(sim, engine, lambda: len(book.takes) == 2 and book.stop is not None)
             full = book.position.size
@@ -188,12 +203,19 @@ async def test_partial_take_profits_each_fill_their_share_and_the_stop_follows(
             sizes = sorted(r.size for r in placed if r.kind == "take_profit")
             assert sizes == sorted([half, full - half])  # the last takes what is left
             assert [r.size for r in placed if r.kind == "stop_loss"] == [full]
+            assert all(r.reduce_only == alone for r in placed if r.kind != "market")
 
             # the near take-profit fires: its share is closed, the stop follows what is left
             await play_until(sim, engine, lambda: book.position.size != full, 2000)
             await until(lambda: book.stop is not None and book.stop.size == book.position.size)
             ((filled, record),) = fills_of(engine, "take_profit")
             assert record.size == half and filled == half
+            said = [r.getMessage() for r in caplog.records if r.name == "rulebot.trades"]
+            assert any(
+                m.startswith(f"parts ETH: trade partly closed (take_profit): {money(half)} of the "
+                             f"long at ") and m.endswith(f"{money(full - half)} still open")
+                for m in said
+            ), said  # fmt: skip
             assert book.position.size == full - half
             live = engine.strategies["parts"].live
             assert live.holding.armed == (False, True)  # type: ignore[union-attr]
@@ -205,7 +227,7 @@ async def test_partial_take_profits_each_fill_their_share_and_the_stop_follows(
             far = take_record.client_order_index
 
         # a restart in the middle: the holding, its armed take-profit and its orders carry on
-        async with running(sim, tmp_path, PARTS) as engine:
+        async with running(sim, tmp_path, *rules) as engine:
             live = engine.strategies["parts"].live
             holding = live.holding  # type: ignore[union-attr]
             assert holding.side == 1.0 and holding.size == float(full - half)
