@@ -44,7 +44,6 @@ def rule() -> ir.Strategy:
         "size 2% of equity": "size 5% of equity",
         "  max_daily_loss  3%\n  max_drawdown    10%\n  cooldown        5 bars\n": "",
         "max_position    20%": "max_position    50%",
-        "max_open_orders 4": "max_open_orders 8",
     }
     for old, new in edits.items():
         assert old in text, old
