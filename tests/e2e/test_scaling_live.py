@@ -137,52 +137,66 @@ def entries(engine: Engine, name: str) -> int:
 async def test_adds_stack_up_to_pyramiding_at_the_average_price_and_the_stop_follows(
     tmp_path: Path,
 ) -> None:
-    async with (
-        serve_sim(SimSettings(speed=0)) as sim,
-        running(sim, tmp_path, PYRAMID) as engine,
-    ):
-        live = engine.strategies["stacker"].live
-        book = engine.orders.books[("stacker", "ETH")]
+    async with serve_sim(SimSettings(speed=0)) as sim:
+        async with running(sim, tmp_path, PYRAMID) as engine:
+            await stack_three(sim, engine)
+        # a restart: three entries held, at their average; no fourth however long it runs
+        async with running(sim, tmp_path, PYRAMID) as engine:
+            live = engine.strategies["stacker"].live
+            position = engine.orders.position("stacker", "ETH")
+            holding = live.holding  # type: ignore[union-attr]
+            assert holding.entries == 3 and holding.size == float(position.size)
+            assert holding.entry_price == float(position.entry_price)
+            bar = live.last_time
+            await play_until(sim, engine, lambda: (live.last_time or 0) >= (bar or 0) + 2 * 300_000)
+            assert engine.orders.position("stacker", "ETH").size == position.size
+            assert len({f.client_order_index for f in engine.journal.fills()}) == 3
 
-        def stacked() -> bool:
-            stop = book.stop
-            return (
-                entries(engine, "stacker") == 3
-                and stop is not None
-                and (stop.size == book.position.size)
-            )
 
-        await play_until(sim, engine, stacked)
-        bar = live.last_time
-        await play_until(sim, engine, lambda: (live.last_time or 0) >= (bar or 0) + 2 * 300_000)
+async def stack_three(sim: RunningSim, engine: Engine) -> None:
+    """Play until the stacker holds three entries; check their sizes, prices and protection."""
+    live = engine.strategies["stacker"].live
+    book = engine.orders.books[("stacker", "ETH")]
 
-        buys = [f for f in engine.journal.fills() if f.strategy == "stacker"]
-        orders = {fill.client_order_index for fill in buys}
-        assert len(orders) == 3  # three entries, then no more however long the signal holds
-        assert all(fill.side == "buy" for fill in buys)
-        position = engine.orders.position("stacker", "ETH")
-        total = sum((fill.size for fill in buys), Decimal(0))
-        cost = sum((fill.size * fill.price for fill in buys), Decimal(0))
-        assert position.size == total
-        assert abs(position.entry_price - cost / total) < Decimal("1e-9")
-        assert live.holding.entry_price == float(position.entry_price)  # type: ignore[union-attr]
-        # the stop and target: one of each at the venue, for the whole size, from the average
-        at_venue = resting(sim, engine)
-        ((stop, stop_record),) = at_venue["stop_loss"]
-        ((take, take_record),) = at_venue["take_profit"]
-        assert size_of(sim, stop.remaining_base_amount) == position.size
-        assert size_of(sim, take.remaining_base_amount) == position.size
-        average = position.entry_price
-        tick = Decimal(1).scaleb(-sim.simulation.exchange.market(ETH).price_decimals)
-        assert stop_record.trigger_price is not None and take_record.trigger_price is not None
-        assert abs(stop_record.trigger_price - average * Decimal("0.95")) <= tick
-        assert abs(take_record.trigger_price - average * Decimal("1.2")) <= tick
-        # each add cancelled the stop and target placed for the smaller size
-        for kind in ("stop_loss", "take_profit"):
-            placed = [r for r in journaled(engine) if r.kind == kind]
-            assert [r.size for r in placed] == sorted({r.size for r in placed})  # one an entry
-            assert len(placed) == 3 and placed[-1].size == position.size
-            assert all(r.state == "canceled" for r in placed[:-1])
+    def stacked() -> bool:
+        stop = book.stop
+        return (
+            entries(engine, "stacker") == 3
+            and stop is not None
+            and (stop.size == book.position.size)
+        )
+
+    await play_until(sim, engine, stacked)
+    bar = live.last_time
+    await play_until(sim, engine, lambda: (live.last_time or 0) >= (bar or 0) + 2 * 300_000)
+
+    buys = [f for f in engine.journal.fills() if f.strategy == "stacker"]
+    orders = {fill.client_order_index for fill in buys}
+    assert len(orders) == 3  # three entries, then no more however long the signal holds
+    assert all(fill.side == "buy" for fill in buys)
+    position = engine.orders.position("stacker", "ETH")
+    total = sum((fill.size for fill in buys), Decimal(0))
+    cost = sum((fill.size * fill.price for fill in buys), Decimal(0))
+    assert position.size == total
+    assert abs(position.entry_price - cost / total) < Decimal("1e-9")
+    assert live.holding.entry_price == float(position.entry_price)  # type: ignore[union-attr]
+    # the stop and target: one of each at the venue, for the whole size, from the average
+    at_venue = resting(sim, engine)
+    ((stop, stop_record),) = at_venue["stop_loss"]
+    ((take, take_record),) = at_venue["take_profit"]
+    assert size_of(sim, stop.remaining_base_amount) == position.size
+    assert size_of(sim, take.remaining_base_amount) == position.size
+    average = position.entry_price
+    tick = Decimal(1).scaleb(-sim.simulation.exchange.market(ETH).price_decimals)
+    assert stop_record.trigger_price is not None and take_record.trigger_price is not None
+    assert abs(stop_record.trigger_price - average * Decimal("0.95")) <= tick
+    assert abs(take_record.trigger_price - average * Decimal("1.2")) <= tick
+    # each add cancelled the stop and target placed for the smaller size
+    for kind in ("stop_loss", "take_profit"):
+        placed = [r for r in journaled(engine) if r.kind == kind]
+        assert [r.size for r in placed] == sorted({r.size for r in placed})  # one an entry
+        assert len(placed) == 3 and placed[-1].size == position.size
+        assert all(r.state == "canceled" for r in placed[:-1])
 
 
 @pytest.mark.parametrize("alone", [True, False], ids=["reduce_only", "shared_market"])
