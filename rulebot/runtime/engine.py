@@ -53,7 +53,6 @@ from rulebot.runtime.reconcile import (
 )
 from rulebot.runtime.risk import PortfolioView, RiskManager
 from rulebot.runtime.running import Live, Running, live_for
-from rulebot.runtime.scaling import took_profit
 from rulebot.runtime.spread import Leg, LiveSpread
 from rulebot.runtime.status_report import StatusReport
 from rulebot.runtime.stopping import STOP_TIMEOUT_S, protection_at_stop
@@ -721,14 +720,8 @@ class Engine(HotReload, StatusReport):
                 continue
             live = running.live
             trade_pnl = live.closed_pnl + pnl
-            if isinstance(live, LiveStrategy):  # its adds and partial closes by order
-                closed = live.on_position(
-                    fill.market, position.size, position.entry_price, pnl, fill.client_order_index
-                )
-                if not closed:
-                    took_profit(live, self.journal.order(fill.client_order_index))
-            else:
-                closed = live.on_position(fill.market, position.size, position.entry_price, pnl)
+            order = self.journal.order(fill.client_order_index)  # an add? a take-profit?
+            closed = live.on_position(fill.market, position.size, position.entry_price, pnl, order)
             if closed:
                 self.risk_manager.on_trade_closed(live.name, trade_pnl, _bar_index(live) + 1)
                 await self.orders.cancel_protective(live.name, fill.market, fill.client_order_index)

@@ -12,12 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
-from typing import TYPE_CHECKING
-
-from rulebot.runtime.messages import OrderRecord
-
-if TYPE_CHECKING:
-    from rulebot.runtime.strategy import LiveStrategy
 
 SHARES_WHOLE = 1.0 - 1e-9
 """Shares adding up to this or more take the whole position (100% written as 50% + 50%)."""
@@ -82,13 +76,6 @@ def take_sizes(
     return sizes
 
 
-def took_profit(live: LiveStrategy, order: OrderRecord | None) -> None:
-    """After a fill that left the position open: when it was a take-profit's, that one has
-    fired (partial take-profits fire once each, until the next entry re-arms them)."""
-    if order is not None and order.kind == "take_profit" and order.trigger_price is not None:
-        live.on_take_filled(float(order.trigger_price))
-
-
 def _whole_if_dust(part: Decimal, held: Decimal, lot: Decimal, min_size: Decimal) -> Decimal:
     if part <= 0:
         return Decimal(0)
@@ -98,4 +85,4 @@ def _whole_if_dust(part: Decimal, held: Decimal, lot: Decimal, min_size: Decimal
     return part
 
 
-__all__ = ["SHARES_WHOLE", "TakeOrder", "round_to_lot", "share_of", "take_sizes", "took_profit"]
+__all__ = ["SHARES_WHOLE", "TakeOrder", "round_to_lot", "share_of", "take_sizes"]

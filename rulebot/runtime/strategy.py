@@ -36,7 +36,7 @@ from rulebot.graph.plan import Graph, plan
 from rulebot.graph.streaming import StreamingEvaluator
 from rulebot.lang import ir
 from rulebot.runtime.decisions import live_decision
-from rulebot.runtime.messages import Bar, Intent, Protection
+from rulebot.runtime.messages import Bar, Intent, OrderRecord, Protection
 from rulebot.runtime.scaling import TakeOrder, share_of, take_sizes
 
 SIZE_MODES = ("equity", "base", "quote", "risk_equity", "risk_quote", "cash")
@@ -409,13 +409,19 @@ class LiveStrategy(Warming):
         holding.entries = max(holding.entries, 1)
 
     def on_position(
-        self, market: str, size: Decimal, entry_price: Decimal, pnl: Decimal, order: int = -1
+        self,
+        market: str,
+        size: Decimal,
+        entry_price: Decimal,
+        pnl: Decimal,
+        order: OrderRecord | None = None,
     ) -> bool:
-        """The strategy's position on `market` after a fill of order `order` (its client order
-        index; `pnl`: what the fill realised, net of fees). Returns True when a trade just
-        closed. The first fill of an entry opens the trade; later parts of the same order only
-        add to its size; a fill of another entry order in the same direction is an add
-        (`pyramiding`); a smaller position is a partial close."""
+        """The strategy's position on `market` after a fill of `order` (`pnl`: what the fill
+        realised, net of fees). Returns True when a trade just closed. The first fill of an
+        entry opens the trade; later parts of the same order only add to its size; a fill of
+        another entry order in the same direction is an add (`pyramiding`); a smaller position
+        is a partial close, and when a take-profit made it, that one has fired."""
+        index = order.client_order_index if order is not None else -1
         if size == 0:
             closed = self.holding.side != 0.0
             self.closed_pnl += pnl
@@ -428,9 +434,9 @@ class LiveStrategy(Warming):
         held = float(abs(size))
         if holding.side == 0.0 or holding.side != side:
             self.on_fill(side, held, float(entry_price))
-            self.holding.entry_order = order
-        elif held > holding.size and order >= 0 and order != holding.entry_order:
-            self.on_add(held, float(entry_price), order)  # another entry (`pyramiding`)
+            self.holding.entry_order = index
+        elif held > holding.size and index >= 0 and index != holding.entry_order:
+            self.on_add(held, float(entry_price), index)  # another entry (`pyramiding`)
         elif held > holding.size:  # more of the same entry (a market order filling in parts)
             holding.size = held
             holding.entry_price = float(entry_price)
@@ -439,6 +445,8 @@ class LiveStrategy(Warming):
             holding.full_size = held
         else:  # a partial close: the average entry price stays
             holding.size = held
+            if order is not None and order.kind == "take_profit" and order.trigger_price:
+                self.on_take_filled(float(order.trigger_price))
         self.closed_pnl += pnl
         return False
 
