@@ -638,7 +638,8 @@ class OrderManager:
             )
             if book is not None and record.kind in PROTECTIVE and not known:
                 # found again (a restart): kept as it rests; moved only if the rule wants it so
-                protective = Protective(record.client_order_index, order.trigger_price, order.size)
+                index, trigger = record.client_order_index, order.trigger_price
+                protective = Protective(index, trigger, order.remaining)
                 slot = 0
                 while record.kind == "take_profit" and slot in book.takes:
                     slot += 1  # several take-profits in parts: each in a free slot
