@@ -349,6 +349,9 @@ class Backtest(Section):
     Unset, they come from the data's own calendar (bars present per year of time covered)."""
     end_of_data: Literal["close", "keep"] = "close"
     """A position still open after the last bar: closed at the last close, or kept open."""
+    limit_fill: Literal["cross", "touch"] = "cross"
+    """A resting limit entry fills when a bar trades through its level (`cross`), or already
+    when it touches it (`touch`)."""
 
 
 class LoggingSettings(Section):

@@ -115,8 +115,9 @@ class BacktestResult:
         }
 
     def trade_dicts(self, time: Callable[[int], Any] = int) -> list[dict[str, Any]]:
-        """Each trade as plain values; fill times (ms UTC) pass through `time`; `stop_price` and
-        `take_price` are the levels fixed at entry (None: the trade had none)."""
+        """Each trade row (one per closing fill) as plain values; fill times (ms UTC) pass
+        through `time`; `stop_price` and `take_price` are the levels in force (None: none);
+        `trip` is the round trip's number (rows of one round trip share it)."""
         stamps = self.columns.timestamp
         return [
             {
@@ -132,6 +133,7 @@ class BacktestResult:
                 "exit_reason": str(t["exit_reason"]),
                 "stop_price": _level(t["stop_price"]),
                 "take_price": _level(t["take_price"]),
+                "trip": int(t["trip"]),
             }
             for t in self.result.trades
         ]
@@ -409,6 +411,7 @@ def spread_result(legs: LegsResult) -> SimResult:
     trades["size"] = spread["entry_notional"]
     trades["stop_price"] = trades["take_price"] = np.nan  # a spread's levels are not prices
     trades["entry_price"] = 1.0
+    trades["trip"] = np.arange(len(spread))  # every spread trade goes from flat to flat
     gross = spread["pnl"] + spread["fees"] + spread["funding"]
     with np.errstate(divide="ignore", invalid="ignore"):
         trades["exit_price"] = 1.0 + spread["side"] * gross / spread["entry_notional"]
@@ -471,7 +474,42 @@ def signal_columns(
         trail_value=trail_value,
         funding_rate=funding,
         warmup_bars=graph.warmup_bars,
+        **order_columns(strategy, named, number),
     )
+
+
+def order_columns(
+    strategy: ir.Strategy,
+    named: Mapping[str, np.ndarray],
+    number: Callable[[str], np.ndarray],
+) -> dict[str, Any]:
+    """The `SignalColumns` fields of resting entries, pyramiding and partial exits, from the
+    graph's outputs (`entry_level.<side>`, `entry_bars.<side>`, `exit_share.<side>`, `take.<i>`,
+    `take_share.<i>`); none for a rule without them, so it fills as it always has."""
+    fields: dict[str, Any] = {}
+    for side, order in strategy.entry_orders.items():
+        fields[f"entry_{side}_kind"] = order.kind
+        fields[f"entry_{side}_level"] = number(f"entry_level.{side}")
+        fields[f"entry_{side}_bars"] = int(_constant(named, f"entry_bars.{side}", 1.0))
+        fields[f"post_only_{side}"] = order.post_only
+    if strategy.pyramiding != 1:
+        fields["pyramiding"] = strategy.pyramiding
+    for side in strategy.exit_shares:
+        fields[f"exit_{side}_share"] = _constant(named, f"exit_share.{side}", 1.0)
+    takes = strategy.partial_takes
+    if takes:
+        fields["take_modes"] = tuple(take.mode for take in takes)
+        fields["take_values"] = np.stack([number(f"take.{k}") for k in range(len(takes))])
+        fields["take_shares"] = tuple(
+            _constant(named, f"take_share.{k}", 1.0) for k in range(len(takes))
+        )
+    return fields
+
+
+def _constant(named: Mapping[str, np.ndarray], name: str, default: float) -> float:
+    """A constant output's value (the checker makes sure it is one); `default` when absent."""
+    value = named.get(name)
+    return default if value is None else float(np.ravel(value)[-1])
 
 
 # ---- the window ---------------------------------------------------------------------------------

@@ -15,25 +15,58 @@ Every fill a backtest makes follows from these rules, in this order inside each 
    A payment is on the first bar opening at or after its funding time, its stamp rounded to the
    hour (`engine.funding_on_bars`, `rulebot.data.funding_time`): stamped 00:00:00.017, it is
    paid at the 00:00 bar's open.
-2. **Orders at the open** (`fill_at="next_open"`): the order decided at the previous close fills
-   at `open[i]`.
-3. **Protections inside the bar**, for a position that filled before this point (with `next_open`
+2. **Market orders at the open** (`fill_at="next_open"`): the order decided at the previous
+   close fills at `open[i]`.
+3. **The resting entry order** (`entry long limit at L`, `... stop at L`), if one lives: placed
+   after the close that decided it, it may fill from the next bar on, for `entry_*_bars` bars
+   (1: the next bar only). At each close while it lives its level is read again from
+   `entry_*_level` (NaN: it is cancelled), and a true entry signal on its side places it again
+   (its lifetime restarts, its size and protections are read at that close). It is cancelled by
+   an exit of the side held (signal or reverse, partial too; a stop or take-profit closing the
+   position it would add to), a breached loss limit, or an entry signal for the other side (a
+   market one included; one only rests at a time). A buy limit at `L` fills at the open when
+   `open < L` (it crossed on arrival: a taker fill with slippage, never past `L`; a `post_only`
+   one is refused and cancelled instead), else at `L` when `low < L` (`limit_fill="touch"`:
+   `low <= L`) as a maker, with no slippage. A buy stop at `L` fills at the open when
+   `open >= L`, else at `L` when `high >= L`; taker fee and slippage (a market-type fill).
+   Mirrored for sells. Its size is worked out as an order at market's, from the `size` value
+   and the equity at the close that last placed it, at the fill price.
+4. **Protections inside the bar**, for a position that filled before this point (with `next_open`
    that includes one that just filled at this open; with `close` checks start the bar after the
    fill). The stop is the tighter of the stop loss and the trailing stop (long: the higher one,
    short: the lower one; a tie counts as the stop loss). A long's stop is touched when
    `low <= stop`, its take-profit when `high >= take` (mirrored for a short). The stop fills at
    the stop price, or at the open when the bar opens beyond it (the worse price). The take-profit
    fills at its level, even when the bar opens beyond it. When one bar touches both, the stop
-   wins. Then the trailing extreme takes in this bar (long: highest high, short: lowest low), so a
-   bar's own new extreme only moves the trailing stop for the next bar.
-4. **Signals at the close**, read from bar `i`. When both entries are true on one bar they cancel
+   wins. A position a resting order entered (or added to) inside this bar, at its level rather
+   than the open, can hit its stop in this bar (at the stop price, or at the entry level when
+   that is already beyond it) but not its take-profits: the price went through the level on
+   the way, and the bar's best price may have come first. Then the partial take-profits
+   (below), and the trailing extreme takes in this bar (long: highest high, short: lowest low),
+   so a bar's own new extreme only moves the trailing stop for the next bar.
+5. **Signals at the close**, read from bar `i`. When both entries are true on one bar they cancel
    (whether flat or not). Holding a long: `entry_short` closes it and opens a short in the same
-   fill (exit reason `reverse`); otherwise `exit_long` closes it (reason `signal`); `entry_long`
-   does nothing. Mirrored for a short. Flat: an entry opens that side; exits do nothing. The
-   order fills at `close[i]` (`fill_at="close"`) or at `open[i+1]` (`"next_open"`); a signal on
-   the last bar with `next_open` never fills, and with `close` the last bar opens nothing (the
+   fill (exit reason `reverse`); otherwise `exit_long` closes it (reason `signal`), or the share
+   `exit_long_share` of it; `entry_long` adds to it when fewer than `pyramiding` entries are in
+   it, else does nothing. Mirrored for a short. Flat: an entry opens that side; exits do
+   nothing. A market order fills at `close[i]` (`fill_at="close"`) or at `open[i+1]`
+   (`"next_open"`); a limit or stop entry rests from this close on (step 3). A signal on the
+   last bar with `next_open` never fills, and with `close` the last bar opens nothing (the
    position would be closed again at the same price).
-5. **Mark.** `equity[i] = cash + position[i] * close[i]`.
+6. **Mark.** `equity[i] = cash + position[i] * close[i]`.
+
+**Scaling in and out.** With `pyramiding N` up to N entries stack in one direction, each sized
+as an entry from flat (the position cap and `max_equity_share` count the size already held). An
+add moves the entry price to the size-weighted average and sets the stop loss, take-profit and
+trailing distance again from the add's signal bar values and that average (the trailing
+extreme carries on). Partial take-profits (`take_modes`, `take_values`, `take_shares`: `take_profit
+50% at 2%`) are levels from the average entry price, armed at each entry fill (an add re-arms
+them all); each fires once, when the bar reaches it (nearest first, several in one bar if it
+reaches several), at its level with the maker fee, and closes its share of the full size (the
+size after the last entry fill) rounded down to the lot: nothing (skipped) when that rounds to
+nothing, all that is left when it is the last one and the shares sum to 100%, or when what it
+would leave is under a lot or `min_size`. A partial signal exit (`exit_long_share` s) closes `s`
+of the size held at its fill, rounded the same way, at each close where the exit is true.
 
 After the last bar a position still open is closed at `close[-1]` (reason `end_of_data`, a
 market-type fill), and `equity[-1]` / `position[-1]` show the account after that close. With
@@ -42,9 +75,10 @@ it, and it is not among the trades (its entry fee is already out of the cash).
 
 **Prices.** Market-type fills (entries, signal exits, reverses, stop losses, trailing stops, the
 end-of-data close) move against the trader by `slippage_bps`: a buy fills at
-`price * (1 + bps/10_000)`, a sell at `price * (1 - bps/10_000)`. Take-profits fill at their level
-with no slippage. Every fill pays `size * fill_price * fee` (the taker fee for market-type fills,
-the maker fee for take-profits).
+`price * (1 + bps/10_000)`, a sell at `price * (1 - bps/10_000)`. Take-profits and resting limit
+entries filled at their level fill there with no slippage. Every fill pays
+`size * fill_price * fee` (the taker fee for market-type fills, the maker fee for take-profits
+and limit entries filled at their level).
 
 **Size**, from the signal bar's `size_value` and the entry fill price (after slippage):
 `equity` → `equity_at_signal_close * value / price`; `base` → `value`; `quote` →
@@ -70,13 +104,13 @@ trade. The trailing stop trails the best price since entry, starting from `p`: `
 trails at the distance `p - v` (mirrored for a short; a distance or percent that is not positive,
 e.g. a level on the wrong side, means no trailing stop).
 
-**Cooldown.** A trade with `pnl < 0` that exits on bar `k` makes entry signals read on bars
+**Cooldown.** A round trip with `pnl < 0` that ends on bar `k` makes entry signals read on bars
 `k .. k + cooldown_bars - 1` count for nothing (so no entry before the signal on bar
 `k + cooldown_bars`). The second leg of a reverse whose first leg lost is dropped the same way.
 
 **Risk limits** (`settings.risk`: rulebot.yaml's `risk:` for the account, the rule's own
 `risk { ... }` for the strategy) are decided by `rulebot.risk`, the code the live risk manager
-runs. At each close, after the protections of step 3 and before the close's fills, the equity
+runs. At each close, after the protections of step 4 and before the close's fills, the equity
 marked there goes to the decision at the close's time (the bar's open time plus the data's bar
 length): a UTC day starts at its first close, `max_daily_loss` is the loss since then (the
 account's equity; the strategy's PnL, which in a one-strategy backtest is the equity less the
@@ -91,10 +125,15 @@ The size caps are the account's `max_order_notional` and `max_position_notional`
 `max_order_notional` (in `max_notional`), and both `max_leverage`s (in `max_equity_share`: an
 entry comes flat, so leverage is its notional over equity).
 
-**Trades** record fill bars (`entry_index`, `exit_index`), `side` (+1/-1), `size`, fill prices,
-`fees` (both fills), `funding` (paid while held; negative when received), the stop loss and
-take-profit levels fixed at entry (`stop_price`, `take_price`; NaN: none) and
-`pnl = side * size * (exit_price - entry_price) - fees - funding`.
+**Trades**: one row per closing fill, in exit order; a round trip (flat to flat) may have
+several. A row records the fill bars (`entry_index`: the round trip's first entry bar;
+`exit_index`), `side` (+1/-1), `size` (what this fill closed), `entry_price` (the average entry
+price), `exit_price`, `fees` (its own exit fee plus the entry fees of the size it closed, pro
+rata), `funding` (paid while held by the size it closed, pro rata; negative when received), the
+stop loss and take-profit levels in force (`stop_price`, `take_price`; a partial take-profit's
+row holds its own level; NaN: none), `trip` (the round trip's number, from 0) and
+`pnl = side * size * (exit_price - entry_price) - fees - funding`. The cooldown reads a round
+trip's pnl (the sum of its rows) when it closes.
 
 The loop is one function over plain numpy arrays, compiled with numba when it is installed and
 run as plain Python otherwise; both give the same numbers.
@@ -102,415 +141,97 @@ run as plain Python otherwise; both give the same numbers.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from typing import Literal, TypeVar
-
 import numpy as np
 
 from rulebot import compiled
-from rulebot.backtesting.rule_code import ACCOUNT_STATE, PositionRules, apply_rules, registers
-from rulebot.data.shipped import STARTING_EQUITY
+from rulebot.backtesting.fill_columns import (
+    BLOCKERS,
+    ENTRY_KINDS,
+    EXIT_REASONS,
+    PARTIAL_MODES,
+    PROTECTION_MODES,
+    SIZE_MODES,
+    TRADE_DTYPE,
+    EndOfData,
+    EntryKind,
+    ExitReason,
+    FillAt,
+    FillSettings,
+    LimitFill,
+    PartialMode,
+    ProtectionMode,
+    SignalColumns,
+    SimResult,
+    SizeMode,
+    _entry_orders,
+    _flags,
+    _floats,
+    _mode_code,
+    _partial_takes,
+    _trade_records,
+)
+from rulebot.backtesting.fill_steps import (
+    _B_HELD,
+    _B_LAST_BAR,
+    _B_LOSS_LIMIT,
+    _B_OPPOSITE,
+    _B_ORDERS,
+    _CASH,
+    _END_OF_DATA,
+    _ENTRIES,
+    _ENTRY_INDEX,
+    _ENTRY_PRICE,
+    _FUNDING,
+    _LEVEL,
+    _MARKET,
+    _NO_EXIT,
+    _NONE,
+    _O_BARS,
+    _O_EXIT_SHARE,
+    _O_KIND,
+    _O_PYRAMIDING,
+    _ORDER_BAR,
+    _ORDER_EQUITY,
+    _ORDER_LEVEL,
+    _ORDER_SIDE,
+    _ORDER_UNTIL,
+    _PERCENT,
+    _REVERSE,
+    _SIDE,
+    _SIGNAL,
+    _SIZE,
+    _SLIPPAGE,
+    _STATE_FIELDS,
+    _TAKER,
+    _TRADE_COUNT,
+    _TRADE_FIELDS,
+    _TRIP,
+    TRACE_ROWS,
+    _check_protections,
+    _close_position,
+    _close_size,
+    _compiled,
+    _entry_size,
+    _open_position,
+    _part_size,
+    _protection_level,
+    _resting_fill,
+    _take_partials,
+)
+from rulebot.backtesting.rule_code import PositionRules, apply_rules, registers
 from rulebot.risk import bars as risk_bars
-from rulebot.risk.bars import LossLimits
 
 try:
     import numba
 except ImportError:  # pragma: no cover - exercised by loading this module with numba hidden
     numba = None
 
-_Function = TypeVar("_Function")
-
 NUMBA_AVAILABLE = numba is not None
 """Whether the fill loop is compiled (False: the same loop runs as plain Python)."""
 # measured: the loop as plain Python takes ~20 µs a bar; compiling it ~10 s (see `compiled`)
 _PLAIN_SECONDS_PER_BAR, _COMPILE_SECONDS = 20e-6, 10.0
 
-FillAt = Literal["next_open", "close"]
-SizeMode = Literal["equity", "base", "quote", "risk_equity", "risk_quote", "cash"]
-EndOfData = Literal["close", "keep"]
-ProtectionMode = Literal["none", "percent", "distance", "level"]
-ExitReason = Literal[
-    "signal", "reverse", "stop_loss", "take_profit", "trailing_stop", "end_of_data"
-]
-
-SIZE_MODES: tuple[SizeMode, ...] = ("equity", "base", "quote", "risk_equity", "risk_quote", "cash")
-PROTECTION_MODES: tuple[ProtectionMode, ...] = ("none", "percent", "distance", "level")
-EXIT_REASONS: tuple[ExitReason, ...] = (
-    "signal",
-    "reverse",
-    "stop_loss",
-    "take_profit",
-    "trailing_stop",
-    "end_of_data",
-)
-
-BLOCKERS = (
-    "none",
-    "opposite_entries",
-    "in_position",
-    "last_bar",
-    "account_daily_loss",
-    "account_drawdown",
-    "daily_loss",
-    "drawdown",
-    "max_open_orders",
-    "cooldown",
-    "no_size",
-)
-"""What stopped a true entry at a close, by the code the loop records (`simulate(trace=True)`):
-both entries true, the side already held, the last bar, a breached loss limit (the account's
-or the rule's), `max_open_orders`, the cooldown after a loss, or a size that came to nothing."""
-
-TRADE_DTYPE = np.dtype(
-    [
-        ("entry_index", np.int64),
-        ("exit_index", np.int64),
-        ("side", np.int8),
-        ("size", np.float64),
-        ("entry_price", np.float64),
-        ("exit_price", np.float64),
-        ("pnl", np.float64),
-        ("fees", np.float64),
-        ("funding", np.float64),
-        ("stop_price", np.float64),
-        ("take_price", np.float64),
-        ("exit_reason", "U13"),
-    ]
-)
-"""One row per closed trade, in exit order; `stop_price` and `take_price` are the stop loss and
-take-profit fixed at entry (NaN: none)."""
-
-
-@dataclass(frozen=True)
-class FillSettings:
-    """How orders fill: timing, costs, rounding and the account the backtest starts with."""
-
-    fill_at: FillAt = "next_open"
-    taker_fee: float = 0.0
-    """Fraction of notional on market-type fills (entries, exits, stop losses, trailing stops)."""
-    maker_fee: float = 0.0
-    """Fraction of notional on take-profit fills (resting limit orders); negative is a rebate."""
-    slippage_bps: float = 0.0
-    """Basis points against the trader on market-type fills only."""
-    lot_size: float = 0.0
-    """Base-unit step; sizes round down to it (0 = no rounding)."""
-    min_size: float = 0.0
-    """Orders smaller than this (base units) are skipped."""
-    initial_equity: float = float(STARTING_EQUITY)
-    """The account at the start, in the quote currency (the sim's default account holds the
-    same)."""
-    periods_per_year: float | None = None
-    """Bars a year for annualised metrics (None: from the data's own calendar); the fills do not
-    read it."""
-    cooldown_bars: int = 0
-    """Bars to wait after a losing trade before a new entry."""
-    max_position: float = math.inf
-    max_notional: float = math.inf
-    """Cap on an entry's notional (quote) at its fill price."""
-    max_equity_share: float = math.inf
-    """Cap on an entry's notional as a fraction of equity at the signal close."""
-    """Cap on position size, base units."""
-    risk: LossLimits = field(default_factory=LossLimits)
-    """The loss limits and order count that stop entries, as live risk applies them."""
-    end_of_data: EndOfData = "close"
-    """A position still open after the last bar: closed at the last close (`close`), or kept
-    open and marked there (`keep`, as backtesting.py leaves it unless told to finalize)."""
-
-    def __post_init__(self) -> None:
-        if self.fill_at not in ("next_open", "close"):
-            raise ValueError(f"fill_at must be 'next_open' or 'close', not {self.fill_at!r}")
-        if self.end_of_data not in ("close", "keep"):
-            raise ValueError(f"end_of_data must be 'close' or 'keep', not {self.end_of_data!r}")
-        for name in ("slippage_bps", "lot_size", "min_size", "cooldown_bars"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be 0 or more, not {getattr(self, name)!r}")
-        if self.periods_per_year is not None and not self.periods_per_year > 0:
-            raise ValueError(f"periods_per_year must be positive, not {self.periods_per_year!r}")
-        if not self.max_position > 0:
-            raise ValueError(f"max_position must be positive, not {self.max_position!r}")
-
-
-@dataclass(frozen=True)
-class SignalColumns:
-    """Per-bar inputs for one market and one strategy; every array has the same length."""
-
-    timestamp: np.ndarray
-    """Bar open time, int64 unix milliseconds."""
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    entry_long: np.ndarray
-    """Bool; already False during warm-up (so are the other three signals)."""
-    exit_long: np.ndarray
-    entry_short: np.ndarray
-    exit_short: np.ndarray
-    size_mode: SizeMode
-    size_value: np.ndarray
-    """Value at each bar; `equity` and `risk_equity` values are fractions of equity."""
-    stop_mode: ProtectionMode
-    stop_value: np.ndarray
-    take_mode: ProtectionMode
-    take_value: np.ndarray
-    trail_mode: ProtectionMode
-    trail_value: np.ndarray
-    funding_rate: np.ndarray | None = None
-    """The rate at bars where a funding payment happens, 0 elsewhere (None: no funding)."""
-    warmup_bars: int = 0
-    """Bars before the strategy can trade; metrics start at this bar."""
-
-    def __len__(self) -> int:
-        return len(self.close)
-
-
-@dataclass(frozen=True)
-class SimResult:
-    """What a simulation produced."""
-
-    equity: np.ndarray
-    """Cash plus the position marked at each bar's close (after the bar's fills)."""
-    position: np.ndarray
-    """Signed base units held after each bar."""
-    trades: np.ndarray
-    """Closed trades, a structured array of `TRADE_DTYPE`."""
-    fees_paid: float
-    funding_paid: float
-    """Net funding paid (negative when received)."""
-    trace: np.ndarray | None = None
-    """With `simulate(trace=True)`: rows TRACE_ROWS, one column per bar."""
-
-
 # ---- the compiled loop ---------------------------------------------------------------------------
-# Account state lives in one small float array so that helpers can update it in place.
-
-_SIDE, _SIZE, _ENTRY_PRICE, _ENTRY_INDEX, _FEES, _FUNDING = 0, 1, 2, 3, 4, 5
-assert (_SIDE, _ENTRY_PRICE, _ENTRY_INDEX) == ACCOUNT_STATE  # what position rules read
-_STOP, _TAKE, _TRAIL_KIND, _TRAIL_AMOUNT, _EXTREME = 6, 7, 8, 9, 10
-_CASH, _COOLDOWN_UNTIL, _TRADE_COUNT = 11, 12, 13
-_STATE_FIELDS = 14
-
-# Costs and limits, one float array.
-_TAKER, _MAKER, _SLIPPAGE, _LOT, _MIN_SIZE, _MAX_POSITION, _COOLDOWN = 0, 1, 2, 3, 4, 5, 6
-_MAX_NOTIONAL, _MAX_SHARE = 7, 8
-
-# Trade table columns (the reason is its index in EXIT_REASONS).
-_T_ENTRY_INDEX, _T_EXIT_INDEX, _T_SIDE, _T_SIZE, _T_ENTRY_PRICE, _T_EXIT_PRICE = 0, 1, 2, 3, 4, 5
-_T_PNL, _T_FEES, _T_FUNDING, _T_STOP, _T_TAKE, _T_REASON = 6, 7, 8, 9, 10, 11
-_TRADE_FIELDS = 12
-
-_NO_EXIT, _SIGNAL, _REVERSE, _STOP_LOSS, _TAKE_PROFIT, _TRAILING_STOP, _END_OF_DATA = range(-1, 6)
-_B_OPPOSITE, _B_HELD, _B_LAST_BAR, _B_LOSS_LIMIT, _B_ORDERS, _B_COOLDOWN, _B_NO_SIZE = (
-    1,
-    2,
-    3,
-    4,  # + the breached limit's slot in rulebot.risk.bars (0..3)
-    8,
-    9,
-    10,
-)
-# The trace's rows (`simulate(trace=True)`): the position state position rules read at each
-# close (bars_in_trade, entry_price, position), then the code of what stopped an entry there.
-TRACE_ROWS = ("bars_in_trade", "entry_price", "position", "blocker")
-_NONE, _PERCENT, _DISTANCE, _LEVEL = 0, 1, 2, 3
-_EQUITY, _BASE, _QUOTE, _RISK_EQUITY, _RISK_QUOTE, _CASH_AT_FILL = 0, 1, 2, 3, 4, 5
-_TRAIL_FRACTION, _TRAIL_DISTANCE = 1, 2
-
-
-def _compiled(function: _Function) -> _Function:
-    """numba's `njit(cache=True)` without its runtime when numba is installed, the plain
-    function otherwise.
-
-    With its runtime, compiled code counts references to every array it handles, with atomic
-    operations at each call of a helper; on every bar held that cost more than the arithmetic
-    (measured: the loop ran over twice as slow with it). Nothing here allocates (the caller
-    passes every array, the rules' registers included), so nothing needs the runtime."""
-    return numba.njit(cache=True, _nrt=False)(function) if numba is not None else function
-
-
-@_compiled
-def _protection_level(
-    mode: int, value: float, entry_price: float, side: float, stop: bool
-) -> float:
-    """A stop (or take-profit) price fixed at entry; NaN when there is none or it is invalid."""
-    if mode == _NONE or value != value:
-        return np.nan
-    toward = -side if stop else side
-    if mode == _PERCENT:
-        level = entry_price * (1.0 + toward * value)
-    elif mode == _DISTANCE:
-        level = entry_price + toward * value
-    else:
-        level = value
-    if toward * (level - entry_price) > 0.0:
-        return level
-    return np.nan
-
-
-@_compiled
-def _entry_size(
-    mode: int, value: float, equity: float, price: float, stop: float, costs: np.ndarray
-) -> float:
-    """Base units to open, after the cap, lot rounding and minimum; 0.0 means no trade. With
-    `cash` sizing, `equity` is the cash available at the fill."""
-    if not price > 0.0:
-        return 0.0
-    if mode == _EQUITY:
-        size = equity * value / price
-    elif mode == _CASH_AT_FILL:
-        size = equity * min(value, 1.0) / (price * (1.0 + costs[_TAKER]))
-    elif mode == _BASE:
-        size = value
-    elif mode == _QUOTE:
-        size = value / price
-    else:
-        distance = abs(price - stop)
-        if not distance > 0.0:  # also NaN: no stop loss
-            return 0.0
-        at_risk = equity * value if mode == _RISK_EQUITY else value
-        size = at_risk / distance
-    if not (size > 0.0 and size < math.inf):
-        return 0.0
-    size = min(
-        size, costs[_MAX_POSITION], costs[_MAX_NOTIONAL] / price, equity * costs[_MAX_SHARE] / price
-    )
-    lot = costs[_LOT]
-    if lot > 0.0:
-        size = math.floor(size / lot + 1e-9) * lot
-        if mode == _CASH_AT_FILL and size * price * (1.0 + costs[_TAKER]) > equity:
-            size -= lot  # rounded up within the tolerance: never spend more than the cash
-    if size <= 0.0 or size < costs[_MIN_SIZE]:
-        return 0.0
-    return size
-
-
-@_compiled
-def _close_position(
-    state: np.ndarray, trades: np.ndarray, bar: int, price: float, reason: int, costs: np.ndarray
-) -> None:
-    """Close the whole position at `price` (before slippage) and record the trade."""
-    side = state[_SIDE]
-    size = state[_SIZE]
-    if reason == _TAKE_PROFIT:
-        exit_price = price
-        fee = size * exit_price * costs[_MAKER]
-    else:
-        exit_price = price * (1.0 - side * costs[_SLIPPAGE])
-        fee = size * exit_price * costs[_TAKER]
-    fees = state[_FEES] + fee
-    pnl = side * size * (exit_price - state[_ENTRY_PRICE]) - fees - state[_FUNDING]
-    state[_CASH] += side * size * exit_price - fee
-    row = int(state[_TRADE_COUNT])
-    trades[row, _T_ENTRY_INDEX] = state[_ENTRY_INDEX]
-    trades[row, _T_EXIT_INDEX] = bar
-    trades[row, _T_SIDE] = side
-    trades[row, _T_SIZE] = size
-    trades[row, _T_ENTRY_PRICE] = state[_ENTRY_PRICE]
-    trades[row, _T_EXIT_PRICE] = exit_price
-    trades[row, _T_PNL] = pnl
-    trades[row, _T_FEES] = fees
-    trades[row, _T_FUNDING] = state[_FUNDING]
-    trades[row, _T_STOP] = state[_STOP]
-    trades[row, _T_TAKE] = state[_TAKE]
-    trades[row, _T_REASON] = reason
-    state[_TRADE_COUNT] = row + 1
-    state[_SIDE] = 0.0
-    state[_SIZE] = 0.0
-    if pnl < 0.0 and costs[_COOLDOWN] > 0.0:
-        state[_COOLDOWN_UNTIL] = bar + costs[_COOLDOWN]
-
-
-@_compiled
-def _open_position(
-    state: np.ndarray,
-    side: float,
-    bar: int,
-    signal_bar: int,
-    price: float,
-    equity: float,
-    size_mode: int,
-    size_value: np.ndarray,
-    stop_mode: int,
-    stop_value: np.ndarray,
-    take_mode: int,
-    take_value: np.ndarray,
-    trail_mode: int,
-    trail_value: np.ndarray,
-    costs: np.ndarray,
-) -> int:
-    """Open `side` at `price` (before slippage), sized and protected from the signal bar;
-    0, or the blocker that stopped it (the cooldown, or a size that came to nothing)."""
-    if signal_bar < state[_COOLDOWN_UNTIL]:
-        return _B_COOLDOWN
-    entry_price = price * (1.0 + side * costs[_SLIPPAGE])
-    stop = _protection_level(stop_mode, stop_value[signal_bar], entry_price, side, True)
-    if size_mode == _CASH_AT_FILL:
-        equity = state[_CASH]  # flat here: what the account holds after this fill's close
-    size = _entry_size(size_mode, size_value[signal_bar], equity, entry_price, stop, costs)
-    if size == 0.0:
-        return _B_NO_SIZE
-    fee = size * entry_price * costs[_TAKER]
-    trail_kind = _NONE
-    trail_amount = trail_value[signal_bar]
-    if trail_mode == _PERCENT:
-        trail_kind = _TRAIL_FRACTION
-    elif trail_mode == _DISTANCE:
-        trail_kind = _TRAIL_DISTANCE
-    elif trail_mode == _LEVEL:
-        trail_kind = _TRAIL_DISTANCE
-        trail_amount = side * (entry_price - trail_amount)
-    if not trail_amount > 0.0:
-        trail_kind = _NONE
-    state[_SIDE] = side
-    state[_SIZE] = size
-    state[_ENTRY_PRICE] = entry_price
-    state[_ENTRY_INDEX] = bar
-    state[_FEES] = fee
-    state[_FUNDING] = 0.0
-    state[_STOP] = stop
-    state[_TAKE] = _protection_level(take_mode, take_value[signal_bar], entry_price, side, False)
-    state[_TRAIL_KIND] = trail_kind
-    state[_TRAIL_AMOUNT] = trail_amount
-    state[_EXTREME] = entry_price
-    state[_CASH] -= side * size * entry_price + fee
-    return 0
-
-
-@_compiled
-def _check_protections(
-    state: np.ndarray,
-    trades: np.ndarray,
-    bar: int,
-    bar_open: float,
-    high: float,
-    low: float,
-    costs: np.ndarray,
-) -> None:
-    """Fill a stop or take-profit touched inside the bar, else move the trailing extreme."""
-    side = state[_SIDE]
-    stop = state[_STOP]
-    reason = _STOP_LOSS
-    kind = state[_TRAIL_KIND]
-    if kind != _NONE:
-        if kind == _TRAIL_FRACTION:
-            trail = state[_EXTREME] * (1.0 - side * state[_TRAIL_AMOUNT])
-        else:
-            trail = state[_EXTREME] - side * state[_TRAIL_AMOUNT]
-        if stop != stop or side * (trail - stop) > 0.0:
-            stop = trail
-            reason = _TRAILING_STOP
-    adverse = low if side > 0.0 else high
-    favourable = high if side > 0.0 else low
-    if stop == stop and side * (adverse - stop) <= 0.0:
-        fill = bar_open if side * (bar_open - stop) <= 0.0 else stop
-        _close_position(state, trades, bar, fill, reason, costs)
-        return
-    take = state[_TAKE]
-    if take == take and side * (favourable - take) >= 0.0:
-        _close_position(state, trades, bar, take, _TAKE_PROFIT, costs)
-        return
-    if side * (favourable - state[_EXTREME]) > 0.0:
-        state[_EXTREME] = favourable
 
 
 @_compiled
@@ -589,21 +310,35 @@ def _fill_loop(
     risk_state: np.ndarray,
     close_ms: np.ndarray,
     trace: np.ndarray,
+    orders: np.ndarray,
+    entry_levels: np.ndarray,
+    take_modes: np.ndarray,
+    take_shares: np.ndarray,
+    take_values: np.ndarray,
+    takes: np.ndarray,
 ) -> int:
     """Run every bar; write equity, position and the trade table; return the trade count.
     `trace` (rows TRACE_ROWS, or no columns for none) gets the position state each close read
     and what stopped each true entry.
     `flags`/`values` are the signal and value columns stacked (rows in RULE_TARGETS order), so
     position rules can write them at each close; the rules run on `registers` (`registers`),
-    allocated by the caller: the loop allocates nothing."""
+    allocated by the caller: the loop allocates nothing.
+    `orders` says how each side enters (`_O_*`); `entry_levels` holds the resting orders' levels
+    (rows long, short; no columns when both sides enter at market); `take_modes`, `take_shares`
+    and `take_values` (one row per level) are the partial take-profits and `takes` their state
+    (rows level, armed)."""
     n = close.shape[0]
     state[:] = 0.0
     state[_CASH] = initial_equity
+    state[_TRIP] = -1.0
+    takes[:, :] = 0.0
     pending_exit = _NO_EXIT  # an order decided at a close, for the next open
     pending_side = 0.0
     pending_bar = 0
     pending_equity = 0.0
-    protected = stop_mode != _NONE or take_mode != _NONE or trail_mode != _NONE
+    pending_share = 1.0  # the share of the position a signal exit closes
+    partial = take_modes.shape[0] > 0
+    protected = stop_mode != _NONE or take_mode != _NONE or trail_mode != _NONE or partial
     # While flat with nothing pending, a bar without an entry signal changes nothing but the
     # mark, so the loop runs ahead to the next entry signal, unless a position rule decides
     # entries (it must run at every close). Value rules are read at signal bars only.
@@ -615,7 +350,13 @@ def _fill_loop(
     traced = trace.shape[1] > 0
     i = 0
     while i < n:
-        if skip_flat and state[_SIDE] == 0.0 and pending_exit == _NO_EXIT and pending_side == 0.0:
+        if (
+            skip_flat
+            and state[_SIDE] == 0.0
+            and pending_exit == _NO_EXIT
+            and pending_side == 0.0
+            and state[_ORDER_SIDE] == 0.0  # an order resting may fill on any bar
+        ):
             start = i
             while i < n and not (entry_long[i] or entry_short[i]):
                 i += 1
@@ -626,21 +367,29 @@ def _fill_loop(
                 position_out[k] = flat_size
             if i == n:
                 break
+        # 1. funding
         rate = funding_rate[i] if has_funding else 0.0
         if rate != 0.0 and state[_SIDE] != 0.0:
             payment = state[_SIDE] * state[_SIZE] * open_[i] * rate
             state[_CASH] -= payment
             state[_FUNDING] += payment
 
+        # 2. market orders decided at the previous close
         if pending_exit != _NO_EXIT:
-            _close_position(state, trades, i, open_[i], pending_exit, costs)
+            if pending_share < 1.0:
+                part = _part_size(state[_SIZE], pending_share * state[_SIZE], costs)
+                if part > 0.0:
+                    _close_size(state, trades, i, open_[i], pending_exit, costs, part)
+            else:
+                _close_position(state, trades, i, open_[i], pending_exit, costs)
         if pending_side != 0.0:
             stopped = _open_position(
                 state,
                 pending_side,
                 i,
                 pending_bar,
-                open_[i],
+                open_[i] * (1.0 + pending_side * costs[_SLIPPAGE]),
+                costs[_TAKER],
                 pending_equity,
                 size_mode,
                 size_value,
@@ -651,15 +400,72 @@ def _fill_loop(
                 trail_mode,
                 trail_value,
                 costs,
+                take_modes,
+                take_values,
+                takes,
             )
             if traced:
                 trace[3, pending_bar] = stopped
         pending_exit = _NO_EXIT
         pending_side = 0.0
+        pending_share = 1.0
 
-        if protected and state[_SIDE] != 0.0:  # with fill_at="close": opened at an earlier close
-            _check_protections(state, trades, i, open_[i], high[i], low[i], costs)
+        # 3. the resting entry order
+        inside = False  # entered inside this bar at the order's level
+        entered_at = 0.0
+        if state[_ORDER_SIDE] != 0.0:
+            price, fee_rate, at_level = _resting_fill(
+                state, orders, open_[i], high[i], low[i], costs
+            )
+            if price == price:
+                order_bar = int(state[_ORDER_BAR])
+                order_side = state[_ORDER_SIDE]
+                state[_ORDER_SIDE] = 0.0
+                stopped = _open_position(
+                    state,
+                    order_side,
+                    i,
+                    order_bar,
+                    price,
+                    fee_rate,
+                    state[_ORDER_EQUITY],
+                    size_mode,
+                    size_value,
+                    stop_mode,
+                    stop_value,
+                    take_mode,
+                    take_value,
+                    trail_mode,
+                    trail_value,
+                    costs,
+                    take_modes,
+                    take_values,
+                    takes,
+                )
+                inside = at_level and stopped == 0
+                entered_at = price
+                if traced and stopped != 0:
+                    trace[3, order_bar] = stopped
 
+        # 4. protections (with fill_at="close": of a position opened at an earlier close)
+        if protected and state[_SIDE] != 0.0:
+            held_side = state[_SIDE]
+            _check_protections(
+                state,
+                trades,
+                i,
+                entered_at if inside else open_[i],
+                high[i],
+                low[i],
+                costs,
+                not inside,
+            )
+            if partial and not inside and state[_SIDE] != 0.0:
+                _take_partials(state, trades, i, high[i], low[i], costs, take_shares, takes)
+            if state[_SIDE] == 0.0 and state[_ORDER_SIDE] == held_side:
+                state[_ORDER_SIDE] = 0.0  # an add waiting for a position now closed
+
+        # 5. signals at the close
         side = state[_SIDE]
         if traced:
             trace[0, i] = i - state[_ENTRY_INDEX] if side != 0.0 else 0.0
@@ -668,8 +474,9 @@ def _fill_loop(
         if rule_table.shape[0] > 0:
             apply_rules(i, state, rule_table, rule_code, rule_inputs, registers, flags, values)
         equity = state[_CASH] + side * state[_SIZE] * close[i]
+        can_add = side != 0.0 and state[_ENTRIES] < orders[_O_PYRAMIDING]
         exit_reason, open_side = decide(
-            side, entry_long[i], exit_long[i], entry_short[i], exit_short[i]
+            side, entry_long[i], exit_long[i], entry_short[i], exit_short[i], can_add
         )
         blocker = 0  # what stopped a true entry, for the trace only
         if traced and entry_long[i] and entry_short[i]:
@@ -679,32 +486,74 @@ def _fill_loop(
         if i == n - 1 and open_side != 0.0:
             open_side = 0.0
             blocker = _B_LAST_BAR
+        breached = False
         if close_ms.shape[0] > 0 and not risk_bars.on_close(
             risk_limits, risk_state, close_ms[i], equity
         ):
             if open_side != 0.0:
                 blocker = _B_LOSS_LIMIT + risk_bars.breached_slot(risk_state)
             open_side = 0.0  # a loss limit is breached: no new entry, the exit still runs
+            breached = True
         if open_side != 0.0:
             protections = (
                 (stop_mode != _NONE and stop_value[i] == stop_value[i])
                 + (take_mode != _NONE and take_value[i] == take_value[i])
                 + (trail_mode != _NONE and trail_value[i] == trail_value[i])
             )
+            for k in range(take_modes.shape[0]):
+                protections += take_values[k, i] == take_values[k, i]
             if not risk_bars.entry_orders_allowed(risk_limits, protections):
                 open_side = 0.0
                 blocker = _B_ORDERS
 
+        order_side = state[_ORDER_SIDE]
+        if order_side != 0.0:  # cancelled, or its level re-read for the next bar
+            slot = 0 if order_side > 0.0 else 1
+            opposite = entry_short[i] and not entry_long[i]
+            if order_side < 0.0:
+                opposite = entry_long[i] and not entry_short[i]
+            level = entry_levels[slot, i]
+            if (
+                exit_reason != _NO_EXIT
+                or breached
+                or opposite
+                or level != level
+                or state[_ORDER_UNTIL] <= i
+            ):
+                state[_ORDER_SIDE] = 0.0
+            else:
+                state[_ORDER_LEVEL] = level
+        if open_side != 0.0:
+            slot = 0 if open_side > 0.0 else 1
+            if orders[_O_KIND + slot] != _MARKET:  # rests from this close on, instead
+                level = entry_levels[slot, i]
+                if level == level:
+                    state[_ORDER_SIDE] = open_side
+                    state[_ORDER_LEVEL] = level
+                    state[_ORDER_UNTIL] = i + orders[_O_BARS + slot]
+                    state[_ORDER_BAR] = i
+                    state[_ORDER_EQUITY] = equity
+                open_side = 0.0
+        share = 1.0
+        if exit_reason == _SIGNAL:
+            share = orders[_O_EXIT_SHARE + (0 if side > 0.0 else 1)]
+
         if fill_at_close:
             if exit_reason != _NO_EXIT:
-                _close_position(state, trades, i, close[i], exit_reason, costs)
+                if share < 1.0:
+                    part = _part_size(state[_SIZE], share * state[_SIZE], costs)
+                    if part > 0.0:
+                        _close_size(state, trades, i, close[i], exit_reason, costs, part)
+                else:
+                    _close_position(state, trades, i, close[i], exit_reason, costs)
             if open_side != 0.0:
                 blocker = _open_position(
                     state,
                     open_side,
                     i,
                     i,
-                    close[i],
+                    close[i] * (1.0 + open_side * costs[_SLIPPAGE]),
+                    costs[_TAKER],
                     equity,
                     size_mode,
                     size_value,
@@ -715,12 +564,16 @@ def _fill_loop(
                     trail_mode,
                     trail_value,
                     costs,
+                    take_modes,
+                    take_values,
+                    takes,
                 )
         elif i < n - 1:
             pending_exit = exit_reason
             pending_side = open_side
             pending_bar = i
             pending_equity = equity
+            pending_share = share
 
         if traced:
             trace[3, i] = blocker
@@ -738,26 +591,6 @@ def _fill_loop(
 # ---- the public entry point ----------------------------------------------------------------------
 
 _SIGNAL_NAMES = ("entry_long", "exit_long", "entry_short", "exit_short")
-
-
-def _mode_code(name: str, value: str, modes: tuple[str, ...]) -> int:
-    if value not in modes:
-        raise ValueError(f"{name} must be one of {', '.join(modes)}; got {value!r}")
-    return modes.index(value)
-
-
-def _floats(columns: SignalColumns, name: str, n: int) -> np.ndarray:
-    array = np.ascontiguousarray(getattr(columns, name), dtype=np.float64)
-    if array.shape != (n,):
-        raise ValueError(f"{name} has shape {array.shape}, expected ({n},)")
-    return array
-
-
-def _flags(columns: SignalColumns, name: str, n: int) -> np.ndarray:
-    array = np.ascontiguousarray(getattr(columns, name), dtype=np.bool_)
-    if array.shape != (n,):
-        raise ValueError(f"{name} has shape {array.shape}, expected ({n},)")
-    return array
 
 
 def simulate(
@@ -832,10 +665,16 @@ def simulate(
     for name, array in (("equity", equity), ("position", position)):
         if array.shape != (n,) or array.dtype != np.float64 or not array.flags.c_contiguous:
             raise ValueError(f"out: the {name} array must be {n} contiguous float64 values")
-    entries = np.count_nonzero(flags[0] | flags[2])  # every trade opens on its own signal bar
+    orders, levels = _entry_orders(columns, settings, n)
+    take_modes, take_shares, take_values = _partial_takes(columns, n)
+    entries = np.count_nonzero(flags[0] | flags[2])  # every entry fill has its own signal bar
     if np.isin(rules.table[:, 2], (0, 2)).any():  # entries decided at each close: up to one a bar
         entries = n
-    table = np.empty((entries + 1, _TRADE_FIELDS))
+    rows = entries * (len(take_modes) + 1) + 1  # each entry fill arms each partial take once
+    if orders[_O_EXIT_SHARE] < 1.0 or orders[_O_EXIT_SHARE + 1] < 1.0:
+        exits = np.count_nonzero(flags[1] | flags[3])
+        rows += n if np.isin(rules.table[:, 2], (1, 3)).any() else exits
+    table = np.empty((rows, _TRADE_FIELDS))
     recorded = np.zeros((len(TRACE_ROWS), n if trace else 0))
     recorded[1] = np.nan  # entry_price while flat (bars the loop runs past while flat)
     count = compiled.call(
@@ -874,6 +713,12 @@ def simulate(
         np.zeros(risk_bars.STATE_FIELDS),
         close_times(columns.timestamp, n) if settings.risk.binding else np.zeros(0),
         recorded,
+        orders,
+        levels,
+        take_modes,
+        take_shares,
+        take_values,
+        np.zeros((2, len(take_modes))),
     )
     trades = _trade_records(table[:count])
     return SimResult(
@@ -894,10 +739,36 @@ def close_times(timestamp: np.ndarray, n: int) -> np.ndarray:
     return (opens + step).astype(np.float64)
 
 
-def _trade_records(table: np.ndarray) -> np.ndarray:
-    """The loop's trade table as `TRADE_DTYPE` rows (its columns are the dtype's, in order)."""
-    trades = np.empty(len(table), dtype=TRADE_DTYPE)
-    for column, name in enumerate(TRADE_DTYPE.names[:_T_REASON]):
-        trades[name] = table[:, column]
-    trades["exit_reason"] = np.array(EXIT_REASONS)[table[:, _T_REASON].astype(np.int64)]
-    return trades
+# The fill model's names, wherever they are defined; the live runtime also sizes and protects its
+# entries with the loop's own steps (`_entry_size`, `_protection_level`, `_LEVEL`, ...).
+__all__ = [
+    "BLOCKERS",
+    "ENTRY_KINDS",
+    "EXIT_REASONS",
+    "NUMBA_AVAILABLE",
+    "PARTIAL_MODES",
+    "PROTECTION_MODES",
+    "SIZE_MODES",
+    "TRACE_ROWS",
+    "TRADE_DTYPE",
+    "_LEVEL",
+    "_NONE",
+    "_PERCENT",
+    "EndOfData",
+    "EntryKind",
+    "ExitReason",
+    "FillAt",
+    "FillSettings",
+    "LimitFill",
+    "PartialMode",
+    "PositionRules",
+    "ProtectionMode",
+    "SignalColumns",
+    "SimResult",
+    "SizeMode",
+    "_entry_size",
+    "_protection_level",
+    "close_times",
+    "decide",
+    "simulate",
+]

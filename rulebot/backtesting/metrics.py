@@ -25,7 +25,13 @@ account before the first tradable bar, then each bar's close):
   of its last (`t_last + d - t_first`, in days), so weekends, holidays and gaps count as the
   time they are. Each is the longest by its own measure.
 - `calmar = cagr / max_drawdown`.
-- Per trade: `pnl` (quote, net of fees and funding) and `return = pnl / (size * entry_price)`.
+- Trades are round trips: from flat to flat, however many fills it took in and out
+  (`pyramiding` adds, partial take-profits, partial exits). The trade rows (one per closing
+  fill) of one round trip share its `trip` number; its `pnl` is the sum of theirs, and its
+  `return = pnl / sum(size * entry_price)` over its rows (the cost, at the average entry price,
+  of all it closed; for a round trip of one row, `pnl / (size * entry_price)`). `trades` counts
+  round trips, and so do the winning and losing counts.
+- Per trade (round trip): `pnl` (quote, net of fees and funding) and `return`.
   `win_rate = winning_trades / trades` (winning: pnl > 0; losing: pnl < 0; zero is neither);
   `profit_factor = sum(pnl > 0) / -sum(pnl < 0)`; `expectancy = avg_trade_pnl = mean(pnl)`;
   `avg_trade_return = mean(return)`; `best_/worst_trade_return` and `best_/worst_trade_pnl` are
@@ -157,9 +163,8 @@ def compute_metrics(
         max_drawdown = _defined(stats[3]) or 0.0
         longest = int(stats[4])
 
-        trades = result.trades
-        pnl = np.asarray(trades["pnl"], dtype=np.float64)
-        trade_returns = pnl / (trades["size"] * trades["entry_price"])
+        pnl, cost = round_trips(result.trades)
+        trade_returns = pnl / cost
         wins = pnl[pnl > 0]
         losses = pnl[pnl < 0]
 
@@ -196,6 +201,20 @@ def compute_metrics(
         fees_paid=float(result.fees_paid),
         funding_paid=float(result.funding_paid),
     )
+
+
+def round_trips(trades: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each round trip's pnl and cost (`size * entry_price` summed over its rows), from trade
+    rows in exit order (a round trip's rows are consecutive and share its `trip`)."""
+    pnl = np.asarray(trades["pnl"], dtype=np.float64)
+    cost = np.asarray(trades["size"] * trades["entry_price"], dtype=np.float64)
+    if len(pnl) < 2:
+        return pnl, cost
+    trip = np.asarray(trades["trip"])
+    starts = np.flatnonzero(np.concatenate(([True], trip[1:] != trip[:-1])))
+    if len(starts) == len(pnl):
+        return pnl, cost
+    return np.add.reduceat(pnl, starts), np.add.reduceat(cost, starts)
 
 
 def _defined(value: float) -> float | None:

@@ -49,8 +49,10 @@ TRADE_COLUMNS = (
     "fees",
     "funding",
     "exit_reason",
+    "trip",
 )
-"""The trades CSV's header, in order."""
+"""The trades CSV's header, in order: one row per closing fill; `trip` numbers the round trips
+(a round trip's fills share it)."""
 MAX_HTML_TRADES = 5_000
 """Trades listed in the HTML report's table (its chart shows them all); the trades CSV has
 them all."""
@@ -171,7 +173,8 @@ def write_json(results: Sequence[BacktestResult], path: str | Path) -> Path:
 
 
 def write_trades_csv(results: Sequence[BacktestResult], path: str | Path) -> Path:
-    """Write one row per trade of every result (columns: `TRADE_COLUMNS`, times ISO 8601 UTC)."""
+    """Write one row per closing fill of every result (columns: `TRADE_COLUMNS`, times ISO 8601
+    UTC)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(TRADE_COLUMNS)

@@ -45,6 +45,7 @@ def fill_settings(config: str | Path | None = None) -> FillSettings:
             None if settings.periods_per_year is None else float(settings.periods_per_year)
         ),
         end_of_data=settings.end_of_data,
+        limit_fill=settings.limit_fill,
     )
     return with_account_risk(fills, loaded.risk)
 

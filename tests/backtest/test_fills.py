@@ -454,9 +454,9 @@ def test_a_signal_on_the_last_bar_does_not_fill():
 @pytest.fixture
 def pure_python_fills(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """A second copy of the fills module, loaded as if numba were not installed, with its own
-    copies of the risk decision it runs at each close and of the position rules' interpreter
-    (numba is hidden only while they load, so that the compiled modules can still load their
-    cache afterwards)."""
+    copies of the risk decision it runs at each close, of its per-fill steps and of the position
+    rules' interpreter (numba is hidden only while they load, so that the compiled modules can
+    still load their cache afterwards)."""
     spec = importlib.util.spec_from_file_location("fills_without_numba", fills.__file__)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -465,6 +465,8 @@ def pure_python_fills(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     monkeypatch.delattr(rulebot.risk, "bars")
     monkeypatch.delitem(sys.modules, "rulebot.backtesting.rule_code")
     monkeypatch.delattr(sys.modules["rulebot.backtesting"], "rule_code")
+    monkeypatch.delitem(sys.modules, "rulebot.backtesting.fill_steps")
+    monkeypatch.delattr(sys.modules["rulebot.backtesting"], "fill_steps")
     with monkeypatch.context() as hidden:
         hidden.setitem(sys.modules, "numba", None)
         spec.loader.exec_module(module)

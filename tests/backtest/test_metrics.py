@@ -59,6 +59,7 @@ def trade_table(rows: list[tuple[float, float, float]]) -> np.ndarray:
         trades[i]["pnl"] = pnl
         trades[i]["side"] = 1
         trades[i]["exit_reason"] = "signal"
+        trades[i]["trip"] = i  # each row a round trip of its own
     return trades
 
 

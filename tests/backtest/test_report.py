@@ -57,6 +57,7 @@ TRADE_KEYS = [
     "exit_reason",
     "stop_price",
     "take_price",
+    "trip",
 ]
 METRIC_KEYS = [
     "start",

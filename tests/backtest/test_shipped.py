@@ -11,7 +11,9 @@ from rulebot.data.shipped import STARTING_EQUITY
 from tests.conftest import RULES
 
 
-@pytest.mark.parametrize("name", ["mean_reversion.rule", "momentum.yaml", "ut_bot.rule"])
+@pytest.mark.parametrize(
+    "name", ["maker_reversion.rule", "mean_reversion.rule", "momentum.yaml", "ut_bot.rule"]
+)
 def test_the_shipped_single_market_rules_trade_btc_in_usd(name: str) -> None:
     (strategy,) = load_rules(RULES / name)
     assert strategy.markets == ("BTC",)
