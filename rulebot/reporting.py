@@ -67,6 +67,7 @@ TRADE_COLUMNS: Final = (
     "gross_pnl",
     "fees",
     "exit_reason",
+    "closes",
 )
 """The trades CSV's header, in order (times ISO 8601 UTC)."""
 _EXACT: Final = Context(prec=100, traps=[Inexact])
@@ -459,6 +460,7 @@ def trade_dict(trade: Trade) -> dict[str, Any]:
         "gross_pnl": money(trade.gross_pnl),
         "fees": money(trade.fees),
         "exit_reason": trade.exit_reason,
+        "closes": trade.closes,
     }
 
 

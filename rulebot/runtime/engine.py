@@ -683,11 +683,13 @@ class Engine(HotReload, StatusReport):
 
     async def _sync_protection(self, live: Live) -> None:
         stop, take = live.stop_price(), live.take_price()
+        held = abs(self.orders.position(live.name, live.market).size)
         await self.orders.protect(
             live.name,
             live.market,
             None if math.isnan(stop) else Decimal(repr(stop)),
             None if math.isnan(take) else Decimal(repr(take)),
+            live.take_orders(held) if isinstance(live, LiveStrategy) else None,
         )
 
     async def _on_account_trades(self, trades: tuple[Trade, ...]) -> None:
@@ -705,7 +707,8 @@ class Engine(HotReload, StatusReport):
                 continue
             live = running.live
             trade_pnl = live.closed_pnl + pnl
-            closed = live.on_position(fill.market, position.size, position.entry_price, pnl)
+            order = self.journal.order(fill.client_order_index)  # an add? a take-profit?
+            closed = live.on_position(fill.market, position.size, position.entry_price, pnl, order)
             if closed:
                 self.risk_manager.on_trade_closed(live.name, trade_pnl, _bar_index(live) + 1)
                 await self.orders.cancel_protective(live.name, fill.market, fill.client_order_index)
@@ -797,9 +800,9 @@ class Engine(HotReload, StatusReport):
         for position in self.orders.positions():
             if position.size == 0 or position.market not in markets:
                 continue
-            for side in ("stop", "take"):
-                book = self.orders.books[(position.strategy, position.market)]
-                setattr(book, side, None)
+            book = self.orders.books[(position.strategy, position.market)]
+            book.stop = None
+            book.takes.clear()
             intent = Intent(
                 position.strategy,
                 position.market,

@@ -44,11 +44,13 @@ class Bar:
 @dataclass(frozen=True, slots=True)
 class Protection:
     """A stop loss, take profit or trailing stop as the rule gave it at the deciding bar; its
-    price is fixed from the entry's fill price, as the backtester fixes it."""
+    price is fixed from the entry's (average) fill price, as the backtester fixes it. A partial
+    take-profit (`take_profit 50% at 2%`) has its `share` of the position; None: all of it."""
 
     kind: Literal["stop_loss", "take_profit", "trailing_stop"]
     mode: Literal["percent", "distance", "level"]
     value: float
+    share: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ class Intent:
     bar_time: int  # open time (ms) of the bar whose close decided it
     reference_price: Decimal  # the bar's close: for notional checks before the fill
     protections: tuple[Protection, ...] = ()  # placed as exchange-side orders once filled
+    partial: bool = False  # a `close` of `size` only (`exit long 50% when`), not of it all
 
     @property
     def side(self) -> Side:

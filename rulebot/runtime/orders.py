@@ -7,7 +7,10 @@ position are its own; the account's position is their sum. Orders are not netted
 strategies: two strategies trading against each other in one bar both pay the spread, which keeps
 every strategy's record exactly what it would be alone.
 
-Stops and take-profits are exchange-side trigger orders, so they hold if the bot dies. They are
+Stops and take-profits are exchange-side trigger orders, so they hold if the bot dies. A rule
+with partial take-profits (`take_profit 50% at 2%`) has one take-profit order per share, each of
+its own size, in slots by the order the rule writes them; the stop is sized to the whole position
+and placed again whenever the position's size changes (an add, a take-profit that filled). They are
 reduce-only when one strategy trades the market (they can never open a position); with several
 strategies on a market a reduce-only order could be cut by another strategy's position, so they
 are plain orders, and the manager cancels a strategy's protective orders whenever it goes flat.
@@ -44,6 +47,7 @@ from rulebot.runtime.messages import (
 )
 from rulebot.runtime.positions import apply_fill
 from rulebot.runtime.reconcile import attribute
+from rulebot.runtime.scaling import TakeOrder
 from rulebot.venues.lighter.client import UNKNOWN, cancelled_on_arrival
 from rulebot.venues.lighter.errors import OrderRejected, VenueError
 from rulebot.venues.lighter.limiter import Priority, at_priority
@@ -80,18 +84,29 @@ def exit_or_entry(closing: bool) -> Priority:
 
 @dataclass
 class Protective:
-    """A strategy's resting stop-loss / take-profit order, by client order index."""
+    """A strategy's resting stop-loss / take-profit order, by client order index, with the
+    size it was placed for (None: not known, e.g. found at the venue after a restart)."""
 
     client_order_index: int
     trigger: Decimal
+    size: Decimal | None = None
 
 
 @dataclass
 class StrategyOrders:
     position: StrategyPosition
     stop: Protective | None = None
-    take: Protective | None = None
+    takes: dict[int, Protective] = field(default_factory=dict)  # by slot (the rule's order)
     working: set[int] = field(default_factory=set)  # entry/exit orders not yet done
+
+    @property
+    def take(self) -> Protective | None:
+        """The first take-profit (the only one, unless the rule takes profits in parts)."""
+        return self.takes.get(0) or next(iter(self.takes.values()), None)
+
+    def protective(self) -> list[Protective]:
+        """Every protective order resting for the position: the stop, then the take-profits."""
+        return [*([self.stop] if self.stop else []), *self.takes.values()]
 
 
 class OrderManager:
@@ -170,14 +185,16 @@ class OrderManager:
                     intent.strategy, intent.market, held,
                 )  # fmt: skip
                 return None
-            if await self.cancel_protective(intent.strategy, intent.market):
+            side: Side = "sell" if held > 0 else "buy"
+            size = abs(held)
+            if intent.partial and intent.size < size:  # a share: its protections follow after
+                size = intent.size
+            elif await self.cancel_protective(intent.strategy, intent.market):
                 log.info(
                     "%s %s: no exit sent: its stop or take-profit filled at the venue first",
                     intent.strategy, intent.market,
                 )  # fmt: skip
                 return None
-            side: Side = "sell" if held > 0 else "buy"
-            size = abs(held)
         else:
             side = intent.side
             size = intent.size
@@ -282,12 +299,20 @@ class OrderManager:
 
     @at_priority(Priority.PROTECT)
     async def protect(
-        self, strategy: str, market: str, stop: Decimal | None, take: Decimal | None
+        self,
+        strategy: str,
+        market: str,
+        stop: Decimal | None,
+        take: Decimal | None,
+        takes: Sequence[TakeOrder] | None = None,
     ) -> None:
         """Make the venue hold this stop and take-profit for the strategy's position: place,
-        move (cancel and replace) or cancel the trigger orders as needed. Nothing changes
-        while an earlier order of the strategy on the market is of unknown fate. Its look-ups
-        go at a stop's urgency too, so a stop is not moved late behind entries and data."""
+        move (cancel and replace) or cancel the trigger orders as needed. `takes`, when given,
+        are the take-profits in parts (each its slot, trigger and size) in place of `take`,
+        which is one for the whole position. The stop is sized to the whole position: when
+        that changes, it is placed again. Nothing changes while an earlier order of the
+        strategy on the market is of unknown fate. Its look-ups go at a stop's urgency too, so
+        a stop is not moved late behind entries and data."""
         if not await self._fates_known(strategy, market):
             return
         book = self.books[(strategy, market)]
@@ -295,36 +320,44 @@ class OrderManager:
         if held == 0:
             await self.cancel_protective(strategy, market)
             return
-        side: Side = "sell" if held > 0 else "buy"
-        for kind, level in (("stop_loss", stop), ("take_profit", take)):
-            current = book.stop if kind == "stop_loss" else book.take
-            if current is not None and level is not None and current.trigger == level:
+        if takes is None:
+            takes = () if take is None else (TakeOrder(0, take, abs(held)),)
+        wanted: list[tuple[str, int, Decimal | None, Decimal]] = [
+            ("stop_loss", 0, stop, abs(held)),
+            *(("take_profit", t.slot, t.trigger, t.size) for t in takes),
+        ]
+        wanted += [("take_profit", k, None, Decimal(0)) for k in book.takes if k not in
+                   {t.slot for t in takes}]  # fmt: skip
+        for kind, slot, level, size in wanted:  # cancel first: never more resting than held
+            current = book.stop if kind == "stop_loss" else book.takes.get(slot)
+            if current is None or (level is not None and _same(current, level, size)):
                 continue
-            if current is not None:
-                await self._cancel(market, current.client_order_index)
-                self._set_protective(book, kind, None)
-            if level is None:
+            await self._cancel(market, current.client_order_index)
+            self._set_protective(book, kind, None, slot)
+        side: Side = "sell" if held > 0 else "buy"
+        for kind, slot, level, size in wanted:
+            current = book.stop if kind == "stop_loss" else book.takes.get(slot)
+            if level is None or current is not None or size <= 0:
                 continue
             record = await self._send(
-                strategy,
-                market,
-                side,
+                strategy, market, side, kind, size, level, self._alone(market),  # type: ignore[arg-type]
                 kind,
-                abs(held),
-                level,
-                self._alone(market),
-                kind,  # type: ignore[arg-type]
-            )
+            )  # fmt: skip
             if record is not None and record.state in ("sent", "unknown"):
                 book.working.discard(record.client_order_index)
-                self._set_protective(book, kind, Protective(record.client_order_index, level))
+                protective = Protective(record.client_order_index, level, size)
+                self._set_protective(book, kind, protective, slot)
 
     @staticmethod
-    def _set_protective(book: StrategyOrders, kind: str, value: Protective | None) -> None:
+    def _set_protective(
+        book: StrategyOrders, kind: str, value: Protective | None, slot: int = 0
+    ) -> None:
         if kind == "stop_loss":
             book.stop = value
+        elif value is None:
+            book.takes.pop(slot, None)
         else:
-            book.take = value
+            book.takes[slot] = value
 
     @at_priority(Priority.PROTECT)
     async def cancel_protective(
@@ -340,10 +373,10 @@ class OrderManager:
         because = None
         if closer is not None and closer.kind in PROTECTIVE:
             because = f"its {KIND_NAMES[closer.kind]} filled"
-        for current in (book.stop, book.take):
-            if current is not None:
-                fired = await self._cancel(market, current.client_order_index, because) or fired
-        book.stop = book.take = None
+        for current in book.protective():
+            fired = await self._cancel(market, current.client_order_index, because) or fired
+        book.stop = None
+        book.takes.clear()
         return fired
 
     async def _cancel(
@@ -501,10 +534,7 @@ class OrderManager:
                 state = updated.state
                 if state != "open":
                     self._forget(index)
-                    if book.stop and book.stop.client_order_index == index:
-                        book.stop = None
-                    if book.take and book.take.client_order_index == index:
-                        book.take = None
+                    _forget_protective(book, index)
                 pnl = (after.realized_pnl - before.realized_pnl) - (after.fees - before.fees)
                 log.info(
                     "%s %s: filled %s %s at %s; position %s",
@@ -618,16 +648,17 @@ class OrderManager:
             return "canceled", note, False
         if order.is_active:
             book = self.books.get((record.strategy, record.market))
-            current = None
-            if book is not None and record.kind in PROTECTIVE:
-                current = book.stop if record.kind == "stop_loss" else book.take
-            if (
-                book is not None
-                and record.kind in PROTECTIVE
-                and (current is None or current.client_order_index != record.client_order_index)
-            ):  # known already: keep the level it was placed for, or it would be moved
-                protective = Protective(record.client_order_index, order.trigger_price)
-                self._set_protective(book, record.kind, protective)
+            known = book is not None and any(
+                p.client_order_index == record.client_order_index for p in book.protective()
+            )
+            if book is not None and record.kind in PROTECTIVE and not known:
+                # found again (a restart): kept as it rests; moved only if the rule wants it so
+                index, trigger = record.client_order_index, order.trigger_price
+                protective = Protective(index, trigger, order.remaining)
+                slot = 0
+                while record.kind == "take_profit" and slot in book.takes:
+                    slot += 1  # several take-profits in parts: each in a free slot
+                self._set_protective(book, record.kind, protective, slot)
             self.journal.record_order(replace(record, state="open", updated_ms=self.now_ms()))
             return "open", "still open", True
         state: OrderState = "filled" if order.filled >= order.size else "canceled"
@@ -648,10 +679,7 @@ class OrderManager:
         if book is None:
             return
         book.working.discard(record.client_order_index)
-        for kind in PROTECTIVE:
-            current = book.stop if kind == "stop_loss" else book.take
-            if current is not None and current.client_order_index == record.client_order_index:
-                self._set_protective(book, kind, None)
+        _forget_protective(book, record.client_order_index)
 
     def adjust(self, strategy: str, market: str, size: Decimal) -> StrategyPosition:
         """Set a strategy's position to what the venue holds for it (see `reconcile.attribute`);
@@ -681,3 +709,18 @@ class OrderManager:
         }
         fitted, _ = attribute(at_venue, held)
         return fitted.get(strategy, Decimal(0)) == held.get(strategy, Decimal(0))
+
+
+def _same(current: Protective, level: Decimal, size: Decimal) -> bool:
+    """Whether a resting protective order is the one wanted: same trigger, same size (a size
+    not known, as found after a restart, is taken as right)."""
+    return current.trigger == level and (current.size is None or current.size == size)
+
+
+def _forget_protective(book: StrategyOrders, client_order_index: int) -> None:
+    """An order that filled or went is no longer one of the position's stop or take-profits."""
+    if book.stop is not None and book.stop.client_order_index == client_order_index:
+        book.stop = None
+    for slot, take in list(book.takes.items()):
+        if take.client_order_index == client_order_index:
+            del book.takes[slot]

@@ -13,7 +13,9 @@ The rules, in the order they are applied to an intent:
   (account: equity below its highest; strategy: PnL below its best, as a share of the account's
   equity when that best was reached); during a strategy's `cooldown`; and when its orders would
   take `max_open_orders` past the limit. An entry counts as its protections (resting orders) and
-  at least one order (itself, in flight): `max(1, len(protections))`.
+  at least one order (itself, in flight): `max(1, len(protections))`; for an add to the position
+  held (`pyramiding`) the strategy's resting orders count no more, as its protections take their
+  place (so an add passes where the first entry did, as in a backtest).
 - **A size limit reduces the entry to fit.** When the entry would take `max_order_notional`, the
   strategy's `max_position` or `max_leverage`, or the account's `max_position_notional` or
   `max_leverage` past the limit, its size is cut to the largest that fits them all, rounded down
@@ -366,6 +368,10 @@ class RiskManager:
             text = f"account equity is {_money(view.equity)}, so any position is over the limit"
             return _refusal(intent, ACCOUNT, "max_leverage", text)
         added = max(1, len(intent.protections))
+        held = view.position(name, intent.market)
+        adding = held != 0 and (held > 0) == (intent.action == "open_long")  # `pyramiding`
+        if adding:  # its protections take the place of those resting
+            added -= view.open_orders.get(name, 0)
         orders = [(ACCOUNT, view.account_open_orders, self._account_limits.max_open_orders)]
         if (own := self._limits[name].get("max_open_orders")) is not None:
             orders.append((name, view.open_orders.get(name, 0), int(own.value)))
@@ -373,6 +379,9 @@ class RiskManager:
             if not orders_allowed(count, added, bound):
                 over = count + added - bound
                 text = f"{_count(count, 'order')} open and this entry adds {added}, limit {bound}"
+                if adding:
+                    text = (f"{_count(count, 'order')} open, {count + added} once this add's "
+                            f"protections replace its resting ones, limit {bound}")  # fmt: skip
                 return _refusal(intent, scope, "max_open_orders", f"{text} ({over} over)")
         return None
 

@@ -18,7 +18,7 @@ from rulebot.backtesting.fills import EXIT_REASONS, decide
 from rulebot.graph.plan import Graph, plan
 from rulebot.graph.streaming import StreamingEvaluator
 from rulebot.lang import ir
-from rulebot.runtime.messages import Bar, Intent
+from rulebot.runtime.messages import Bar, Intent, OrderRecord
 from rulebot.runtime.strategy import StrategyError, Warming, evaluator_rows
 
 _NO_EXIT = -1
@@ -181,9 +181,17 @@ class LiveSpread(Warming):
         return intents
 
     # ---- fills ----------------------------------------------------------------------------------
-    def on_position(self, market: str, size: Decimal, entry_price: Decimal, pnl: Decimal) -> bool:
-        """A leg's position after a fill. The spread is open once every leg the entry asked for
-        has filled, and closed once every leg is flat; returns True when it just closed."""
+    def on_position(
+        self,
+        market: str,
+        size: Decimal,
+        entry_price: Decimal,
+        pnl: Decimal,
+        order: OrderRecord | None = None,
+    ) -> bool:
+        """A leg's position after a fill (of `order`: a spread books its legs by position
+        alone). The spread is open once every leg the entry asked for has filled, and closed
+        once every leg is flat; returns True when it just closed."""
         leg = self.legs.setdefault(market, Leg())
         leg.side = 0.0 if size == 0 else (1.0 if size > 0 else -1.0)
         leg.size = abs(size)

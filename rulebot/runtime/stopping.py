@@ -30,6 +30,7 @@ class Held:
     stop: tuple[int, Decimal] | None = None
     take: tuple[int, Decimal] | None = None
     spread: bool = False  # a leg of a spread: protected by the bot at closes, never at the venue
+    more_takes: tuple[tuple[int, Decimal], ...] = ()  # take-profits in parts after the first
 
 
 def protection_lines(
@@ -52,7 +53,11 @@ def protection_lines(
             continue
         rests = [
             f"{name} at {order[1]}"
-            for name, order in (("stop", h.stop), ("take-profit", h.take))
+            for name, order in (
+                ("stop", h.stop),
+                ("take-profit", h.take),
+                *(("take-profit", take) for take in h.more_takes),
+            )
             if order is not None and order[0] in resting
         ]
         if rests:
@@ -82,10 +87,12 @@ async def protection_at_stop(
         if position.size == 0:
             continue
         book = orders.books[(position.strategy, position.market)]
+        takes = [_placed(orders, t) for _, t in sorted(book.takes.items())]
         held.append(Held(
             position.strategy, position.market, position.size,
-            _placed(orders, book.stop), _placed(orders, book.take),
+            _placed(orders, book.stop), takes[0] if takes else None,
             spread=position.strategy in spreads,
+            more_takes=tuple(t for t in takes[1:] if t is not None),
         ))  # fmt: skip
     return protection_lines(held, resting, unmanaged, cancelled)
 

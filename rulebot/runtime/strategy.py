@@ -37,7 +37,8 @@ from rulebot.graph.streaming import StreamingEvaluator
 from rulebot.lang import ir
 from rulebot.runtime import resting as resting_entry
 from rulebot.runtime.decisions import live_decision
-from rulebot.runtime.messages import Bar, Intent, Protection
+from rulebot.runtime.messages import Bar, Intent, OrderRecord, Protection
+from rulebot.runtime.scaling import TakeOrder, share_of, take_sizes
 
 SIZE_MODES = ("equity", "base", "quote", "risk_equity", "risk_quote", "cash")
 PROTECTION_MODES = ("none", "percent", "distance", "level")
@@ -103,6 +104,12 @@ class Holding:
     trail_kind: int = _NONE  # 0 none, 1 fraction, 2 distance (as fills.py)
     trail_amount: float = 0.0
     protections: tuple[Protection, ...] = ()
+    entries: int = 0  # entry fills stacked in this position (`pyramiding N`: at most N)
+    full_size: float = 0.0  # the size after the last entry fill: partial take-profits' base
+    takes: tuple[float, ...] = ()  # partial take-profit levels, from the average entry price
+    take_shares: tuple[float, ...] = ()
+    armed: tuple[bool, ...] = ()  # each partial take-profit fires once, re-armed by an add
+    entry_order: int = -1  # the client order index of the last entry fill (its parts add up)
 
     def state(self, bar: int) -> dict[str, float]:
         """What `bars_in_trade`, `entry_price` and `position` read at this close."""
@@ -215,12 +222,14 @@ class LiveStrategy(Warming):
         if not self.is_warm:
             self._decided(time, close, side, "warmup")
             return []
+        can_add = self.holding.side != 0.0 and self.holding.entries < self.strategy.pyramiding
         exit_code, open_side = decide(
             self.holding.side,
             signals["entry.long"],
             signals["exit.long"],
             signals["entry.short"],
             signals["exit.short"],
+            can_add,
         )
         blocker = _blocker(signals, open_side)
         intents: list[Intent] = []
@@ -232,17 +241,20 @@ class LiveStrategy(Warming):
         )  # fmt: skip
         reference = _decimal(close)
         if exit_code >= 0:
-            intents.append(
-                Intent(
-                    strategy=self.name,
-                    market=self.market,
-                    action="close",
-                    size=_decimal(self.holding.size),
-                    reason=EXIT_REASONS[exit_code],
-                    bar_time=time,
-                    reference_price=reference,
+            size, partial = self._exit_size(EXIT_REASONS[exit_code])
+            if size > 0:
+                intents.append(
+                    Intent(
+                        strategy=self.name,
+                        market=self.market,
+                        action="close",
+                        size=size,
+                        reason=EXIT_REASONS[exit_code],
+                        bar_time=time,
+                        reference_price=reference,
+                        partial=partial,
+                    )
                 )
-            )
         if open_side != 0.0 and self.bar < self.cooldown_until:
             blocker = "cooldown"
         elif open_side != 0.0:
@@ -262,6 +274,18 @@ class LiveStrategy(Warming):
         self.pending = tuple(intents)
         self._decided(time, close, side, blocker)
         return intents
+
+    def _exit_size(self, reason: str) -> tuple[Decimal, bool]:
+        """What an exit at this close closes, and whether that is a part: all of the position,
+        or for `exit long 50% when` (a signal exit, not a reverse) its share rounded down to
+        the lot (all of it when the rest would be dust; nothing when the share rounds to 0)."""
+        held = _decimal(self.holding.size)
+        side = "long" if self.holding.side > 0 else "short"
+        share = self._value(f"exit_share.{side}") if reason == "signal" else math.nan
+        if not 0.0 < share < 1.0:
+            return held, False
+        part = share_of(held, share, self.sizing.lot, self.sizing.min_size)
+        return part, part < held
 
     def _decided(self, time: int, close: float, side: float, blocker: str | None) -> None:
         self.decision = live_decision(
@@ -316,7 +340,11 @@ class LiveStrategy(Warming):
             Protection(kind, found.mode, self._value(kind))  # type: ignore[arg-type]
             for kind, found in sorted(self.strategy.protections.items())
             if not math.isnan(self._value(kind))
-        )
+        ) + tuple(
+            Protection("take_profit", take.mode, self._value(f"take.{k}"),
+                       self._value(f"take_share.{k}"))
+            for k, take in enumerate(self.strategy.partial_takes)
+        )  # fmt: skip
         return Intent(
             strategy=self.name,
             market=self.market,
@@ -363,18 +391,46 @@ class LiveStrategy(Warming):
                 self.cooldown_until = fill_bar + int(self.strategy.limits["cooldown"].value)
             self.holding = Holding()
             return
+        holding = Holding(
+            side=side, size=size, entry_price=price, entry_bar=fill_bar, extreme=price
+        )
+        self.holding = holding
+        self._arm(price)
+
+    def on_add(self, size: float, average_price: float, order: int = -1) -> None:
+        """Another entry filled into the position held (`pyramiding`): `size` is the position
+        after it and `average_price` its average entry price. The stop, target and partial
+        take-profits are set afresh from the add's own bar values and the new average, every
+        partial take-profit armed again; `bars_in_trade` still counts from the first entry."""
+        holding = self.holding
+        holding.entries += 1
+        holding.size = size
+        holding.entry_price = average_price
+        holding.entry_order = order
+        self._arm(average_price)
+
+    def on_take_filled(self, trigger: float) -> None:
+        """A partial take-profit order filled at the venue (its trigger `trigger`): the armed
+        one nearest that level has fired; it stays off until the next entry fill."""
+        holding = self.holding
+        armed = [k for k, on in enumerate(holding.armed) if on]
+        if not armed:
+            return
+        fired = min(armed, key=lambda k: abs(holding.takes[k] - trigger))
+        holding.armed = tuple(on and k != fired for k, on in enumerate(holding.armed))
+
+    def _arm(self, price: float) -> None:
+        """Set the position's protection levels from `price` (the entry's, or the average after
+        an add) and the values the entry's bar gave: the full size the partial take-profits
+        share out is the size now."""
+        holding = self.holding
+        side = holding.side
         stop_mode, stop_value = self._pending_protection("stop_loss")
         take_mode, take_value = self._pending_protection("take_profit")
         trail_mode, trail_value = self._pending_protection("trailing_stop")
-        holding = Holding(
-            side=side,
-            size=size,
-            entry_price=price,
-            entry_bar=fill_bar,
-            extreme=price,
-            stop=protection_level(stop_mode, stop_value, price, side, True),
-            take=protection_level(take_mode, take_value, price, side, False),
-        )
+        holding.stop = protection_level(stop_mode, stop_value, price, side, True)
+        holding.take = protection_level(take_mode, take_value, price, side, False)
+        holding.trail_kind, holding.trail_amount = _NONE, 0.0
         if trail_mode == _PERCENT:
             holding.trail_kind, holding.trail_amount = 1, trail_value
         elif trail_mode != _NONE:
@@ -382,12 +438,32 @@ class LiveStrategy(Warming):
             holding.trail_kind, holding.trail_amount = 2, amount
         if not holding.trail_amount > 0.0:
             holding.trail_kind = _NONE
-        self.holding = holding
+        partial = self._pending_partial_takes()
+        holding.takes = tuple(
+            protection_level(PROTECTION_MODES.index(p.mode), p.value, price, side, False)
+            for p in partial
+        )
+        holding.take_shares = tuple(float(p.share or 0.0) for p in partial)
+        holding.armed = tuple(
+            t == t and s > 0.0 for t, s in zip(holding.takes, holding.take_shares, strict=True)
+        )
+        holding.full_size = holding.size
+        holding.entries = max(holding.entries, 1)
 
-    def on_position(self, market: str, size: Decimal, entry_price: Decimal, pnl: Decimal) -> bool:
-        """The strategy's position on `market` after a fill (`pnl`: what the fill realised, net
-        of fees). Returns True when a trade just closed. The first fill of an entry opens the
-        trade; later parts of the same order only add to its size."""
+    def on_position(
+        self,
+        market: str,
+        size: Decimal,
+        entry_price: Decimal,
+        pnl: Decimal,
+        order: OrderRecord | None = None,
+    ) -> bool:
+        """The strategy's position on `market` after a fill of `order` (`pnl`: what the fill
+        realised, net of fees). Returns True when a trade just closed. The first fill of an
+        entry opens the trade; later parts of the same order only add to its size; a fill of
+        another entry order in the same direction is an add (`pyramiding`); a smaller position
+        is a partial close, and when a take-profit made it, that one has fired."""
+        index = order.client_order_index if order is not None else -1
         if size == 0:
             closed = self.holding.side != 0.0
             self.closed_pnl += pnl
@@ -396,11 +472,23 @@ class LiveStrategy(Warming):
                 self.closed_pnl = Decimal(0)
             return closed
         side = 1.0 if size > 0 else -1.0
-        if self.holding.side == 0.0 or self.holding.side != side:
-            self.on_fill(side, float(abs(size)), float(entry_price))
-        else:  # more of the same entry (a market order filling in parts)
-            self.holding.size = float(abs(size))
-            self.holding.entry_price = float(entry_price)
+        holding = self.holding
+        held = float(abs(size))
+        if holding.side == 0.0 or holding.side != side:
+            self.on_fill(side, held, float(entry_price))
+            self.holding.entry_order = index
+        elif held > holding.size and index >= 0 and index != holding.entry_order:
+            self.on_add(held, float(entry_price), index)  # another entry (`pyramiding`)
+        elif held > holding.size:  # more of the same entry (a market order filling in parts)
+            holding.size = held
+            holding.entry_price = float(entry_price)
+            if holding.entries > 1:  # an add's levels follow its average as it fills
+                self._arm(float(entry_price))
+            holding.full_size = held
+        else:  # a partial close: the average entry price stays
+            holding.size = held
+            if order is not None and order.kind == "take_profit" and order.trigger_price:
+                self.on_take_filled(float(order.trigger_price))
         self.closed_pnl += pnl
         return False
 
@@ -422,6 +510,12 @@ class LiveStrategy(Warming):
             "take": _json_float(h.take),
             "trail_kind": h.trail_kind,
             "trail_amount": h.trail_amount,
+            "entries": h.entries,
+            "full_size": h.full_size,
+            "takes": [_json_float(t) for t in h.takes],
+            "take_shares": list(h.take_shares),
+            "armed": list(h.armed),
+            "entry_order": h.entry_order,
             "cooldown_until_time": self.bar_time(self.cooldown_until),
             "closed_pnl": str(self.closed_pnl),
             "resting": None
@@ -441,6 +535,12 @@ class LiveStrategy(Warming):
             take=_from_json(state["take"]),
             trail_kind=int(state["trail_kind"]),  # type: ignore[call-overload]
             trail_amount=float(state["trail_amount"]),  # type: ignore[arg-type]
+            entries=int(state.get("entries", 1 if state["side"] else 0)),  # type: ignore[call-overload]
+            full_size=float(state.get("full_size", state["size"])),  # type: ignore[arg-type]
+            takes=tuple(_from_json(t) for t in state.get("takes", ())),  # type: ignore[attr-defined]
+            take_shares=tuple(float(t) for t in state.get("take_shares", ())),  # type: ignore[attr-defined]
+            armed=tuple(bool(a) for a in state.get("armed", ())),  # type: ignore[attr-defined]
+            entry_order=int(state.get("entry_order", -1)),  # type: ignore[call-overload]
         )
         self.cooldown_until = self.bar_index(state["cooldown_until_time"])
         self.closed_pnl = Decimal(str(state["closed_pnl"]))
@@ -455,9 +555,15 @@ class LiveStrategy(Warming):
     def _pending_protection(self, kind: str) -> tuple[int, float]:
         for intent in self.pending:
             for protection in intent.protections:
-                if protection.kind == kind:
+                if protection.kind == kind and protection.share is None:
                     return PROTECTION_MODES.index(protection.mode), protection.value
         return _NONE, math.nan
+
+    def _pending_partial_takes(self) -> tuple[Protection, ...]:
+        for intent in self.pending:
+            if intent.action != "close":
+                return tuple(p for p in intent.protections if p.share is not None)
+        return ()
 
     def _trail(self, bar: Bar) -> None:
         """After a bar: the best price since entry takes in this bar's extreme."""
@@ -484,6 +590,21 @@ class LiveStrategy(Warming):
 
     def take_price(self) -> float:
         return self.holding.take if self.holding.side != 0.0 else math.nan
+
+    def take_orders(self, held: Decimal) -> tuple[TakeOrder, ...]:
+        """The take-profit orders the exchange should hold for a position of `held` (unsigned,
+        the venue's exact size): the rule's one take-profit for all of it, or each armed partial
+        take-profit with its share (see `scaling.take_sizes`)."""
+        holding = self.holding
+        if holding.side == 0.0 or held <= 0:
+            return ()
+        if holding.take == holding.take:
+            return (TakeOrder(0, _decimal(holding.take), held),)
+        sizes = take_sizes(
+            held, _decimal(holding.full_size), holding.take_shares, holding.armed, holding.takes,
+            holding.side, self.sizing.lot, self.sizing.min_size,
+        )  # fmt: skip
+        return tuple(TakeOrder(k, _decimal(holding.takes[k]), size) for k, size in sizes.items())
 
 
 def _blocker(signals: Mapping[str, bool], open_side: float) -> str | None:

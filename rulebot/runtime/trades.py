@@ -3,8 +3,10 @@ and what the running bot says as each fill arrives, from the same bookkeeping.
 
 A trade opens when a strategy's position on a market leaves 0 and closes when it returns to 0 or
 flips (a flip closes one trade and opens the next with the rest of the fill, its fee split between
-them by size). A fill that reduces a position without closing it is a partial close: its part of
-the trade's PnL is booked, and the trade stays open. A spread's legs are separate trades, one per
+them by size). A fill that reduces a position without closing it is a partial close (a take-profit
+of a share, `exit long 50% when`): its part of the trade's PnL is booked, and the trade stays open;
+the trade counts its closing fills (`closes`). A fill that adds to an open position (`pyramiding`)
+moves its average entry price. A spread's legs are separate trades, one per
 market. A trade's `pnl` is net of its fees, as in a backtest. Money is `Decimal` and exact.
 """
 
@@ -36,7 +38,8 @@ class Trade:
     exit_price: Decimal | None  # size-weighted average of the closing fills
     gross_pnl: Decimal  # price PnL realised, before fees
     fees: Decimal
-    exit_reason: str  # why the closing order was sent ("signal", "stop_loss", ...); "" if open
+    exit_reason: str  # why the last closing order was sent ("signal", "stop_loss", ...); "" if open
+    closes: int = 0  # the fills that closed it: more than 1 when taken off in parts
 
     @property
     def pnl(self) -> Decimal:
@@ -101,6 +104,7 @@ class _Building:
     closed_value: Decimal = Decimal(0)
     gross_pnl: Decimal = Decimal(0)
     fees: Decimal = Decimal(0)
+    closes: int = 0
 
     def trade(
         self, strategy: str, market: str, exit_time_ms: int | None, reason: str = ""
@@ -117,6 +121,7 @@ class _Building:
             self.gross_pnl,
             self.fees,
             reason,
+            self.closes,
         )
 
 
@@ -150,6 +155,7 @@ class TradeBook:
             closing = min(fill.size, abs(before.size))
             fee = fill.fee if closing == fill.size else _share(fill.fee, closing, fill.size)
             trade.closed += closing
+            trade.closes += 1
             trade.closed_value += closing * fill.price
             trade.gross_pnl += realized
             trade.fees += fee

@@ -250,6 +250,27 @@ def test_max_open_orders_counts_the_entrys_protections() -> None:
     refused(rm.check(entry("s"), view(orders={"s": 4})), "max_open_orders", "s")
 
 
+def test_an_add_counts_its_protections_in_place_of_those_resting() -> None:
+    rm = manager(account(max_open_orders=6), s="max_open_orders 3", t="")
+    three = (STOP, TAKE, TAKE)
+    held = {("s", "ETH"): "1"}
+    # the first entry's stop and two take-profits rest: an add places three in their place
+    allowed(rm.check(entry("s", protections=three), view(positions=held, orders={"s": 3})), "1")
+    crowded = view(positions=held, orders={"s": 3}, other_orders=3)
+    allowed(rm.check(entry("s", protections=three), crowded), "1")
+    over = rm.check(
+        entry("s", protections=three), view(positions=held, orders={"s": 3}, other_orders=4)
+    )
+    refused(over, "max_open_orders", ACCOUNT)
+    assert over.message == (
+        "max_open_orders (account): 7 orders open, 7 once this add's protections replace its "
+        "resting ones, limit 6 (1 over)"
+    )
+    # an entry the other way is a reverse, not an add: its orders come on top
+    short = entry("s", action="open_short", protections=three)
+    refused(rm.check(short, view(positions=held, orders={"s": 3})), "max_open_orders", "s")
+
+
 # --- loss limits: breach, recovery, rollover ------------------------------------------------
 
 

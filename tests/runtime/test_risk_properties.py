@@ -118,6 +118,8 @@ def broken_limits(
     if equity <= 0 or notional(None) > risk.max_leverage * equity:
         broken.append("account max_leverage")
     added = max(1, len(intent.protections))
+    if held * side > 0:  # an add: its protections take the place of the strategy's resting
+        added -= view.open_orders.get(intent.strategy, 0)
     if view.account_open_orders + added > risk.max_open_orders:
         broken.append("account max_open_orders")
     for limit in own.values():

@@ -29,3 +29,15 @@ def test_the_stop_summary_says_which_position_is_protected_and_which_is_not() ->
     assert protection_lines([], set(), {}) == ["no position held"]
     cancelled = protection_lines([Held("t", "ETH", D(1), stop=(7, D(9)))], set(), {}, True)
     assert "UNPROTECTED: its orders were cancelled on exit" in cancelled[1]
+
+
+def test_the_stop_summary_names_every_take_profit_of_a_position_taken_off_in_parts() -> None:
+    held = Held("parts", "BTC", D("0.2"), stop=(3, D(95)), take=(4, D(102)),
+                more_takes=((5, D(104)),))  # fmt: skip
+    (_, line) = protection_lines([held], resting={3, 4, 5}, unmanaged={})
+    assert line == (
+        "  parts BTC +0.2: stop at 95 and take-profit at 102 and take-profit at 104 rest at the "
+        "venue"
+    )
+    (_, line) = protection_lines([held], resting={3, 5}, unmanaged={})  # the first one filled
+    assert line == "  parts BTC +0.2: stop at 95 and take-profit at 104 rest at the venue"
