@@ -274,11 +274,14 @@ def _open_position(
     take_modes: np.ndarray,
     take_values: np.ndarray,
     takes: np.ndarray,
+    size_price: float,
 ) -> int:
     """Open `side` at `entry_price` (after slippage) paying `fee_rate`, or add to the position
-    held on that side, sized and protected from the signal bar; 0, or the blocker that stopped
-    it (the cooldown, or a size that came to nothing). An add moves the average entry price and
-    sets every protection (partial take-profits re-armed) again from it."""
+    held on that side, sized at `size_price` and protected from the signal bar; 0, or the
+    blocker that stopped it (the cooldown, or a size that came to nothing). An add moves the
+    average entry price and sets every protection (partial take-profits re-armed) again from it.
+    `size_price` is the fill price for an order at market, and a resting order's level: a live
+    order is sized before it is placed, at the price it rests at, whatever it fills at."""
     if signal_bar < state[_COOLDOWN_UNTIL]:
         return _B_COOLDOWN
     if state[_SIDE] == -side:
@@ -287,7 +290,12 @@ def _open_position(
     stop = _protection_level(stop_mode, stop_value[signal_bar], entry_price, side, True)
     if size_mode == _CASH_AT_FILL:
         equity = state[_CASH]  # flat here: what the account holds after this fill's close
-    size = _entry_size(size_mode, size_value[signal_bar], equity, entry_price, stop, costs, held)
+    sizing_stop = stop
+    if size_price != entry_price:
+        sizing_stop = _protection_level(stop_mode, stop_value[signal_bar], size_price, side, True)
+    size = _entry_size(
+        size_mode, size_value[signal_bar], equity, size_price, sizing_stop, costs, held
+    )
     if size == 0.0:
         return _B_NO_SIZE
     fee = size * entry_price * fee_rate

@@ -30,7 +30,9 @@ Every fill a backtest makes follows from these rules, in this order inside each 
    `low <= L`) as a maker, with no slippage. A buy stop at `L` fills at the open when
    `open >= L`, else at `L` when `high >= L`; taker fee and slippage (a market-type fill).
    Mirrored for sells. Its size is worked out as an order at market's, from the `size` value
-   and the equity at the close that last placed it, at the fill price.
+   and the equity at the close that last placed it, at its level (not the fill price: a live
+   order is sized before it rests, at the price it rests at, and keeps that size when it fills
+   at a better open or a gapped one).
 4. **Protections inside the bar**, for a position that filled before this point (with `next_open`
    that includes one that just filled at this open; with `close` checks start the bar after the
    fill). The stop is the tighter of the stop loss and the trailing stop (long: the higher one,
@@ -403,6 +405,7 @@ def _fill_loop(
                 take_modes,
                 take_values,
                 takes,
+                open_[i] * (1.0 + pending_side * costs[_SLIPPAGE]),
             )
             if traced:
                 trace[3, pending_bar] = stopped
@@ -420,6 +423,7 @@ def _fill_loop(
             if price == price:
                 order_bar = int(state[_ORDER_BAR])
                 order_side = state[_ORDER_SIDE]
+                order_level = state[_ORDER_LEVEL]
                 state[_ORDER_SIDE] = 0.0
                 stopped = _open_position(
                     state,
@@ -441,6 +445,7 @@ def _fill_loop(
                     take_modes,
                     take_values,
                     takes,
+                    order_level,
                 )
                 inside = at_level and stopped == 0
                 entered_at = price
@@ -567,6 +572,7 @@ def _fill_loop(
                     take_modes,
                     take_values,
                     takes,
+                    close[i] * (1.0 + open_side * costs[_SLIPPAGE]),
                 )
         elif i < n - 1:
             pending_exit = exit_reason

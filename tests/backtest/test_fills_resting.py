@@ -73,6 +73,23 @@ def test_a_buy_limit_the_bar_opens_below_fills_at_the_open_as_a_taker_never_past
     assert one_trade(columns, settings)["entry_price"] == exactly(98.0)
 
 
+def test_a_resting_entry_is_sized_at_its_level_whatever_it_fills_at():
+    # `size 980` in quote: 980 / 98 = 10 at the level, as a live order is sized when it rests
+    bars: list[Bar] = [(100,) * 4, (97, 98, 96, 97), (97,) * 4, (97,) * 4]
+    columns = strategy(bars, entry_long=(0,), exit_long=(2,), size=("quote", 980.0))
+    limit = one_trade(resting(columns, "limit", 98.0), FEES)
+    # it filled at the better open, 97, and keeps the 10 it rested with (not 980 / 97 = 10.10)
+    assert (limit["entry_price"], limit["size"]) == (97.0, exactly(10.0))
+    # a buy stop at 102 the bar gaps over to 104: filled at 104, still 980 / 102 = 9.6078...
+    bars[1] = (104, 105, 103, 104)
+    stop = one_trade(resting(strategy(bars, entry_long=(0,), exit_long=(2,),
+                                      size=("quote", 980.0)), "stop", 102.0), FEES)  # fmt: skip
+    assert (stop["entry_price"], stop["size"]) == (104.0, exactly(980.0 / 102.0))
+    # an order at market is sized at its fill price, as before: 980 / open[1] = 980 / 104
+    market = one_trade(strategy(bars, entry_long=(0,), exit_long=(2,), size=("quote", 980.0)), FEES)
+    assert (market["entry_price"], market["size"]) == (104.0, exactly(980.0 / 104.0))
+
+
 def test_a_post_only_limit_that_would_cross_is_refused_and_cancelled():
     bars: list[Bar] = [(100,) * 4, (97, 98, 96, 97), (99, 99, 90, 99), (99,) * 4]
     columns = resting(strategy(bars, entry_long=(0,)), "limit", 98.0, bars=3, post_only=True)
