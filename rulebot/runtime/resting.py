@@ -29,10 +29,15 @@ RESTARTED = "restarted"
 @dataclass(frozen=True)
 class RestingEntry:
     """The resting entry a strategy wants at the venue: its intent (side, kind, level, size,
-    protections) as last (re)placed, and the bar index of the last close it lives to."""
+    protections) as last (re)placed, and the bar index of the last close it lives to.
+    `sizing` is what its size was worked out from at the close that (re)placed it (the
+    equity, the `size` value and the stop loss's value): when its level moves, its size is
+    worked out again from them at the new level, as the backtest sizes it at the level it
+    fills at."""
 
     intent: Intent
     expires: int
+    sizing: tuple[float, float, float] | None = None
 
     @property
     def side(self) -> float:
@@ -46,6 +51,7 @@ class RestingEntry:
             "post_only": i.post_only, "bars": i.bars, "bar_time": i.bar_time,
             "reference_price": str(i.reference_price), "expires_time": bar_time,
             "protections": [list(astuple(p)) for p in i.protections],
+            "sizing": None if self.sizing is None else list(self.sizing),
         }  # fmt: skip
 
 
@@ -106,7 +112,11 @@ def restore(
         post_only=bool(state["post_only"]),
         bars=int(state["bars"]),  # type: ignore[call-overload]
     )
-    return RestingEntry(intent, bar_index)
+    sizing = state.get("sizing")
+    kept = None  # a snapshot from before sizings were kept: its size stays as it is
+    if isinstance(sizing, list) and len(sizing) == 3:
+        kept = (float(sizing[0]), float(sizing[1]), float(sizing[2]))
+    return RestingEntry(intent, bar_index, kept)
 
 
 def _decimal(value: float) -> Decimal:

@@ -260,7 +260,7 @@ class LiveStrategy(Warming):
         elif open_side != 0.0:
             entry = self._entry(open_side, close, float(equity), time)
             if entry is not None:
-                intents.append(self._rest(entry, open_side))
+                intents.append(self._rest(entry, open_side, float(equity)))
             elif resting_entry.entry_order_kind(self.strategy, open_side) and math.isnan(
                 self._level(open_side)
             ):
@@ -270,6 +270,7 @@ class LiveStrategy(Warming):
         if self.resting_gone == resting_entry.RESTARTED and self.resting is None:
             self.resting_gone = f"its entry was stopped: {blocker}"  # not placed again
         if self.resting is not None and self.resting.intent not in intents:
+            self.resting = self._resized(self.resting)
             intents.append(self.resting.intent)  # kept from an earlier close, at its new level
         self.pending = tuple(intents)
         self._decided(time, close, side, blocker)
@@ -324,17 +325,8 @@ class LiveStrategy(Warming):
             price = self._level(side)
             if not (price > 0.0):
                 return None
-        stop_mode, stop_value = self._protection("stop_loss")
-        stop = protection_level(stop_mode, stop_value, price, side, True)
-        mode = SIZE_MODES.index(self.strategy.sizing.mode)
-        size = entry_size(mode, self._value("size"), equity, price, stop, self.sizing.costs())
-        if size <= 0.0:
-            return None
-        lot = self.sizing.lot
-        amount = _decimal(size)
-        if lot > 0:
-            amount = (amount / lot).to_integral_value(ROUND_DOWN) * lot
-        if amount <= 0 or amount < self.sizing.min_size:
+        amount = self._amount(side, price, equity, self._value("size"), self._stop_value())
+        if amount is None:
             return None
         protections = tuple(
             Protection(kind, found.mode, self._value(kind))  # type: ignore[arg-type]
@@ -356,7 +348,41 @@ class LiveStrategy(Warming):
             protections=protections,
         )
 
-    def _rest(self, entry: Intent, side: float) -> Intent:
+    def _stop_value(self) -> float:
+        found = self.strategy.protections.get("stop_loss")
+        return math.nan if found is None else self._value("stop_loss")
+
+    def _amount(
+        self, side: float, price: float, equity: float, size_value: float, stop_value: float
+    ) -> Decimal | None:
+        """Base units an entry at `price` opens (rounded down to the lot), or None for none."""
+        stop_mode, _ = self._protection("stop_loss")
+        stop = protection_level(stop_mode, stop_value, price, side, True)
+        mode = SIZE_MODES.index(self.strategy.sizing.mode)
+        size = entry_size(mode, size_value, equity, price, stop, self.sizing.costs())
+        if size <= 0.0:
+            return None
+        lot = self.sizing.lot
+        amount = _decimal(size)
+        if lot > 0:
+            amount = (amount / lot).to_integral_value(ROUND_DOWN) * lot
+        if amount <= 0 or amount < self.sizing.min_size:
+            return None
+        return amount
+
+    def _resized(self, resting: resting_entry.RestingEntry) -> resting_entry.RestingEntry:
+        """A resting entry kept from an earlier close, sized again at its new level from what
+        the close that placed it read (unchanged when that comes to nothing)."""
+        if resting.sizing is None:
+            return resting
+        equity, size_value, stop_value = resting.sizing
+        level = float(resting.intent.level)
+        amount = self._amount(resting.side, level, equity, size_value, stop_value)
+        if amount is None or amount == resting.intent.size:
+            return resting
+        return replace(resting, intent=replace(resting.intent, size=amount))
+
+    def _rest(self, entry: Intent, side: float, equity: float) -> Intent:
         """The entry as the order that rests at its level, when the rule's entry on `side` is
         one (`entry long limit at ...`): it is the strategy's resting entry from now."""
         kind = resting_entry.entry_order_kind(self.strategy, side)
@@ -368,7 +394,8 @@ class LiveStrategy(Warming):
         post_only = self.strategy.entry_orders[name].post_only
         entry = replace(entry, order=kind, level=entry.reference_price, post_only=post_only,
                         bars=bars)  # fmt: skip
-        self.resting = resting_entry.RestingEntry(entry, self.bar + bars)
+        sizing = (equity, self._value("size"), self._stop_value())
+        self.resting = resting_entry.RestingEntry(entry, self.bar + bars, sizing)
         return entry
 
     # ---- fills ----------------------------------------------------------------------------------
