@@ -243,7 +243,7 @@ def test_the_arrow_key_wizard_asks_everything_and_hides_the_key(
         "1" + ENTER,  # account index
         BACKSPACE + "1" + ENTER,  # API key index 1: refused, the mobile app's own
         BACKSPACE + "3" + ENTER,  # API key index: 3
-        DOWN + " " + ENTER,  # strategies: untick the second (mean_reversion)
+        DOWN + " " + DOWN + " " + ENTER,  # strategies: untick maker_reversion and mean_reversion
         ENTER,  # markets: the strategies' own, ticked
         BACKSPACE * 20 + "5000 USDC" + ENTER,  # largest position
         ENTER,  # largest order: the default, capped at the position
@@ -267,7 +267,7 @@ def test_the_arrow_key_wizard_asks_everything_and_hides_the_key(
     assert stat.S_IMODE((bot_folder / "rulebot.env").stat().st_mode) == 0o600
     text = Path("rulebot.yaml").read_text()
     assert "arbitrage (rules/arbitrage.rule), momentum (rules/momentum.yaml)" in text
-    assert "mean_reversion" not in text
+    assert "mean_reversion" not in text and "maker_reversion" not in text
     assert "testnet is play money; mainnet, one setting away, is not." in shown
     assert "  rulebot run rules/arbitrage.rule rules/momentum.yaml rules/ut_bot.rule" in shown
     for seen in (shown, text):
