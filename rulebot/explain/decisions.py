@@ -33,6 +33,7 @@ from rulebot.explain.records import (
     exit_outcome,
     plain,
 )
+from rulebot.explain.render import resting_orders
 from rulebot.graph.plan import Graph, plan
 from rulebot.graph.vectorised import evaluate, outputs
 from rulebot.lang import ir
@@ -94,6 +95,7 @@ class Explanation:
             lets,
             values,
             self._outcomes(index),
+            resting_orders(self.strategy, lambda name: plain(self.named[name][index])),
         )
 
     def _outcomes(self, index: int) -> tuple[tuple[str, str], ...]:

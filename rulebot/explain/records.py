@@ -70,6 +70,9 @@ class Decision:
     """By output name: `entry.long`, `exit.short`, ..."""
     outcomes: tuple[tuple[str, str], ...]
     """What came of each true condition (`entry.long`: `enters long` or the blocker)."""
+    orders: tuple[tuple[str, str], ...] = ()
+    """By entry condition (`entry.long`), how its entry rests when it is not at market:
+    `post-only limit at mid - band = 38282.7 for 3 bars`."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +83,7 @@ class Decision:
             "lets": dict(self.lets),
             "conditions": {name: value.to_dict() for name, value in self.conditions},
             "outcomes": dict(self.outcomes),
+            "orders": dict(self.orders),
         }
 
 

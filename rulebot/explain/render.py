@@ -6,11 +6,13 @@ under the clause it belongs to, so a trader reads down to the clause that was fa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from rulebot.explain.clauses import source_text
 from rulebot.explain.records import BLOCKER_TEXT, ClauseValue, Decision, Value
+from rulebot.lang import ir
 
 if TYPE_CHECKING:
     from rulebot.explain.decisions import Summary
@@ -27,8 +29,10 @@ def decision_text(decision: Decision, header: str = "") -> str:
     width = max((len(name) for name, _ in decision.lets), default=0)
     for name, value in decision.lets:
         lines.append(f"{_INDENT}let {name.ljust(width)} = {number(value)}")
+    orders = dict(decision.orders)
     for name, clause in decision.conditions:
-        lines.append(f"{_INDENT}{name.replace('.', ' ')}")
+        rests = f"  (rests as a {orders[name]})" if name in orders else ""
+        lines.append(f"{_INDENT}{name.replace('.', ' ')}{rests}")
         lines += _clause_lines(clause, 2)
     if decision.outcomes:
         for name, outcome in decision.outcomes:
@@ -36,6 +40,22 @@ def decision_text(decision: Decision, header: str = "") -> str:
     else:
         lines.append(f"{_INDENT}=> no condition holds: nothing to do")
     return "\n".join(lines)
+
+
+def resting_orders(
+    strategy: ir.Strategy, read: Callable[[str], Value]
+) -> tuple[tuple[str, str], ...]:
+    """How each entry that rests at a price does at this close, its level read by output name
+    (`read("entry_level.long")`): `post-only limit at mid - band = 38282.7 for 3 bars`."""
+    found = []
+    for side, order in strategy.entry_orders.items():
+        level = source_text(strategy.source, order.level.info.span) or "its level"
+        bars = read(f"entry_bars.{side}")
+        lifetime = "until the next close" if bars in (None, 1.0) else f"for {number(bars)} bars"
+        kind = f"post-only {order.kind}" if order.post_only else order.kind
+        text = f"{kind} at {level} = {number(read(f'entry_level.{side}'))}, {lifetime}"
+        found.append((f"entry.{side}", text))
+    return tuple(found)
 
 
 def decision_line(decision: Decision) -> str:
@@ -81,6 +101,7 @@ def decision_from_dict(data: Mapping[str, Any]) -> Decision:
             for name, found in (data.get("conditions") or {}).items()
         ),
         tuple((data.get("outcomes") or {}).items()),
+        tuple((data.get("orders") or {}).items()),
     )
 
 

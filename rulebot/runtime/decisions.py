@@ -21,7 +21,7 @@ from rulebot.explain.records import (
     plain,
     stopped,
 )
-from rulebot.explain.render import decision_line
+from rulebot.explain.render import decision_line, resting_orders
 from rulebot.graph.streaming import StreamingEvaluator
 from rulebot.lang import ir
 
@@ -60,6 +60,7 @@ def live_decision(
             for name, tree in trees.items()
         ),
         tuple(outcomes),
+        resting_orders(strategy, lambda name: plain(evaluator.value(name))),
     )
 
 

@@ -4,18 +4,22 @@ decided with, and the blockers it names are what the fill loop did."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from rulebot.backtesting.engine import backtest, load_rules
+from rulebot.backtesting.engine import backtest, load_rules, market_data, on_timeframe
 from rulebot.cli import app
 from rulebot.explain.clauses import conditions, parts
 from rulebot.explain.decisions import Explanation, explain
+from rulebot.explain.render import number
 from rulebot.graph.plan import plan
 from rulebot.lang.load import compile_text
+from rulebot.runtime.messages import Bar
+from rulebot.runtime.strategy import LiveStrategy
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"
@@ -203,3 +207,25 @@ def test_json_and_given_data_explain_the_same_bars(tmp_path: Path) -> None:
     code, whole = run(rule, "--json", "--at", at, "--last", "1")
     assert code == 0, whole
     assert json.loads(whole)[0]["lets"] == decisions[-1]["lets"]
+
+
+def test_a_resting_entry_shows_the_level_it_rests_at_in_the_backtest_and_live() -> None:
+    (strategy,) = load_rules(RULES / "maker_reversion.rule")
+    explanation = explain(strategy)
+    index = len(explanation) - 1
+    decision = explanation.decision(index)
+    lets = dict(decision.lets)
+    orders = dict(decision.orders)
+    level = explanation.named["entry_level.long"][index]
+    assert level == pytest.approx(lets["mid"] - lets["band"])  # type: ignore[operator]
+    assert orders["entry.long"] == (f"post-only limit at mid - band = {number(level)}, for 3 bars")
+    assert decision.to_dict()["orders"] == orders
+    # live, the streaming evaluator's decision at the same close says the same
+    live = LiveStrategy(strategy)
+    bars = on_timeframe(market_data(strategy, None)["BTC"], strategy, "BTC")
+    for k in range(len(bars)):
+        ohlc = (bars.open[k], bars.high[k], bars.low[k], bars.close[k])
+        bar = Bar("BTC", int(bars.timestamp[k]), *(float(v) for v in ohlc), 1.0)
+        live.on_bar({"BTC": bar}, Decimal(10_000))
+    assert live.decision is not None
+    assert dict(live.decision.orders)["entry.long"] == orders["entry.long"]
