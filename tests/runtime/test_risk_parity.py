@@ -90,11 +90,9 @@ def backtest_trades(strategy: ir.Strategy, account: config.Risk) -> np.ndarray:
     return trades[(trades["exit_reason"] != "end_of_data") & (trades["exit_index"] < len(bars) - 1)]
 
 
-def live_trades(
-    strategy: ir.Strategy, account: config.Risk, journal: Path
-) -> tuple[list[dict[str, float]], list[RiskEvent]]:
-    """The engine and a paper account over the shipped BTC candles played as trades; the
-    closed trades its journal holds, with the bars they filled on."""
+def replay(strategy: ir.Strategy, account: config.Risk, journal: Path) -> list[RiskEvent]:
+    """The engine and a paper account over the shipped BTC candles played as trades, journaled
+    to `journal`; the risk events it saw."""
     bars = candles()
     settings = config.Config.model_validate(
         {"network": {"name": "sim"}, "markets": ["BTC"], "dry_run": True}
@@ -118,7 +116,15 @@ def live_trades(
         engine.journal.close()
         return engine.events
 
-    events = asyncio.run(run())
+    return asyncio.run(run())
+
+
+def live_trades(
+    strategy: ir.Strategy, account: config.Risk, journal: Path
+) -> tuple[list[dict[str, float]], list[RiskEvent]]:
+    """The closed trades `replay` journaled, with the bars they filled on."""
+    bars = candles()
+    events = replay(strategy, account, journal)
     step = int(bars.timeframe_ms or 0)
     start = int(bars.timestamp[0])
 

@@ -9,7 +9,6 @@ the journal's fills, and the trades `rulebot report` rebuilds."""
 
 from __future__ import annotations
 
-import asyncio
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
@@ -19,14 +18,11 @@ from rulebot import config
 from rulebot.lang import ir
 from rulebot.lang.load import compile_text
 from rulebot.reporting import read_report
-from rulebot.runtime.engine import Engine
 from rulebot.runtime.journal import Journal
 from rulebot.runtime.messages import Fill, OrderRecord
 from rulebot.runtime.positions import signed_size
 from rulebot.runtime.scaling import share_of
-from rulebot.venues.paper import PaperVenue
-from rulebot.venues.tape import CandleTape, TapeStream
-from tests.runtime.test_risk_parity import BTC, EQUITY, ROOT, candles
+from tests.runtime.test_risk_parity import BTC, ROOT, replay
 
 LOOSE = config.Risk(
     max_daily_loss=config.LossLimit(Decimal(1_000_000), is_percent=False),
@@ -54,28 +50,8 @@ def rule() -> ir.Strategy:
 
 
 def run(strategy: ir.Strategy, journal: Path) -> None:
-    bars = candles()
-    settings = config.Config.model_validate(
-        {"network": {"name": "sim"}, "markets": ["BTC"], "dry_run": True}
-    ).model_copy(update={"risk": LOOSE})
-
-    async def main() -> None:
-        tape = CandleTape({"BTC": (BTC, bars)})
-        paper = PaperVenue(tape, collateral=EQUITY, account_index=settings.account.index)
-        engine = Engine(
-            settings,
-            paper,
-            Journal.open(journal, durable=False),
-            stream=TapeStream(tape, paper),
-            clock=tape.clock,
-        )
-        engine.add_strategy(strategy)
-        await engine.start()
-        await engine.wait()
-        await engine.stop()
-        engine.journal.close()
-
-    asyncio.run(main())
+    """The engine and a paper account over the shipped candles (`replay`), with loose limits."""
+    replay(strategy, LOOSE, journal)
 
 
 Run = tuple[Path, list[Fill], dict[int, OrderRecord]]
