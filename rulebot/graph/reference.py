@@ -10,7 +10,7 @@ from itertools import groupby
 
 import talib
 
-from rulebot.graph.registry import BAR_SERIES, FunctionSpec, registry
+from rulebot.graph.registry import BAR_SERIES, PERP_SERIES, FunctionSpec, registry
 
 SERIES = {
     "open": "the bar's first trade price",
@@ -21,6 +21,11 @@ SERIES = {
     "hour": "the hour of the bar's open, UTC: 0 to 23",
     "minute": "the minute of the bar's open, UTC: 0 to 59",
     "dayofweek": "the day of the bar's open, UTC: 0 = Monday … 6 = Sunday (as Python counts)",
+    "funding": "the perpetual's funding rate of the latest funding known at the bar's close, a "
+    "fraction per interval (`funding > 0.01%`); from `--funding` files in backtests, the market "
+    "stats stream live",
+    "mark": "the perpetual's mark price at the bar's close (live only)",
+    "open_interest": "the perpetual's open interest at the bar's close (live only)",
 }
 """What each built-in series of a bar is, for the reference."""
 
@@ -65,7 +70,15 @@ def functions_markdown() -> str:
         "",
         "| series | what it is |",
         "|---|---|",
-        *(f"| `{name}` | {SERIES[name]} |" for name in BAR_SERIES),
+        *(f"| `{name}` | {SERIES[name]} |" for name in (*BAR_SERIES, *PERP_SERIES)),
+        "",
+        "A backtest whose data lacks a perpetual series the rule reads stops with an error at "
+        "the read, unless every read is inside `nz(...)` or `na(...)` (`nz(funding) <= 0.01%`): "
+        "the rule has then said what a missing value means, and the series is na on every bar.",
+        "",
+        "A resting entry's level is any price-like expression: "
+        "`entry long limit at bbands(close, 20).lower post_only for 3 bars when ...` "
+        "(docs/language.md, Resting entries).",
         "",
     ]
     ordered = sorted(table.values(), key=lambda s: (s.group != "rulebot", s.group, s.name))
